@@ -1,0 +1,3 @@
+"""pyfront: nginx + uWSGI + Supervisor in one tool."""
+
+__version__ = "0.1.0"

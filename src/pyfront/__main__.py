@@ -1,0 +1,5 @@
+import sys
+
+from pyfront.cli import main
+
+sys.exit(main())

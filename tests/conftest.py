@@ -1,0 +1,102 @@
+"""Shared test helpers: free ports, real peers, starting pyfront in the background."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+REQUIRE_PEERS = os.environ.get("PYFRONT_REQUIRE_PEERS") == "1"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+def need_peer(program: str) -> str:
+    """Path of a real peer program; skip without it, but fail in CI (PYFRONT_REQUIRE_PEERS=1)."""
+    found = shutil.which(program) or shutil.which(program, path=VENV_BIN) \
+        or shutil.which(program, path="/usr/sbin:/usr/local/sbin")
+    if found:
+        return found
+    if REQUIRE_PEERS:
+        pytest.fail(f"peer {program!r} is required (PYFRONT_REQUIRE_PEERS=1) but not installed")
+    pytest.skip(f"peer {program!r} not installed")
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1") -> int:
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, host="127.0.0.1", timeout=10.0, proc=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def wait_for_unix(path: str, timeout=10.0, proc=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {path}")
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            s.close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on {path} after {timeout}s")
+
+
+def pyfront_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pyfront", *args]
+
+
+class Proc:
+    """A background process started by a test, stopped by pid (never by name)."""
+
+    def __init__(self, argv, **kw):
+        self.argv = argv
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.STDOUT)
+        self.p = subprocess.Popen(argv, start_new_session=True, **kw)
+        self.pid = self.p.pid
+
+    def stop(self, sig=15, timeout=10.0) -> str:
+        import signal as _signal
+        if self.p.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pid, _signal.SIGKILL)
+                self.p.wait(5)
+            except ProcessLookupError:
+                pass
+        out = self.p.stdout.read() if self.p.stdout else b""
+        return out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
+
+
+@pytest.fixture
+def procs():
+    """Collects Proc objects and stops every one at teardown."""
+    started: list[Proc] = []
+
+    def start(argv, **kw) -> Proc:
+        pr = Proc(argv, **kw)
+        started.append(pr)
+        return pr
+
+    yield start
+    for pr in reversed(started):
+        pr.stop()
