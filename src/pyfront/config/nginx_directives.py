@@ -154,13 +154,12 @@ def bufs(slot):
 
 def bitmask(slot, choices):
     def h(p, st, a):
-        if _dup(p, slot):
-            return "is duplicate"
-        out = []
+        out = list(p.level.v.get(slot, ()))   # repeated directives add up, as nginx's bitmask slots
         for x in a:
             if x.lower() not in choices:
                 p.emerg(f'invalid value "{x}"')
-            out.append(x.lower())
+            if x.lower() not in out:
+                out.append(x.lower())
         p.level.v[slot] = tuple(out)
     return h
 
@@ -300,7 +299,7 @@ def h_alias(p, st, a):
     if "root" in p.level.own:
         p.emerg('"alias" directive is duplicate, "root" directive was specified earlier')
     if p.level.named:
-        p.emerg(f'"alias" directive cannot be used inside the named location')
+        p.emerg('the "alias" directive cannot be used inside the named location')
     path = a[0]
     if "$document_root" in path or "$realpath_root" in path:
         p.emerg(f'the $document_root variable cannot be used in the "{st.name}" directive')
@@ -489,6 +488,8 @@ def h_error_page(p, st, a):
     overwrite = None
     from_upstream = False
     if args and args[-1].startswith("="):
+        if len(args) == 1:
+            p.emerg(f'invalid value "{args[0]}"')
         ow = args.pop()
         if ow == "=":
             from_upstream = True
@@ -496,8 +497,6 @@ def h_error_page(p, st, a):
             overwrite = V.parse_int(ow[1:])
             if overwrite is None:
                 p.emerg(f'invalid value "{ow}"')
-    if not args:
-        p.emerg(f'invalid number of arguments in "error_page" directive')
     codes = []
     for c in args:
         code = V.parse_int(c)
@@ -666,7 +665,7 @@ def h_comp_level(p, st, a):
     if v is None:
         return "invalid number"
     if not 1 <= v <= 9:
-        return "must be between 1 and 9"
+        p.emerg("value must be between 1 and 9")
     p.level.v["gzip_comp_level"] = v
 
 
@@ -756,21 +755,28 @@ def h_param(slot):
     return h
 
 
-NEXT_UPSTREAM = ("error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504",
-                 "http_403", "http_404", "http_429", "non_idempotent", "off")
+# ngx_http_{uwsgi,proxy}_next_upstream_masks: uwsgi has no http_502 / http_504.
+NEXT_UPSTREAM = {
+    "uwsgi": ("error", "timeout", "invalid_header", "non_idempotent", "http_500", "http_503", "http_403",
+              "http_404", "http_429", "updating", "off"),
+    "proxy": ("error", "timeout", "invalid_header", "non_idempotent", "http_500", "http_502", "http_503",
+              "http_504", "http_403", "http_404", "http_429", "updating", "off"),
+}
 
 
 def h_next_upstream(slot):
+    allowed = NEXT_UPSTREAM[slot.split(".")[0]]
+
     def h(p, st, a):
-        if slot in p.level.v:
-            return "is duplicate"
-        vals = []
+        # a bitmask slot (ngx_conf_set_bitmask_slot): repeated directives add up
+        vals = list(p.level.v.get(slot, ()))
         for x in a:
-            if x not in NEXT_UPSTREAM:
+            if x.lower() not in allowed:
                 p.emerg(f'invalid value "{x}"')
-            vals.append(x)
-        if "off" in vals and len(vals) > 1:
-            p.emerg('"off" value cannot be used with other values')
+            if x.lower() not in vals:
+                vals.append(x.lower())
+        if "off" in vals:
+            vals = ["off"]
         p.level.v[slot] = tuple(vals)
     return h
 
@@ -826,7 +832,7 @@ def _proxy_set(prefix, label, param_directive, param_doc):
     d(f"{label}_buffers", L, "2", bufs(f"{prefix}.buffers"), "number size", "8 4k",
       "Buffers for the upstream response body, per connection.")
     d(f"{label}_next_upstream", L, "1+", h_next_upstream(f"{prefix}.next_upstream"),
-      "error | timeout | invalid_header | http_500 | http_502 | http_503 | http_504 | http_403 | http_404 | http_429 | non_idempotent | off ...",
+      " | ".join(NEXT_UPSTREAM[label]) + " ...",
       "error timeout", "When a request moves to the next upstream server. Non-idempotent requests only with `non_idempotent`.")
     d(f"{label}_next_upstream_tries", L, "1", num(f"{prefix}.next_upstream_tries"), "number", "0",
       "Most servers tried for one request (0 = no limit).")
