@@ -305,3 +305,66 @@ def test_seed_block_passes_once_pid_is_moved(tmp_path):
     expected = [("warn", 'server name "www.cnblogs.com/zzqit" has suspicious symbols', "site.conf", 3)]
     assert ngx == expected
     assert pf == expected
+
+
+# ---------------------------------------------------------------- full nginx.conf (main context)
+
+def _temp_paths(d) -> str:
+    return "".join(f"    {n}_temp_path {d}/tmp/{n};\n" for n in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+
+
+MAIN_CASES = {
+    "worker_processes_bad": "worker_processes abc;\nevents {}\n",
+    "worker_processes_auto": "worker_processes auto;\nworker_rlimit_nofile 4096;\nevents {\n    worker_connections 64;\n    multi_accept on;\n    accept_mutex on;\n    accept_mutex_delay 100ms;\n    use epoll;\n}\n",
+    "use_kqueue": "events {\n    use kqueue;\n}\n",
+    "worker_connections_bad": "events {\n    worker_connections abc;\n}\n",
+    "http_twice": "events {}\nhttp {\n{TEMP}}\nhttp {\n}\n",
+    "pid_twice": "pid {D}/a.pid;\npid {D}/b.pid;\nevents {}\n",
+    "listen_in_main": "listen 80;\nevents {}\n",
+    "accept_mutex_bad": "events {\n    accept_mutex maybe;\n}\n",
+    "cpu_affinity": "worker_processes 2;\nworker_cpu_affinity 01 10;\nevents {}\n",
+    "cpu_affinity_auto": "worker_processes 2;\nworker_cpu_affinity auto;\nevents {}\n",
+    "error_log_levels": "error_log {D}/logs/e.log warn;\nevents {}\n",
+    "shutdown_timeout": "worker_shutdown_timeout 10s;\nevents {}\n",
+    "server_in_main": "server {\n}\nevents {}\n",
+    "http_with_server": "events {}\nhttp {\n{TEMP}    access_log off;\n    server {\n        listen 8082;\n        location / {\n            return 200;\n        }\n    }\n}\n",
+}
+
+
+def _main_run(nginx, tmp, text):
+    d = tmp / "ngxm"
+    (d / "logs").mkdir(parents=True, exist_ok=True)
+    (d / "tmp").mkdir(exist_ok=True)
+    body = text.replace("{D}", str(d)).replace("{TEMP}", _temp_paths(d))
+    if "pid " not in body:
+        body = f"pid {d}/logs/nginx.pid;\n" + body.replace("\n", "\n", 1)
+        first_shift = 1
+    else:
+        first_shift = 0
+    (d / "nginx.conf").write_text(body)
+    p = subprocess.run([nginx, "-t", "-p", f"{d}/", "-c", f"{d}/nginx.conf", "-e", f"{d}/logs/error.log"],
+                       capture_output=True, text=True, timeout=30)
+    ngx = []
+    for line in p.stderr.splitlines():
+        m = _LINE.match(line)
+        if m and m.group(1) in ("emerg", "alert", "crit", "error", "warn", "notice"):
+            ngx.append((m.group(1), m.group(2).replace(str(d), "D"),
+                        os.path.basename(m.group(3)) if m.group(3) else None,
+                        int(m.group(4)) - first_shift if m.group(4) else None))
+    c = tmp / "pfm"
+    c.mkdir()
+    (c / "nginx.conf").write_text(text.replace("{D}", str(d)).replace("{TEMP}", _temp_paths(d)))
+    try:
+        _, diags = load_nginx(load_confdir(str(c)))
+    except ConfigError as e:
+        diags = e.diagnostics
+    pf = [(g.level, g.message.replace(str(d), "D"), os.path.basename(g.file) if g.file else None, g.line or None)
+          for g in diags if not (g.hint or "").startswith(OWN)]
+    return ngx, pf
+
+
+@pytest.mark.parametrize("name", sorted(MAIN_CASES))
+def test_main_context_matches_nginx(name, tmp_path):
+    nginx = need_peer("nginx")
+    ngx, pf = _main_run(nginx, tmp_path, MAIN_CASES[name])
+    _same(ngx, pf)

@@ -236,6 +236,7 @@ class Settings:
     client_max_body_size: int = 1048576      # 0 = unlimited
     client_body_buffer_size: int = 16384
     client_body_timeout_ms: int = 60000
+    client_body_temp_path: str | None = None # None = pyfront's run directory
     # logs
     access_logs: tuple[AccessLog, ...] = () # empty + access_log_off=False cannot happen after loading
     access_log_off: bool = False

@@ -255,7 +255,16 @@ d("http", MAIN, "0", None, "{ ... }", "", "HTTP server settings. CONF_DIR files 
 
 # ---------------------------------------------------------------- events
 
-d("worker_connections", EVENTS, "1", num("worker_connections"), "number", "512",
+def h_worker_connections(p, st, a):
+    if _dup(p, "worker_connections"):
+        return "is duplicate"
+    v = V.parse_int(a[0])
+    if v is None:
+        p.emerg(f'invalid number "{a[0]}"')
+    p.level.v["worker_connections"] = v
+
+
+d("worker_connections", EVENTS, "1", h_worker_connections, "number", "512",
   "Connections per worker (clients and upstreams together).")
 d("accept_mutex", EVENTS, "flag", flag("accept_mutex"), "on | off", "off",
   "Workers take turns accepting, using a lock in shared memory (owner pid in the lock word). Off: EPOLLEXCLUSIVE.")
@@ -917,6 +926,24 @@ d("keepalive_timeout@upstream", UPS, "1", h_up_num("keepalive_timeout_ms", True)
   "Idle time of a cached upstream connection (`keepalive_timeout` inside `upstream`).")
 d("zone", UPS, "12", noop, "name [size]", "",
   "Accepted; pyfront always shares upstream state between workers in its own shared memory.")
+
+def h_temp_path(slot):
+    def h(p, st, a):
+        if _dup(p, slot):
+            return "is duplicate"
+        for lv in a[1:]:
+            if lv not in ("1", "2"):
+                p.emerg(f'invalid value "{lv}"')
+        p.level.v[slot] = p.path(a[0])
+    return h
+
+
+d("client_body_temp_path", HSL, "1234", h_temp_path("client_body_temp_path"), "path [level1 [level2 [level3]]]",
+  "client_body_temp", "Directory for request bodies larger than client_body_buffer_size.",
+  differs="the level arguments are accepted and ignored (pyfront unlinks each temp file at once).")
+for _n in ("proxy", "uwsgi", "fastcgi", "scgi"):
+    d(f"{_n}_temp_path", HSL, "1234", noop, "path [level1 [level2 [level3]]]", f"{_n}_temp",
+      "Accepted and ignored: pyfront streams upstream responses and never spills them to disk.")
 
 # ---------------------------------------------------------------- no-ops accepted for compatibility
 for _name, _ctx in (("types_hash_max_size", HSL), ("types_hash_bucket_size", HSL),
