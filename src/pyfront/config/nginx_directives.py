@@ -297,6 +297,7 @@ def h_root(p, st, a):
     path = a[0]
     if "$document_root" in path or "$realpath_root" in path:
         p.emerg(f'the $document_root variable cannot be used in the "{st.name}" directive')
+    p.check_vars(path)
     p.level.own.add("root")
     p.level.v["root"] = p.path(path) if "$" not in path[:1] else path
     p.level.v["alias"] = None
@@ -312,6 +313,7 @@ def h_alias(p, st, a):
     path = a[0]
     if "$document_root" in path or "$realpath_root" in path:
         p.emerg(f'the $document_root variable cannot be used in the "{st.name}" directive')
+    p.check_vars(path)
     p.level.own.add("alias")
     p.level.v["alias"] = p.path(path) if "$" not in path[:1] else path
     p.level.v["alias_line"] = (p.file, st.line)
@@ -335,6 +337,8 @@ def h_try_files(p, st, a):
         code = V.parse_int(last[1:])
         if code is None or not (1 <= code <= 999):
             p.emerg(f'invalid code "{last}"')
+    for x in a:
+        p.check_vars(x)
     p.level.v["try_files"] = tuple(a)
 
 
@@ -448,6 +452,7 @@ d("expires", frozenset({HTTP, SRV, LOC}), "12", h_expires, "[modified] time | ep
 def h_add_header(p, st, a):
     if len(a) == 3 and a[2] != "always":
         p.emerg(f'invalid parameter "{a[2]}"')
+    p.check_vars(a[1])
     lst = p.level.v.setdefault("add_headers", [])
     lst.append(AddHeader(a[0], a[1], len(a) == 3, p.file, st.line))
 
