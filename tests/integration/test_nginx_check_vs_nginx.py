@@ -40,7 +40,7 @@ PRELUDE = """\
 SEED_BLOCK = """\
 server {
     listen 80; # 我要监听那个端口
-    server_name www.cnblogs.com/zzqit; # 你访问的路径前面的url名称或ip地址也可以
+    server_name www.cnblogs.com/zzqit; # 你访问的路径前面的url名称ip地址也可以
     pid        /var/run/nginx.pid;    #进程文件
     error_log  /var/log/nginx/error.log; #错误日志定义等级,[ debug | info | notice | warn | error | crit ]
     access_log /var/log/nginx/access.log main; # Nginx日志配置
