@@ -193,6 +193,15 @@ CASES = {
     "expires_modified": "server {\n    expires modified +1h;\n    location / {\n        expires epoch;\n    }\n}\n",
     "error_page_no_code": "server {\n    error_page =200 /x;\n}\n",
     "worker_processes_in_events": "server {\n    worker_connections 10;\n}\n",
+    "prefix_in_regex_location": "server {\n    location ~ /a {\n        location /a/b { }\n    }\n}\n",
+    "location_empty_exact": "server {\n    location = {\n    }\n}\n",
+    "nested_exact_and_caret": "server {\n    location /a {\n        location = /a/x { }\n        location ^~ /a/y { }\n    }\n}\n",
+    "listen_dup_then_default": "server {\n    listen 8080;\n    listen 8080 default_server;\n}\n",
+    "listen_wildcard_and_addr": "server {\n    listen 80;\n}\nserver {\n    listen 127.0.0.1:80;\n}\n",
+    "index_absolute_not_last": "server {\n    location / {\n        index a /b c;\n    }\n}\n",
+    "alias_twice": "server {\n    root /a;\n    location / {\n        alias /b/;\n        alias /c/;\n    }\n}\n",
+    "favicon_idiom": "server {\n    location = /favicon.ico {\n        log_not_found off;\n        access_log off;\n    }\n    absolute_redirect off;\n    port_in_redirect off;\n    server_name_in_redirect on;\n}\n",
+    "log_not_found_bad": "server {\n    log_not_found yes;\n}\n",
     "valid_full": """\
 upstream app {
     least_conn;

@@ -333,3 +333,11 @@ def test_every_node_has_file_and_line():
     assert (s.file, s.line) == ("site.conf", 1)
     assert (s.locations[0].file, s.locations[0].line) == ("site.conf", 3)
     assert (s.locations[0].handler.file, s.locations[0].handler.line) == ("site.conf", 4)
+
+
+def test_front_config_helpers():
+    cfg = load("upstream u { server 127.0.0.1:1; }\nserver { listen 8080; location / { uwsgi_pass unix:/a.sock;"
+               " location /x/ { proxy_pass http://u; } } }\nserver { listen 8080; listen 8081; }")
+    assert [l.path for _, l in cfg.locations()] == ["/", "/x/"]
+    assert [t.text for _, _, t in cfg.pass_targets()] == ["unix:/a.sock", "http://u"]
+    assert cfg.listen_addresses() == ("0.0.0.0:8080", "0.0.0.0:8081")

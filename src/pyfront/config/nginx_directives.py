@@ -321,11 +321,12 @@ def h_alias(p, st, a):
 
 def h_index(p, st, a):
     lst = p.level.v.setdefault("index", [])
-    for x in a:
+    for i, x in enumerate(a):
         if not x:
             p.emerg(f'index "{x}" in "index" directive is invalid')
-        if x.startswith("/") and x is not a[-1]:
-            p.emerg(f'only the last index in "index" directive should be absolute')
+        if x.startswith("/") and i != len(a) - 1:
+            p.warn('only the last index in "index" directive should be absolute')
+        p.check_vars(x)
         lst.append(x)
 
 
@@ -534,6 +535,14 @@ def h_server_tokens(p, st, a):
 d("server_tokens", HSL, "1", h_server_tokens, "on | off | build", "on",
   "Product version in `Server:` and error pages.",
   differs="the product token is `pyfront` (nginx-exact mode for tests).")
+d("log_not_found", HSL, "flag", flag("log_not_found"), "on | off", "on",
+  "Log \"file not found\" errors in the error log.")
+d("absolute_redirect", HSL, "flag", flag("absolute_redirect"), "on | off", "on",
+  "Redirects issued by the front (e.g. a directory without its slash) carry an absolute URL.")
+d("port_in_redirect", HSL, "flag", flag("port_in_redirect"), "on | off", "on",
+  "Absolute redirects include the listen port.")
+d("server_name_in_redirect", HSL, "flag", flag("server_name_in_redirect"), "on | off", "off",
+  "Absolute redirects use the first server_name instead of the Host header.")
 d("msie_padding", HSL, "flag", flag("msie_padding"), "on | off", "on", "Pad error pages for MSIE/Chrome.")
 
 # ---------------------------------------------------------------- timeouts, sizes
