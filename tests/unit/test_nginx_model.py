@@ -341,3 +341,20 @@ def test_front_config_helpers():
     assert [l.path for _, l in cfg.locations()] == ["/", "/x/"]
     assert [t.text for _, _, t in cfg.pass_targets()] == ["unix:/a.sock", "http://u"]
     assert cfg.listen_addresses() == ("0.0.0.0:8080", "0.0.0.0:8081")
+
+
+def test_reference_matcher_order():
+    from pyfront.config.nginx_match import find_location, find_server, named_location
+    cfg = load("server { listen 127.0.0.1:8080; server_name a.test *.b.test; location = / { } location / { }"
+               " location ^~ /s/ { } location ~ \\.png$ { } location /d/ { location ~ \\.txt$ { } } location @n { } }\n"
+               "server { listen 127.0.0.1:8080 default_server; server_name ~^(?<x>.+)\\.r\\.test$; }")
+    s0, s1 = cfg.http.servers
+    assert find_server(cfg, "127.0.0.1:8080", "A.TEST:8080") is s0
+    assert find_server(cfg, "127.0.0.1:8080", "x.b.test") is s0
+    assert find_server(cfg, "127.0.0.1:8080", "q.r.test") is s1
+    assert find_server(cfg, "127.0.0.1:8080", "nope") is s1          # default_server
+    assert find_server(cfg, "127.0.0.1:9", "a.test") is None
+    name = lambda uri: find_location(s0, uri).name
+    assert name("/") == "= /" and name("/x") == "/" and name("/s/a.png") == "^~ /s/"
+    assert name("/a.png") == "~ \\.png$" and name("/d/a.txt") == "~ \\.txt$" and name("/d/a.png") == "~ \\.png$"
+    assert named_location(s0, "@n").path == "n" and find_location(s1, "/") is None

@@ -155,8 +155,30 @@ class Parser:
         return os.path.normpath(os.path.join(self.prefix, p)) + ("/" if p.endswith("/") else "")
 
     def check_vars(self, text: str) -> None:
-        if "$" in text:
-            self.pending_vars.append((text, self.file, self.line))
+        """Check `$name` / `${name}` syntax now (as nginx's script compiler does in the handler);
+        whether each name exists is checked when the http block is complete."""
+        if "$" not in text:
+            return
+        i, n = 0, len(text)
+        while True:
+            i = text.find("$", i)
+            if i < 0:
+                break
+            i += 1
+            if i < n and text[i] == "{":
+                j = i + 1
+                while j < n and (text[j].isalnum() or text[j] == "_") and text[j].isascii():
+                    j += 1
+                if j == i + 1:
+                    self.emerg("invalid variable name")
+                if j >= n or text[j] != "}":
+                    self.emerg(f'the closing bracket in "{text[i + 1:j]}" variable is missing')
+                i = j + 1
+            elif i < n and (text[i].isalnum() or text[i] == "_") and text[i].isascii():
+                i += 1
+            else:
+                self.emerg("invalid variable name")
+        self.pending_vars.append((text, self.file, self.line))
 
     # ------------------------------------------------------------ reading
     def parse_text(self, text: str, file: str | None, ctx: str) -> None:
