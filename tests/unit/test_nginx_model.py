@@ -358,3 +358,20 @@ def test_reference_matcher_order():
     assert name("/") == "= /" and name("/x") == "/" and name("/s/a.png") == "^~ /s/"
     assert name("/a.png") == "~ \\.png$" and name("/d/a.txt") == "~ \\.txt$" and name("/d/a.png") == "~ \\.png$"
     assert named_location(s0, "@n").path == "n" and find_location(s1, "/") is None
+
+
+def test_render_effective_is_loadable_and_shows_inherited_values():
+    from pyfront.config.nginx_dump import render_effective
+    text = ("upstream app { least_conn; server 127.0.0.1:3031 weight=2; keepalive 4; }\n"
+            "server {\n listen 127.0.0.1:8080 default_server;\n server_name a.test;\n add_header X-A 1 always;\n"
+            " include uwsgi_params;\n uwsgi_read_timeout 5m;\n"
+            " location / { uwsgi_pass app; }\n location /s/ { alias /srv/s/; expires 1d; gzip on; }\n}\n")
+    cfg = load(text)
+    out = render_effective(cfg)
+    assert "uwsgi_read_timeout 5m;" in out and "least_conn;" in out
+    loc_block = out[out.index("location / {"):out.index("location /s/")]
+    assert "add_header X-A 1 always;" in loc_block and "uwsgi_pass app;" in loc_block
+    body = out.split("http {", 1)[1].rsplit("}", 1)[0]
+    again = load(body)
+    assert [l.name for _, l in again.locations()] == [l.name for _, l in cfg.locations()]
+    assert loc(again, "/").settings.uwsgi.read_timeout_ms == 300000
