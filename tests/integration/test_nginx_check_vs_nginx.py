@@ -207,6 +207,9 @@ CASES = {
     "var_empty_brace": 'server {\n    add_header X "a${}";\n}\n',
     "var_dollar_dash": 'server {\n    add_header X "a$-";\n}\n',
     "var_captures": 'server {\n    return 200 "$1x$2";\n}\n',
+    "gzip_types_dup": "server {\n    gzip_types text/css text/css;\n}\n",
+    "charset_types_dup_case": "server {\n    charset_types text/css TEXT/css;\n}\n",
+    "types_twice_same_level": "server {\n    types {\n        text/a aa;\n    }\n    types {\n        text/b aa;\n    }\n}\n",
     "valid_full": """\
 upstream app {
     least_conn;

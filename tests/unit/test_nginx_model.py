@@ -375,3 +375,10 @@ def test_render_effective_is_loadable_and_shows_inherited_values():
     again = load(body)
     assert [l.name for _, l in again.locations()] == [l.name for _, l in cfg.locations()]
     assert loc(again, "/").settings.uwsgi.read_timeout_ms == 300000
+
+
+def test_http_level_types_add_to_mime_types_and_blocks_add_up():
+    cfg = load("types { application/wasm wasm; }\nserver { types { text/a a; } types { text/b b; } }")
+    t = dict(cfg.http.settings.types)
+    assert t["wasm"] == "application/wasm" and t["css"] == "text/css"
+    assert dict(cfg.http.servers[0].settings.types) == {"a": "text/a", "b": "text/b"}

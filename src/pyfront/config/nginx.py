@@ -55,13 +55,10 @@ NOT_INHERITED = ("try_files",)
 PROXY_DEFAULT_HEADERS = (("Host", "$proxy_host"), ("Connection", "close"))
 
 
-_PCRE_NAMED = re.compile(r"\(\?(?:<([A-Za-z_][A-Za-z0-9_]*)>|'([A-Za-z_][A-Za-z0-9_]*)')")
-
-
 def compile_regex(pattern: str, caseless: bool) -> "re.Pattern":
-    """Compile an nginx (PCRE) regex with Python's re: `(?<name>...)`/`(?'name'...)` → `(?P<name>...)`."""
-    py = _PCRE_NAMED.sub(lambda m: f"(?P<{m.group(1) or m.group(2)}>", pattern)
-    return re.compile(py, re.I if caseless else 0)
+    """Compile an nginx (PCRE) regex with Python's re (named groups translated)."""
+    from pyfront.config.nginx_match import compile_regex as _c
+    return _c(pattern, caseless)
 
 
 class _Stop(Exception):

@@ -32,7 +32,8 @@ _PCRE_NAMED = re.compile(r"\(\?(?:<([A-Za-z_][A-Za-z0-9_]*)>|'([A-Za-z_][A-Za-z0
 
 
 @lru_cache(maxsize=1024)
-def _regex(pattern: str, caseless: bool) -> re.Pattern:
+def compile_regex(pattern: str, caseless: bool) -> re.Pattern:
+    """Compile an nginx (PCRE) regex with Python's re: `(?<name>...)`/`(?'name'...)` → `(?P<name>...)`."""
     py = _PCRE_NAMED.sub(lambda m: f"(?P<{m.group(1) or m.group(2)}>", pattern)
     return re.compile(py, re.I if caseless else 0)
 
@@ -61,7 +62,7 @@ def _find(locs: tuple[Location, ...], uri: str) -> tuple[Location | None, str]:
             found = nested
     if not noregex:
         for loc in locs:
-            if loc.modifier in ("~", "~*") and _regex(loc.path, loc.modifier == "~*").search(uri):
+            if loc.modifier in ("~", "~*") and compile_regex(loc.path, loc.modifier == "~*").search(uri):
                 nested, _ = _find(loc.locations, uri)
                 return (nested or loc), _OK
     return found, rc
@@ -140,7 +141,7 @@ def find_server(cfg: FrontConfig, local: str, host: str | None) -> Server | None
         return best
     for s in servers:
         for n in s.server_names:
-            if n.kind == "regex" and _regex(n.pattern, False).search(h):
+            if n.kind == "regex" and compile_regex(n.pattern, False).search(h):
                 return s
     for s, default in cands:
         if default:
