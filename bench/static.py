@@ -45,6 +45,7 @@ http {{
 
 
 def make_tree(base: str) -> str:
+    os.chmod(base, 0o755)  # nginx workers run as nobody when started as root
     docroot = os.path.join(base, "www")
     os.makedirs(docroot)
     with open(os.path.join(docroot, "1k.txt"), "wb") as f:
