@@ -83,6 +83,22 @@ int pf_find_line(const uint8_t *b, uint32_t len, uint32_t start, uint32_t counte
     return 0;
 }
 
+/* Why the field name stopping at b[i] (not ':') is wrong: "Name : v" is the RFC 9112 §5.1
+ * whitespace-before-colon case (a smuggling classic), "two words" has no colon at all. */
+static int bad_name_why(const uint8_t *b, uint32_t i, uint32_t t)
+{
+    if (b[i] == 0)
+        return PF_HTTP_WHY_NUL;
+    if (b[i] == ' ' || b[i] == '\t') {
+        uint32_t j = i;
+        while (j < t && (b[j] == ' ' || b[j] == '\t'))
+            j++;
+        if (j < t && b[j] == ':')
+            return PF_HTTP_WHY_SPACE_BEFORE_COLON;
+    }
+    return memchr(b + i, ':', t - i) ? PF_HTTP_WHY_BAD_FIELD_NAME : PF_HTTP_WHY_NO_COLON;
+}
+
 /* Validates one field line [s, t) and records it. */
 static int parse_field_line(const uint8_t *b, uint32_t s, uint32_t t, pf_http_header *h,
                             const pf_errsink *e)
@@ -96,11 +112,8 @@ static int parse_field_line(const uint8_t *b, uint32_t s, uint32_t t, pf_http_he
         i++;
     if (i == t)
         return pf_fail(e, e->bad, PF_HTTP_WHY_NO_COLON, s);
-    if (b[i] != ':') {
-        int why = (b[i] == ' ' || b[i] == '\t') ? PF_HTTP_WHY_SPACE_BEFORE_COLON   /* §5.1 */
-                : b[i] == 0 ? PF_HTTP_WHY_NUL : PF_HTTP_WHY_BAD_FIELD_NAME;
-        return pf_fail(e, e->bad, why, s);
-    }
+    if (b[i] != ':')
+        return pf_fail(e, e->bad, bad_name_why(b, i, t), s);
     if (i == s)
         return pf_fail(e, e->bad, PF_HTTP_WHY_BAD_FIELD_NAME, s);
     h->name.off = s;
