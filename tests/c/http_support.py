@@ -1,8 +1,66 @@
 """Python view of the C HTTP parsers (pf_http_parse_request / _response, pf_chunked_feed)
 for the tests. Bytes are shown as latin-1 strings so that every byte round-trips."""
+import os
 from dataclasses import dataclass, field
 
+from cffi import FFI
+
 from pyfront._native import ffi, lib
+
+# ---- input buffers that end exactly where readable memory ends -----------------------
+# A parser that reads one byte past `len` must fail loudly, as in picohttpparser's tests:
+# normally the input is placed just before a PROT_NONE page (SIGSEGV on over-read); under
+# AddressSanitizer it is copied into an exact-size malloc block (heap-buffer-overflow report).
+_cffi = FFI()
+_cffi.cdef("""
+    void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
+    int mprotect(void *addr, size_t len, int prot);
+    void *malloc(size_t size);
+    void free(void *ptr);
+""")
+_libc = _cffi.dlopen(None)
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+UNDER_ASAN = "asan" in os.environ.get("LD_PRELOAD", "")
+
+
+class _Guarded:
+    def __init__(self):
+        self.cap = 0
+        self.end = 0
+
+    def place(self, data: bytes):
+        if len(data) > self.cap:   # grow: a fresh mapping (the old one is simply leaked)
+            pages = (len(data) + _PAGE - 1) // _PAGE + 1
+            base = _libc.mmap(_cffi.NULL, (pages + 1) * _PAGE, 0x1 | 0x2, 0x02 | 0x20, -1, 0)
+            addr = int(_cffi.cast("uintptr_t", base))
+            assert addr not in (0, 2**64 - 1), "mmap failed"
+            assert _libc.mprotect(_cffi.cast("void *", addr + pages * _PAGE), _PAGE, 0) == 0
+            self.cap, self.end = pages * _PAGE, addr + pages * _PAGE
+        start = self.end - len(data)
+        _cffi.memmove(_cffi.cast("char *", start), data, len(data))
+        return ffi.cast("const char *", start)
+
+
+_guard = _Guarded()
+
+
+class exact_buffer:
+    """with exact_buffer(data) as p: p is a `const char *` to len(data) readable bytes only."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.block = None
+
+    def __enter__(self):
+        if not UNDER_ASAN:
+            return _guard.place(self.data)
+        self.block = _libc.malloc(max(len(self.data), 1))
+        _cffi.memmove(self.block, self.data, len(self.data))
+        return ffi.cast("const char *", int(_cffi.cast("uintptr_t", self.block)))
+
+    def __exit__(self, *exc):
+        if self.block is not None:
+            _libc.free(self.block)
 
 NEED_MORE = lib.PF_NEED_MORE
 WHY = {n[len("PF_HTTP_WHY_"):]: getattr(lib, n) for n in dir(lib) if n.startswith("PF_HTTP_WHY_")}
@@ -35,7 +93,8 @@ def make_limits(limits):
 def parse_request(data: bytes, limits=None, req=None):
     """-> (rc, fields dict or None, why name)"""
     req = req if req is not None else ffi.new("pf_http_request *")
-    rc = lib.pf_http_parse_request(data, len(data), make_limits(limits), req)
+    with exact_buffer(data) as p:
+        rc = lib.pf_http_parse_request(p, len(data), make_limits(limits), req)
     if rc > 0:
         return rc, request_fields(data, req), "NONE"
     return rc, None, WHY_NAME[req.error] if rc != NEED_MORE else "NONE"
@@ -61,7 +120,8 @@ def request_fields(data: bytes, r) -> dict:
 
 def parse_response(data: bytes, limits=None):
     resp = ffi.new("pf_http_response *")
-    rc = lib.pf_http_parse_response(data, len(data), make_limits(limits), resp)
+    with exact_buffer(data) as p:
+        rc = lib.pf_http_parse_response(p, len(data), make_limits(limits), resp)
     if rc > 0:
         d = dict(version_minor=resp.version_minor, status=resp.status, reason=s(data, resp.reason),
                  content_length=resp.content_length, body_kind=BODY[resp.body],
@@ -88,7 +148,8 @@ class Chunked:
         pos = 0
         while pos < len(piece) and not self.done:
             rest = piece[pos:]
-            n = lib.pf_chunked_feed(self.st, rest, len(rest), off, dlen, done)
+            with exact_buffer(rest) as p:
+                n = lib.pf_chunked_feed(self.st, p, len(rest), off, dlen, done)
             if n < 0:
                 assert n == lib.PF_E_BAD_REQUEST
                 self.error = WHY_NAME[self.st.error]
