@@ -13,6 +13,9 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "pf.h"
@@ -34,30 +37,42 @@ static int wait_fd(int fd, short events, int timeout_ms, int *err)
     }
 }
 
-int pf_app_accept(int lfd, int wakefd, int timeout_ms, int *err)
+int pf_app_accept(const int *lfds, int n, int wakefd, int timeout_ms, int *which, int *err)
 {
-    struct pollfd pfd[2] = { { .fd = lfd, .events = POLLIN }, { .fd = wakefd, .events = POLLIN } };
-    int r = poll(pfd, wakefd >= 0 ? 2 : 1, timeout_ms);
+    struct pollfd pfd[PF_APP_MAX_LISTEN + 1];
+    if (n < 1 || n > PF_APP_MAX_LISTEN) {
+        *err = EINVAL;
+        return PF_APP_IOERR;
+    }
+    for (int i = 0; i < n; i++)
+        pfd[i] = (struct pollfd){ .fd = lfds[i], .events = POLLIN };
+    pfd[n] = (struct pollfd){ .fd = wakefd, .events = POLLIN };
+    int r = poll(pfd, (nfds_t)n + 1, timeout_ms);
     if (r < 0) {
         if (errno == EINTR)
             return PF_APP_AGAIN;
         *err = errno;
         return PF_APP_IOERR;
     }
-    if (wakefd >= 0 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
+    if (pfd[n].revents & (POLLIN | POLLHUP | POLLERR))
         return PF_APP_STOP;
-    if (r == 0)
-        return PF_APP_AGAIN;
-    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0)
-        return fd;
-    switch (errno) {
-    case EAGAIN: case EINTR: case ECONNABORTED: case EPROTO:
-        return PF_APP_AGAIN;  /* another thread/process won the race, or the client left */
-    default:
-        *err = errno;          /* EMFILE/ENFILE/ENOBUFS: Python logs "accept4() failed" and backs off */
-        return PF_APP_IOERR;
+    for (int i = 0; i < n; i++) {
+        if (!(pfd[i].revents & POLLIN))
+            continue;
+        int fd = accept4(lfds[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            *which = i;
+            return fd;
+        }
+        switch (errno) {
+        case EAGAIN: case EINTR: case ECONNABORTED: case EPROTO:
+            continue;   /* another thread/process won the race, or the client left */
+        default:
+            *err = errno;   /* EMFILE/ENFILE/ENOBUFS: Python logs "accept4() failed" and backs off */
+            return PF_APP_IOERR;
+        }
     }
+    return PF_APP_AGAIN;
 }
 
 int pf_app_recv(int fd, char *buf, size_t len, int timeout_ms, int *err)
@@ -160,4 +175,27 @@ int64_t pf_app_sendfile(int out_fd, int in_fd, int64_t offset, int64_t count, in
             return w;
     }
     return sent;
+}
+
+int pf_app_peer(int fd, char *out, size_t cap, int *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        *err = errno;
+        return PF_APP_IOERR;
+    }
+    char host[INET6_ADDRSTRLEN] = "";
+    unsigned port = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+    }
+    int n = port ? snprintf(out, cap, "%s%c%u", host, 0, port) : snprintf(out, cap, "%c", 0);
+    return (n < 0 || (size_t)n >= cap) ? PF_APP_IOERR : n;
 }

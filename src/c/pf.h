@@ -266,8 +266,10 @@ int pf_uwsgi_encode(uint8_t modifier1, uint8_t modifier2, const char *src, const
 #define PF_APP_TIMEOUT -5   /* poll() timed out */
 #define PF_APP_IOERR   -6   /* a syscall failed: errno in *err */
 
-/* >= 0: accepted fd (non-blocking, close-on-exec); or PF_APP_STOP/AGAIN/IOERR. */
-int pf_app_accept(int lfd, int wakefd, int timeout_ms, int *err);
+#define PF_APP_MAX_LISTEN 16
+/* Wait on n listening fds and wakefd; >= 0: accepted fd (non-blocking, close-on-exec),
+ * *which = index of its listener; or PF_APP_STOP/AGAIN/IOERR. */
+int pf_app_accept(const int *lfds, int n, int wakefd, int timeout_ms, int *which, int *err);
 /* > 0 bytes read, 0 = EOF, PF_APP_TIMEOUT/IOERR. */
 int pf_app_recv(int fd, char *buf, size_t len, int timeout_ms, int *err);
 /* Read until a whole uwsgi head is in buf. *nread: bytes already in buf on entry, total
@@ -279,6 +281,18 @@ int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int 
 int pf_app_send2(int fd, const char *a, size_t alen, const char *b, size_t blen, int timeout_ms, int *err);
 /* sendfile() count bytes (-1: to EOF) from offset; bytes sent or PF_APP_TIMEOUT/IOERR. */
 int64_t pf_app_sendfile(int out_fd, int in_fd, int64_t offset, int64_t count, int timeout_ms, int *err);
+
+/* CGI vars of an HTTP request in uwsgi.c's flat "K\0V\0..." form (http-socket mode). */
+typedef struct {
+    uint32_t flat_len;
+    uint32_t npairs;
+    int dup;        /* a header name repeats: the caller joins the values */
+    int dropped;    /* headers dropped because their name contains '_' */
+} pf_app_env;
+/* Bytes written, or PF_E_HEADER_TOO_LARGE when cap is too small. */
+int pf_app_http_environ(const char *buf, const pf_http_request *req, char *out, size_t cap, pf_app_env *env);
+/* Peer address of a connected socket as "addr\0port" (unix: "\0"); bytes written or PF_APP_IOERR. */
+int pf_app_peer(int fd, char *out, size_t cap, int *err);
 
 /* PF_CDEF_END */
 
