@@ -176,8 +176,8 @@ def http_request(port: int, method: str, path: str, headers: dict | None = None,
         c.close()
 
 
-def raw_exchange(address: str, data: bytes, timeout: float = 10.0) -> bytes:
-    """Send bytes to a unix path or host:port, read until the peer closes."""
+def raw_exchange(address: str, data: bytes, timeout: float = 10.0, half_close: bool = True) -> bytes:
+    """Send bytes to a unix path or host:port (then shut down our sending side), read until the peer closes."""
     if address.startswith("/"):
         s = socket.socket(socket.AF_UNIX)
         s.connect(address)
@@ -187,7 +187,12 @@ def raw_exchange(address: str, data: bytes, timeout: float = 10.0) -> bytes:
     s.settimeout(timeout)
     try:
         if data:
-            s.sendall(data)
+            try:
+                s.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
         out = b""
         while True:
             try:
