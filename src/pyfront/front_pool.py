@@ -37,7 +37,7 @@ class FrontPlan:
     listens: tuple[ListenPlan, ...]
     route_blob: bytes
     worker_processes: int = 1
-    cpus: tuple[int, ...] | None = None     # worker i → cpus[i % len]; None = not pinned
+    cpus: tuple[tuple[int, ...], ...] | None = None   # worker i → CPU set cpus[i % len]; None = not pinned
     worker_connections: int = 512
     accept_mutex: bool = False
     accept_mutex_delay_ms: int = 500
@@ -135,15 +135,15 @@ class FrontPool:
             slot = index if lp.reuseport else -1
             s = self.listeners.socks[(lp.address, slot)]
             socks.append(ListenSocket(lp.address, s.fileno(), lp.reuseport, lp.default_server))
-        cpu = plan.cpus[index % len(plan.cpus)] if plan.cpus else None
+        cpus = plan.cpus[index % len(plan.cpus)] if plan.cpus else ()
         return FrontWorkerSpec(
             index=index, generation=gen.number, master_pid=self.master_pid,
             listeners=tuple(socks), route_blob=plan.route_blob, shm=gen.shm,
             worker_connections=plan.worker_connections, accept_mutex=plan.accept_mutex,
             accept_mutex_delay_ms=plan.accept_mutex_delay_ms, multi_accept=plan.multi_accept,
-            cpu=cpu, rlimit_nofile=plan.rlimit_nofile, error_log=plan.error_log,
+            cpu=cpus[0] if cpus else None, rlimit_nofile=plan.rlimit_nofile, error_log=plan.error_log,
             error_log_level=plan.error_log_level, shutdown_timeout_s=plan.shutdown_timeout_s,
-            extra=dict(plan.extra))
+            extra={**plan.extra, "cpus": cpus} if cpus else dict(plan.extra))
 
     def _spawn(self, gen: _Generation, index: int) -> None:
         spec = self._spec(gen, index)
@@ -168,9 +168,10 @@ class FrontPool:
             signal.pthread_sigmask(signal.SIG_SETMASK, set())
             keep = {0, 1, 2} | {ls.fd for ls in spec.listeners}
             _close_fds_except(keep)
-            if spec.cpu is not None:
+            cpus = spec.extra.get("cpus") or ((spec.cpu,) if spec.cpu is not None else ())
+            if cpus:
                 try:
-                    os.sched_setaffinity(0, {spec.cpu})
+                    os.sched_setaffinity(0, set(cpus))
                 except OSError:
                     pass  # the worker logs its own affinity; an absent CPU is not fatal
             proctitle.set_title(proctitle.FRONT_WORKER)

@@ -76,12 +76,13 @@ def load_stack(path: str, bundled: bool = False) -> Stack:
     main = getattr(cfg, "main", None)
     pid = getattr(main, "pid", None)
     pid_path = _resolve(cd.path, pid) if pid else os.path.join(run_dir, "pyfront.pid")
-    err = getattr(main, "error_log", None)
-    err_path, err_level = None, "notice"
-    if err:
-        target, level = (err if isinstance(err, tuple) else (err, "error"))[:2]
-        if target not in ("stderr", "/dev/stderr"):
-            err_path = _resolve(cd.path, target)
-        err_level = level or "error"
+    # No error_log in the config: the master's lines go to stderr at "info", since
+    # `pyfront serve` runs in the foreground (nginx would write logs/error.log at "error").
+    logs = [e for e in getattr(main, "error_logs", ()) if not e.implicit]
+    err_path, err_level = None, "info"
+    if logs:
+        if logs[0].path not in ("stderr", "/dev/stderr"):
+            err_path = _resolve(cd.path, logs[0].path)
+        err_level = logs[0].level
     return Stack(cd.path, cd, run_dir, pid_path, err_path, err_level, layers,
                  tuple(report.diagnostics), cfg)
