@@ -351,6 +351,38 @@ class Arbiter:
             rows.extend(c.status())
         return rows
 
+    # pyfront.control.master_api.MasterControl (the supervision layer's view of the master)
+    def worker_status(self) -> list[ProcessStatus]:
+        """Rows of the processes the master runs itself (front and app workers, not programs)."""
+        rows: list[ProcessStatus] = []
+        for c in self._all_components():
+            if getattr(c, "name", "") not in ("programs", "control"):
+                rows.extend(c.status())
+        return rows
+
+    def load_supervisor_config(self):
+        return self.reread().layers.get("programs")
+
+    def request_reload(self) -> None:
+        self.reload()
+
+    def request_shutdown(self) -> None:
+        self.shutdown(graceful=True)
+
+    def main_log_path(self) -> str | None:
+        return self.log.path
+
+    def state_name(self) -> str:
+        if self.state in (State.STOPPING_GRACEFUL, State.STOPPING_FAST, State.EXITED):
+            return "SHUTDOWN"
+        if self.state is State.RELOADING or signal.SIGHUP in self._signals:
+            return "RESTARTING"
+        return "RUNNING"
+
+    def identification(self) -> str:
+        sup = self.stack.layers.get("programs")
+        return getattr(getattr(sup, "supervisord", None), "identifier", None) or "supervisor"
+
     # ---- systemd hook (issue 6 implements the rest) --------------------------------------
     def _notify(self, message: str) -> None:
         addr = os.environ.get("NOTIFY_SOCKET")
@@ -393,3 +425,35 @@ def _messages(e: BaseException) -> list[str]:
         fn = f' "{e.filename}"' if e.filename else ""
         return [f"{fn.strip() or 'system call'} failed ({e.errno}: {errno.errorcode.get(e.errno, '?')}: {e.strerror})"]
     return [str(e)]
+
+
+class MasterView:
+    """The master as the supervision layer and control server see it
+    (pyfront.control.master_api.MasterControl); every call runs on the master thread."""
+
+    def __init__(self, arbiter: Arbiter) -> None:
+        self._a = arbiter
+
+    def worker_status(self) -> list[ProcessStatus]:
+        return self._a.worker_status()
+
+    def load_supervisor_config(self):
+        return self._a.load_supervisor_config()
+
+    def request_reload(self) -> None:
+        self._a.request_reload()
+
+    def request_shutdown(self) -> None:
+        self._a.request_shutdown()
+
+    def reopen_logs(self) -> None:
+        self._a.reopen_logs()
+
+    def main_log_path(self) -> str | None:
+        return self._a.main_log_path()
+
+    def state(self) -> str:
+        return self._a.state_name()
+
+    def identification(self) -> str:
+        return self._a.identification()
