@@ -28,7 +28,11 @@ def toy_worker(spec):
     """HTTP/1.0-ish: GET /info -> "pid gen tag"; GET /big?N -> N MiB slowly. QUIT drains."""
     state = {"quit": False, "active": 0}
     lock = threading.Lock()
-    tag = spec.route_blob.decode()
+    tag, _, mode = spec.route_blob.decode().partition("|")
+    if mode == "crash":
+        os._exit(3)
+    if mode == "ignore-term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, lambda *a: state.__setitem__("quit", True))
     signal.signal(signal.SIGUSR1, lambda *a: None)
     socks = [socket.socket(fileno=ls.fd) for ls in spec.listeners]
@@ -86,7 +90,7 @@ def load(plan_path):
         raise ConfigError(Diagnostic("emerg", 'unknown directive "bogus"', p["confdir"] + "/site.conf", 3))
     plan = FrontPlan(
         listens=tuple(ListenPlan(**lp) for lp in p["listens"]),
-        route_blob=p.get("tag", "v1").encode(),
+        route_blob=(p.get("tag", "v1") + "|" + p.get("mode", "")).encode(),
         worker_processes=p.get("workers", 1),
         cpus=tuple(tuple(c) for c in p["cpus"]) if p.get("cpus") else None,
         shutdown_timeout_s=p.get("shutdown_timeout_s", 30.0))

@@ -349,3 +349,47 @@ def test_cpu_affinity_pins_workers(master):
     ws = wait_until(lambda: len(m.workers()) == 2 and m.workers(), what="workers")
     sets = sorted(tuple(sorted(os.sched_getaffinity(p))) for p in ws)
     assert sets == sorted([(0,), (1 % (os.cpu_count() or 1),)])
+
+
+def test_reload_whose_new_workers_crash_is_rolled_back(master):
+    m = master(workers=2)
+    old = set(wait_until(lambda: len(m.workers()) == 2 and m.workers(), what="workers"))
+    m.write(tag="v2", mode="crash")
+    m.signal(signal.SIGHUP)
+    wait_until(lambda: "reload failed: new worker process" in m.log(), what="rollback logged")
+    assert "keeping the old configuration" in m.log()
+    time.sleep(1.5)   # past the respawn delay: the old generation must still be the one serving
+    assert set(m.workers()) == old
+    assert {get(m.port)[1].split()[2] for _ in range(10)} == {b"v1"}
+
+
+def test_reload_with_a_busy_new_port_keeps_old_config(master):
+    m = master(workers=1)
+    w = wait_until(lambda: m.workers(), what="worker")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    p2 = busy.getsockname()[1]
+    m.write(tag="v2", listens=[{"address": f"127.0.0.1:{m.port}"}, {"address": f"127.0.0.1:{p2}"}])
+    m.signal(signal.SIGHUP)
+    wait_until(lambda: "reload failed; keeping the old configuration" in m.log(), what="failure")
+    assert f"bind() to 127.0.0.1:{p2} failed (98: Address already in use)" in m.log()
+    assert get(m.port)[1].split()[2] == b"v1" and m.workers() == w
+    busy.close()
+
+
+def test_sigterm_kills_a_worker_that_ignores_it(master):
+    m = master(workers=2, mode="ignore-term")
+    ws = wait_until(lambda: len(m.workers()) == 2 and m.workers(), what="workers")
+    m.signal(signal.SIGTERM)
+    m.proc.p.wait(5)
+    wait_until(lambda: not any(alive(p) for p in ws), timeout=5, what="workers gone")
+    assert "did not exit in time, sending SIGKILL" in m.log()
+
+
+def test_master_killed_takes_its_workers_along(master):
+    m = master(workers=2)
+    ws = wait_until(lambda: len(m.workers()) == 2 and m.workers(), what="workers")
+    os.kill(m.pid, signal.SIGKILL)
+    m.proc.p.wait(5)
+    wait_until(lambda: not any(alive(p) for p in ws), timeout=5, what="orphans gone")
