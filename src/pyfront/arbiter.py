@@ -61,9 +61,26 @@ class Event(enum.Enum):
     DEADLINE = "stop deadline"
 
 
-def _default_factories() -> dict[str, Callable]:
+def _make_front(cfg, arbiter: "Arbiter"):
     from pyfront.front_pool import FrontPool
-    return {"front": lambda cfg, log: FrontPool(cfg, log)}
+    return FrontPool(cfg, arbiter.emit)
+
+
+def _make_programs(cfg, arbiter: "Arbiter"):
+    from pyfront.supervise.component import SupervisorComponent
+    return SupervisorComponent(cfg, log=arbiter.emit)
+
+
+def _make_control(cfg, arbiter: "Arbiter"):
+    from pyfront.control.server import ControlServer
+    return ControlServer(cfg, arbiter.components["programs"], MasterView(arbiter), log=arbiter.emit)
+
+
+# Layer name -> factory(config, arbiter) -> Component. Order matters: started in this
+# order, and "control" is stopped last (so `supervisorctl shutdown` gets its answer).
+FACTORIES: dict[str, Callable] = {"front": _make_front, "programs": _make_programs,
+                                  "control": _make_control}
+STOP_LAST = ("control",)
 
 
 class Arbiter:
@@ -76,7 +93,7 @@ class Arbiter:
         self.stack = stack
         self.argv = argv
         self.log = log or ErrorLog(stack.error_log, stack.error_log_level)
-        self.factories = factories or _default_factories()
+        self.factories = factories or FACTORIES
         self.loader = loader or (lambda path: load_stack(path))
         self.on_ready = on_ready
         self.loop = Loop()
@@ -85,7 +102,7 @@ class Arbiter:
         self.retiring: list[object] = []          # components of removed layers, stopping
         self.exit_code = 0
         self.pid = os.getpid()
-        self._signals: collections.deque[int] = collections.deque(maxlen=32)
+        self._signals: collections.deque[int | Event] = collections.deque(maxlen=32)
         self._wake_r = self._wake_w = -1
         self._reload_pending = False
         self._deadline_timer = None
@@ -100,7 +117,12 @@ class Arbiter:
         elif s is State.BOOTING and event is Event.BOOT_FAILED:
             self.exit_code = 1
             self._stop_components(graceful=False)
-            self.state = State.EXITED if self._all_stopped() else State.STOPPING_FAST  # BOOTING -> EXITED
+            if self._all_stopped():
+                self.state = State.EXITED                       # BOOTING -> EXITED
+            else:
+                self.state = State.STOPPING_FAST                # BOOTING -> STOPPING_FAST (children started)
+                self._deadline_timer = self.loop.call_later(FAST_STOP_DEADLINE,
+                                                            lambda: self._transition(Event.DEADLINE))
         elif s is State.RUNNING and event is Event.RELOAD:
             if self._reload():
                 self.state = State.RELOADING                    # RUNNING -> RELOADING
@@ -151,9 +173,10 @@ class Arbiter:
         self._install_signals()
         try:
             self._boot()
-        except (ListenError, PidFileError, OSError, ConfigError) as e:
+        except Exception as e:   # startup errors are printed nginx-style, never as a traceback
             for line in _messages(e):
                 self.log("emerg", line)
+            self.log("debug", traceback.format_exc().rstrip())
             self._transition(Event.BOOT_FAILED)
         while self.state is not State.EXITED:
             try:
@@ -175,8 +198,8 @@ class Arbiter:
         if other:
             raise PidFileError(f'another pyfront master (pid {other}) is running with pid file '
                                f'"{self.stack.pid_path}" (stop it, or use `pyfront signal reload`)')
-        for name, cfg in self.stack.layers.items():
-            self.components[name] = self.factories[name](cfg, self.log)
+        for name in self._ordered(self.stack.layers):
+            self.components[name] = self.factories[name](self.stack.layers[name], self)
         # Open every socket first: a busy port fails the boot before any child exists.
         for c in self.components.values():
             opener = getattr(c, "open", None)
@@ -211,6 +234,10 @@ class Arbiter:
     def _drain_signals(self) -> None:
         while self._signals:
             sig = self._signals.popleft()
+            if isinstance(sig, Event):      # a request from the control API
+                self.log("notice", f"{sig.value} requested through the control API")
+                self._transition(sig)
+                continue
             name = signal.Signals(sig).name
             if sig == signal.SIGCHLD:
                 continue   # _reap runs every iteration
@@ -242,6 +269,14 @@ class Arbiter:
                 if c.child_exited(pid, status):
                     break
 
+    def emit(self, level: str, message: str) -> None:
+        """The log callable every component gets (stable across error_log changes)."""
+        self.log(level, message)
+
+    def _ordered(self, layers) -> list[str]:
+        order = list(self.factories)
+        return sorted(layers, key=lambda n: order.index(n) if n in order else len(order))
+
     def _all_components(self) -> list:
         return list(self.components.values()) + self.retiring
 
@@ -250,16 +285,25 @@ class Arbiter:
         if self.state is State.RELOADING and not any(
                 getattr(c, "reloading", lambda: False)() for c in self.components.values()):
             self._transition(Event.RELOAD_DONE)
-        if self.state in (State.STOPPING_GRACEFUL, State.STOPPING_FAST) and self._all_stopped():
-            self._transition(Event.ALL_STOPPED)
+        if self.state in (State.STOPPING_GRACEFUL, State.STOPPING_FAST):
+            rest = [c for c in self._all_components() if getattr(c, "name", "") not in STOP_LAST]
+            if all(c.stopped() for c in rest):
+                for c in self._all_components():
+                    if getattr(c, "name", "") in STOP_LAST and not c.stopped():
+                        c.stop(self.state is State.STOPPING_GRACEFUL)
+            if self._all_stopped():
+                self._transition(Event.ALL_STOPPED)
 
     def _all_stopped(self) -> bool:
         return all(c.stopped() for c in self._all_components())
 
     def _stop_components(self, graceful: bool) -> None:
         for c in self._all_components():
-            if self.loop is not None and getattr(c, "loop", True) is None:
+            if getattr(c, "loop", True) is None:
                 continue   # never started (boot failed before it)
+            if getattr(c, "name", "") in STOP_LAST and self.state is not State.EXITED and \
+                    not all(o.stopped() for o in self._all_components() if o is not c):
+                continue   # stopped by _check_progress once the others are gone
             c.stop(graceful)
 
     # ---- reload -------------------------------------------------------------------------
@@ -299,10 +343,11 @@ class Arbiter:
             self._notify("READY=1")
             return False
         # Commit: every layer gets its part; new layers start, removed ones retire.
-        for name, cfg in new.layers.items():
+        for name in self._ordered(new.layers):
+            cfg = new.layers[name]
             c = self.components.get(name)
             if c is None:
-                c = self.components[name] = self.factories[name](cfg, self.log)
+                c = self.components[name] = self.factories[name](cfg, self)
                 opener = getattr(c, "open", None)
                 if opener:
                     opener()
@@ -321,19 +366,16 @@ class Arbiter:
         if (new.error_log, new.error_log_level) != (self.log.path, self.log.level):
             old = self.log
             self.log = ErrorLog(new.error_log, new.error_log_level)
-            for c in self._all_components():
-                if hasattr(c, "log"):
-                    c.log = self.log
             old.close()
         return True
 
     # ---- control interface (used by the control server, issue 5) -------------------------
     def reload(self) -> None:
-        """Same as SIGHUP."""
-        self._signals.append(signal.SIGHUP)
+        """Same as SIGHUP; acted on when the current loop callback has returned."""
+        self._signals.append(Event.RELOAD)
 
     def shutdown(self, graceful: bool = True) -> None:
-        self._signals.append(signal.SIGQUIT if graceful else signal.SIGTERM)
+        self._signals.append(Event.QUIT if graceful else Event.TERM)
 
     def reopen_logs(self) -> None:
         self.log.reopen()
@@ -375,7 +417,7 @@ class Arbiter:
     def state_name(self) -> str:
         if self.state in (State.STOPPING_GRACEFUL, State.STOPPING_FAST, State.EXITED):
             return "SHUTDOWN"
-        if self.state is State.RELOADING or signal.SIGHUP in self._signals:
+        if self.state is State.RELOADING or signal.SIGHUP in self._signals or Event.RELOAD in self._signals:
             return "RESTARTING"
         return "RUNNING"
 
@@ -399,9 +441,12 @@ class Arbiter:
     # ---- exit ---------------------------------------------------------------------------
     def _cleanup(self) -> None:
         for c in self._all_components():
-            closer = getattr(c, "listeners", None)
+            closer = getattr(c, "close", None)     # optional: release sockets at exit
             if closer is not None:
-                closer.close_all()
+                try:
+                    closer()
+                except Exception as e:
+                    self.log("alert", f"closing {getattr(c, 'name', c)} failed: {e}")
         if self._pid_written:
             remove_pid(self.stack.pid_path, self.pid)
         self.log("notice", "exit")

@@ -334,6 +334,10 @@ class FrontPool:
     def stopped(self) -> bool:
         return not self.workers
 
+    def close(self) -> None:
+        """At master exit: close (and unlink, for unix) every listen socket still open."""
+        self.listeners.close_all()
+
     def kill_all(self) -> None:
         for pid in list(self.workers):
             self._signal(pid, signal.SIGKILL)

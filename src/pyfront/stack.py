@@ -64,15 +64,22 @@ def load_stack(path: str, bundled: bool = False) -> Stack:
     for s in cd.ignored_sections:
         report.warn(f'section "[{s.name}]" is not used by any layer', s.file, s.line,
                     hint="pyfront reads [uwsgi], [program:x], [group:x] and Supervisor's own sections")
+    run_dir = default_run_dir(cd.path, bundled)
     layers: dict = {}
     front, cfg = _load_front(cd, report)
     if front is not None:
         layers["front"] = front
+    if cd.supervisor_sections:
+        from pyfront.supervise.config import parse_supervisor_sections
+        sup = parse_supervisor_sections(cd.supervisor_sections, cd.path, report, run_dir=run_dir)
+        if not report.failed:
+            layers["programs"] = sup
+            if sup.inet is not None or sup.unix is not None:
+                layers["control"] = sup
     if not report.failed and not layers and not cd.uwsgi_sections and not cd.supervisor_sections:
         report.emerg(f'no configuration found in "{cd.path}"',
                      hint="put nginx *.conf, [uwsgi] or [program:x] files there")
     report.raise_if_failed()
-    run_dir = default_run_dir(cd.path, bundled)
     main = getattr(cfg, "main", None)
     pid = getattr(main, "pid", None)
     pid_path = _resolve(cd.path, pid) if pid else os.path.join(run_dir, "pyfront.pid")

@@ -101,7 +101,7 @@ def load(plan_path):
 def main():
     plan_path = sys.argv[1]
     stack = load(plan_path)
-    factories = {"front": lambda cfg, log: FrontPool(cfg, log, entry=toy_worker, shm_size=lambda n: 4096)}
+    factories = {"front": lambda cfg, arb: FrontPool(cfg, arb.emit, entry=toy_worker, shm_size=lambda n: 4096)}
 
     def ready(arb):
         print("READY", flush=True)
