@@ -13,41 +13,6 @@
 #include <netinet/in.h>
 #include "pf.h"
 
-/* Until the http helper's section of pf.h lands, its API (see /tmp/http_api.h) is
- * declared here; pf.h's copy wins once merged (guarded by PF_HTTP_MAX_HEADERS). */
-#ifndef PF_HTTP_MAX_HEADERS
-typedef struct { uint32_t off; uint32_t len; } pf_span;
-typedef struct { pf_span name; pf_span value; } pf_http_header;
-#define PF_HTTP_MAX_HEADERS 100
-#define PF_E_BAD_REQUEST      -400
-#define PF_E_URI_TOO_LONG     -414
-#define PF_E_HEADER_TOO_LARGE -431
-#define PF_E_VERSION          -505
-#define PF_E_NOT_IMPLEMENTED  -501
-#define PF_E_BAD_GATEWAY      -502
-enum pf_method { PF_M_OTHER = 0, PF_M_GET, PF_M_HEAD, PF_M_POST, PF_M_PUT, PF_M_DELETE,
-                 PF_M_OPTIONS, PF_M_PATCH, PF_M_TRACE, PF_M_CONNECT };
-typedef struct {
-    pf_span method, target, path, query;
-    int method_id;
-    int version_minor;
-    uint32_t nheaders;
-    pf_http_header headers[PF_HTTP_MAX_HEADERS];
-    int64_t content_length;
-    int chunked;
-    int keep_alive;
-    int expect_continue;
-    int host_index;
-} pf_http_request;
-typedef struct { uint32_t max_request_line; uint32_t max_header_line; } pf_http_limits;
-int pf_http_parse_request(const char *buf, size_t len, const pf_http_limits *limits,
-                          pf_http_request *req);
-typedef struct { int state; uint64_t remaining; uint32_t scanned; } pf_chunked;
-void pf_chunked_init(pf_chunked *c);
-int pf_chunked_feed(pf_chunked *c, const char *buf, size_t len,
-                    size_t *data_off, size_t *data_len, int *done);
-#endif
-
 #define PF_PATH_MAX 4096
 #define PF_URI_MAX  4096
 
@@ -128,7 +93,7 @@ struct pf_router {
 int pf_router_match(const pf_router *r, int server, const char *uri, size_t len, int *loc_out);
 int pf_router_named(const pf_router *r, int server, const char *name, size_t len);
 const char *pf_mime_lookup(const pf_router *r, const rt_conf *cf, const char *path, size_t len, size_t *tlen);
-int pf_list_has(const pf_router *r, rt_range list, const char *s, size_t len);
+int pf_rt_list_has(const pf_router *r, rt_range list, const char *s, size_t len);
 
 /* ---- template variables (vars.c) ---------------------------------------- */
 enum pf_var {
@@ -166,7 +131,7 @@ typedef struct pf_req {
     uint32_t uri_len; char uri[PF_URI_MAX];          /* normalised $uri */
     uint32_t fname_len; char fname[PF_PATH_MAX];     /* $request_filename */
     int status; int keep_alive; int header_only; int redirects;
-    int err_page_done;
+    int err_page_done; int forced_status; int close_now;
     int64_t start_ms;
     int64_t discard_left; int discard_chunked; pf_chunked chunk;
     /* response */
@@ -222,7 +187,7 @@ struct pf_worker {
     int draining; int64_t drain_deadline;
     int holds_mutex;
     int64_t now_ms; time_t now_s;
-    char date_hdr[40]; char time_local[32]; char time_iso[32]; time_t date_for;
+    char date_hdr[40]; char time_local[48]; char time_iso[48]; time_t date_for;
     pf_alog *alogs; uint32_t nalogs; int64_t next_flush_ms;
     pf_fent *fcache[PF_FCACHE_SLOTS];
     uint64_t accepted, requests, conn_seq; uint32_t active, idle;
@@ -254,6 +219,10 @@ void pf_fent_release(struct pf_worker *w, pf_fent *e);
 /* errpage.c */
 const char *pf_status_line(int status, size_t *len);
 int pf_errpage_body(int status, int server_tokens, char *out, size_t cap);
+const char *pf_server_token(int server_tokens);
+/* request helpers (vars.c) */
+const char *pf_req_header(struct pf_conn *c, struct pf_req *q, const char *name, size_t nlen, size_t *vlen);
+const char *pf_req_base(struct pf_conn *c);
 /* response header helpers (static.c) */
 void pf_respond_error(struct pf_worker *w, pf_conn *c, pf_req *q, int status);
 /* gzip.c */

@@ -367,7 +367,7 @@ const char *pf_mime_lookup(const pf_router *r, const rt_conf *cf, const char *pa
     return RT_S(r, cf->default_type);
 }
 
-int pf_list_has(const pf_router *r, rt_range list, const char *s, size_t len)
+int pf_rt_list_has(const pf_router *r, rt_range list, const char *s, size_t len)
 {
     for (uint32_t i = 0; i < list.count; i++) {
         rt_str e = r->list[list.first + i];

@@ -318,7 +318,7 @@ void pf_worker_free(pf_worker *w)
     pf_alog_close_all(w);
     for (int i = 0; i < PF_FCACHE_SLOTS; i++) {
         pf_fent *e = w->fcache[i];
-        if (e) { e->refs = 0; pf_fent_release(w, e); }
+        if (e) { e->hash = 0; e->refs = 1; pf_fent_release(w, e); }
         w->fcache[i] = NULL;
     }
     while (w->free_bufs) { pf_buf *b = w->free_bufs; w->free_bufs = b->next; free(b); }
