@@ -369,8 +369,82 @@ def build_blob(servers: list[ServerPlan] | tuple[ServerPlan, ...],
     return b.finish()
 
 
+def _conf_from_settings(st, server, loc=None, ret=None) -> ConfPlan:
+    """model.Settings (effective values) -> ConfPlan."""
+    from pyfront.config.diagnostics import ConfigError, Diagnostic
+    alias = st.alias if loc is not None else None
+    exp = st.expires
+    if exp is None or exp.kind == "off":
+        expires, expires_s = "off", 0
+    elif exp.kind in ("epoch", "max"):
+        expires, expires_s = exp.kind, 0
+    elif exp.kind == "time":
+        expires, expires_s = "access", exp.ms // 1000
+    elif exp.kind == "modified":
+        expires, expires_s = "modified", exp.ms // 1000
+    else:
+        raise ConfigError(Diagnostic("emerg", f'"expires {exp.kind}" is not supported by pyfront yet',
+                                     exp.file, exp.line, hint="use a relative time, epoch, max or modified"))
+    pages = []
+    for ep in st.error_pages:
+        over = ep.overwrite if ep.overwrite is not None else (0 if ep.overwrite_from_upstream else -1)
+        pages += [(code, over, ep.uri) for code in ep.codes]
+    logs = () if st.access_log_off else tuple((al.path, al.format.name) for al in st.access_logs)
+    code, text = -1, None
+    if ret is not None:
+        code, text = ret.code, ret.text
+    handler = getattr(loc, "handler", None) if loc is not None else None
+    if handler is not None and code < 0:
+        # uwsgi_pass / proxy_pass / stub_status run in the front's proxy leg (issue 4);
+        # until it lands such a location answers 502 rather than serving files.
+        code, text = 502, None
+    return ConfPlan(
+        root=alias if alias is not None else st.root, alias=alias is not None,
+        loc_prefix=loc.path if (alias is not None and loc.modifier in ("", "^~", "=")) else "",
+        index=tuple(st.index), try_files=tuple(st.try_files or ()), return_code=code, return_text=text,
+        error_pages=tuple(pages),
+        add_headers=tuple((h.name, h.value, h.always) for h in st.add_headers),
+        expires=expires, expires_s=expires_s, charset=st.charset or "",
+        charset_types=tuple(st.charset_types), sendfile=st.sendfile, tcp_nopush=st.tcp_nopush,
+        tcp_nodelay=st.tcp_nodelay, etag=st.etag, server_tokens=st.server_tokens != "off",
+        msie_padding=st.msie_padding, gzip=st.gzip, gzip_static=st.gzip_static != "off",
+        gzip_vary=st.gzip_vary, gzip_comp_level=st.gzip_comp_level, gzip_min_length=st.gzip_min_length,
+        gzip_types=tuple(st.gzip_types), types=tuple(st.types), default_type=st.default_type,
+        keepalive_timeout_ms=st.keepalive_timeout_ms, keepalive_requests=st.keepalive_requests,
+        send_timeout_ms=st.send_timeout_ms, client_header_timeout_ms=server.client_header_timeout_ms,
+        client_header_buffer_size=server.client_header_buffer_size,
+        large_header_buffers=server.large_client_header_buffers[0],
+        large_header_buffer_size=server.large_client_header_buffers[1],
+        access_logs=logs,
+        open_file_cache_valid_ms=st.open_file_cache_valid_ms if st.open_file_cache is not None else 0,
+        if_modified_since=st.if_modified_since)
+
+
+def _location_plan(loc, server) -> LocationPlan:
+    pattern = "@" + loc.path if loc.modifier == "@" else loc.path
+    return LocationPlan(modifier=loc.modifier, pattern=pattern,
+                        conf=_conf_from_settings(loc.settings, server, loc, loc.return_ or server.return_),
+                        children=tuple(_location_plan(ch, server) for ch in loc.locations))
+
+
+def plan_from_config(config) -> tuple[list[ServerPlan], dict[str, str]]:
+    """FrontConfig (pyfront.config.model) -> (servers, log formats)."""
+    servers = []
+    for srv in config.http.servers:
+        listen = tuple((ln.address.text, ln.default_server) for ln in srv.listens)
+        names = tuple(sn.text for sn in srv.server_names)
+        servers.append(ServerPlan(listen=listen, names=names,
+                                  conf=_conf_from_settings(srv.settings, srv, None, srv.return_),
+                                  locations=tuple(_location_plan(l, srv) for l in srv.locations)))
+    formats = {lf.name: lf.format for lf in config.http.log_formats}
+    return servers, formats
+
+
 def compile_front(config) -> bytes:
-    """FrontConfig (pyfront.config.model) -> route-table blob."""
-    from pyfront.config.frontplan import plan_from_config
+    """FrontConfig (pyfront.config.model) -> route-table blob; ConfigError if C cannot serve it."""
+    from pyfront.config.diagnostics import ConfigError, Diagnostic
     servers, formats = plan_from_config(config)
-    return build_blob(servers, formats)
+    try:
+        return build_blob(servers, formats)
+    except CompileError as e:
+        raise ConfigError(Diagnostic("emerg", str(e), config.main_file, None)) from None

@@ -131,11 +131,12 @@ def run_worker(spec: FrontWorkerSpec) -> None:
 def _run(spec: FrontWorkerSpec) -> int:
     _set_pdeathsig()
     _title()
-    if spec.cpu is not None:
+    cpus = tuple(spec.extra.get("cpus") or ()) or ((spec.cpu,) if spec.cpu is not None else ())
+    if cpus:
         try:
-            os.sched_setaffinity(0, {spec.cpu})
+            os.sched_setaffinity(0, set(cpus))
         except OSError as e:
-            print(f"pyfront: [alert] sched_setaffinity({spec.cpu}) failed ({e.errno}: {e.strerror})", file=sys.stderr)
+            print(f"pyfront: [alert] sched_setaffinity({cpus}) failed ({e.errno}: {e.strerror})", file=sys.stderr)
     if spec.rlimit_nofile:
         import resource
         try:
