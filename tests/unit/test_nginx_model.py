@@ -382,3 +382,12 @@ def test_http_level_types_add_to_mime_types_and_blocks_add_up():
     t = dict(cfg.http.settings.types)
     assert t["wasm"] == "application/wasm" and t["css"] == "text/css"
     assert dict(cfg.http.servers[0].settings.types) == {"a": "text/a", "b": "text/b"}
+
+
+def test_salvage_pid_from_a_broken_nginx_conf(tmp_path):
+    from pyfront.config.nginx import salvage_pid
+    (tmp_path / "nginx.conf").write_text("worker_processes 1;\npid run/x.pid;\nhttp {\n bogus on;\n server { pid /no; }\n}\n")
+    cd = load_confdir(str(tmp_path))
+    with pytest.raises(ConfigError):
+        load_nginx(cd)
+    assert salvage_pid(cd) == str(tmp_path / "run/x.pid")

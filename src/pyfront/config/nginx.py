@@ -832,3 +832,34 @@ def load_nginx_text(text: str, name: str = "site.conf", prefix: str | None = Non
         raise ConfigError(p.report.diagnostics) from None
     nginx_validate.warnings(cfg, p.report, p)
     return cfg, list(p.report.diagnostics)
+
+
+def salvage_pid(confdir) -> str | None:
+    """The main-context `pid` of CONF_DIR's nginx.conf even when the config has errors.
+
+    For `pyfront signal quit|stop|reopen` on a broken config (a deliberate difference from
+    nginx -s, which refuses): the statements of nginx.conf are read up to the first syntax
+    error and a top-level `pid X;` is returned, resolved against CONF_DIR. None if absent.
+    """
+    main = getattr(confdir, "nginx_main", None)
+    if not main:
+        return None
+    try:
+        with open(main, "rb") as f:
+            text = f.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
+    depth, pid = 0, None
+    try:
+        for st in statements(text, main):
+            if st.end == "{":
+                depth += 1
+            elif st.end == "}":
+                depth -= 1
+            elif st.end == ";" and depth == 0 and st.name == "pid" and len(st.words) == 2:
+                pid = st.words[1].value
+    except ConfigError:
+        pass
+    if pid is None:
+        return None
+    return pid if os.path.isabs(pid) else os.path.normpath(os.path.join(confdir.path, pid))
