@@ -210,6 +210,9 @@ CASES = {
     "gzip_types_dup": "server {\n    gzip_types text/css text/css;\n}\n",
     "charset_types_dup_case": "server {\n    charset_types text/css TEXT/css;\n}\n",
     "types_twice_same_level": "server {\n    types {\n        text/a aa;\n    }\n    types {\n        text/b aa;\n    }\n}\n",
+    "named_captures_are_variables": 'server {\n    server_name ~^(?<user>.+)\\.ex\\.net$;\n    location ~ ^/(?<sec>[a-z]+)/ {\n        return 200 "$user $sec $2";\n    }\n}\n',
+    "upstream_host_not_found": "upstream u {\n    server nosuchhost.invalid:80;\n}\n",
+    "pass_host_not_found": "server {\n    location / {\n        uwsgi_pass nosuchhost.invalid:80;\n    }\n}\n",
     "valid_full": """\
 upstream app {
     least_conn;

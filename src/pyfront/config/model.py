@@ -113,6 +113,7 @@ class Address:
     port: int | None = None
     unix_path: str | None = None  # everything after "unix:" verbatim ("///var/x.sock" stays; the kernel resolves it)
     text: str = ""              # nginx's rendering: "127.0.0.1:8080", "[::1]:80", "unix:/run/x.sock", "backend"
+    resolved: tuple[str, ...] = ()  # kind "name" with a port: the IPs found at load time (nginx resolves once, too)
 
     def __str__(self) -> str:
         return self.text

@@ -573,6 +573,11 @@ class Parser:
             if msg == "no path in the unix domain socket":
                 self.emerg(f'no path in the unix domain socket in upstream "{a[0]}"')
             self.emerg(f'invalid host in upstream "{a[0]}"')
+        if addr.kind == "name":
+            ips = resolve(addr.host, addr.port)
+            if not ips:
+                self.emerg(f'host not found in upstream "{a[0]}"')
+            addr = Address(addr.kind, addr.host, addr.port, None, addr.text, ips)
         kw = dict(weight=1, max_fails=1, fail_timeout_ms=10000, max_conns=0, backup=False, down=False)
         for x in a[1:]:
             k, eq, v = x.partition("=")
@@ -604,6 +609,20 @@ class Parser:
                 if a[1] != "consistent":
                     self.emerg(f'invalid parameter "{a[1]}"')
                 up.hash_consistent = True
+
+
+def resolve(host: str, port: int | None) -> tuple[str, ...]:
+    """IPv4 and IPv6 addresses of a host name, in resolver order, without duplicates."""
+    try:
+        infos = socket.getaddrinfo(host, port or 80, 0, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError):
+        return ()
+    out: list[str] = []
+    for info in infos:
+        ip = info[4][0]
+        if ip not in out:
+            out.append(ip)
+    return tuple(out)
 
 
 class _DictLevel:
