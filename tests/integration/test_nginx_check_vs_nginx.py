@@ -213,6 +213,8 @@ CASES = {
     "named_captures_are_variables": 'server {\n    server_name ~^(?<user>.+)\\.ex\\.net$;\n    location ~ ^/(?<sec>[a-z]+)/ {\n        return 200 "$user $sec $2";\n    }\n}\n',
     "upstream_host_not_found": "upstream u {\n    server nosuchhost.invalid:80;\n}\n",
     "pass_host_not_found": "server {\n    location / {\n        uwsgi_pass nosuchhost.invalid:80;\n    }\n}\n",
+    "proxy_redirect_twice": "server {\n    location / {\n        proxy_redirect off;\n        proxy_redirect default;\n    }\n}\n",
+    "bom": "\ufeffserver {\n}\n",
     "valid_full": """\
 upstream app {
     least_conn;
@@ -281,6 +283,7 @@ server {
         proxy_set_header Host $host;
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header Connection "";
+        proxy_redirect off;
     }
     location = /status { stub_status; }
     location /unix/ { uwsgi_pass unix:///tmp/pf-x.sock; }

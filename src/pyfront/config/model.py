@@ -156,6 +156,7 @@ class UpstreamOptions:
     pass_headers: tuple[str, ...] = ()
     intercept_errors: bool = False
     http_version: str = "1.0"               # proxy_http_version ("1.0" | "1.1"); unused for uwsgi
+    redirect: str = "default"               # proxy_redirect "default" | "off"; unused for uwsgi
     modifier1: int = 0                      # uwsgi_modifier1; unused for proxy
     modifier2: int = 0
 

@@ -65,6 +65,11 @@ class _Stop(Exception):
     """An emerg was recorded; unwind to the top (nginx stops at the first one)."""
 
 
+def _printable(msg: str) -> str:
+    """Messages may quote bytes that are not UTF-8 (kept as surrogates in values): print them as U+FFFD."""
+    return msg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class Level:
     """Raw values of one http/server/location level while parsing (slot → value)."""
 
@@ -140,11 +145,11 @@ class Parser:
 
     # ------------------------------------------------------------ diagnostics
     def emerg(self, msg: str, hint: str | None = None, file=..., line=None):
-        self.report.add("emerg", msg, self.file if file is ... else file, self.line if line is None else line, hint)
+        self.report.add("emerg", _printable(msg), self.file if file is ... else file, self.line if line is None else line, hint)
         raise _Stop()
 
     def warn(self, msg: str, hint: str | None = None, file=..., line=None):
-        self.report.add("warn", msg, self.file if file is ... else file, self.line if line is None else line, hint)
+        self.report.add("warn", _printable(msg), self.file if file is ... else file, self.line if line is None else line, hint)
 
     def path(self, p: str) -> str:
         if p.startswith("/") or "$" in p[:1]:
@@ -229,6 +234,9 @@ class Parser:
         name = st.name
         entries = ND.lookup(name)
         if not entries:
+            if name.startswith("\ufeff") and self.line == 1:
+                self.emerg(f'unknown directive "{name}"',
+                           hint="the file starts with a UTF-8 byte order mark; save it without one")
             if name in ND.NGINX_DIRECTIVE_NAMES:
                 self.emerg(f'"{name}" directive is not supported by pyfront', hint=ND.hint_for_unsupported(name))
             self.emerg(f'unknown directive "{name}"')

@@ -876,6 +876,24 @@ _proxy_set("uwsgi", "uwsgi", "uwsgi_param",
 _proxy_set("proxy", "proxy", "proxy_set_header",
            "Set a request header sent upstream. A level with any proxy_set_header drops every inherited one; "
            "Host and Connection keep nginx's defaults unless set.")
+def h_proxy_redirect(p, st, a):
+    # ngx_http_proxy_redirect: `off` / `default` are single values at a level; a second one is a duplicate
+    if "proxy.redirect" in p.level.v and p.level.v["proxy.redirect"] in ("off", "default"):
+        return "is duplicate"
+    if len(a) == 1 and a[0] in ("off", "default"):
+        p.level.v["proxy.redirect"] = a[0]
+        return None
+    if len(a) == 1 and a[0] == "false":
+        p.level.v["proxy.redirect"] = "off"
+        return None
+    p.emerg('"proxy_redirect" with a replacement is not supported by pyfront',
+            hint="use `proxy_redirect default;` or `off;`, or send relative Location headers from the app")
+
+
+d("proxy_redirect", HSL, "12", h_proxy_redirect, "default | off", "default",
+  "Rewrite the Location and Refresh headers of proxied responses: `default` replaces the proxy_pass URL "
+  "with the location's prefix; `off` passes them unchanged.",
+  differs="explicit `redirect replacement` pairs are not supported.")
 d("uwsgi_modifier1", HSL, "1", h_modifier("uwsgi.modifier1"), "number", "0", "modifier1 of the uwsgi packet.")
 d("uwsgi_modifier2", HSL, "1", h_modifier("uwsgi.modifier2"), "number", "0", "modifier2 of the uwsgi packet.")
 d("proxy_http_version", HSL, "1", h_http_version, "1.0 | 1.1", "1.0",
