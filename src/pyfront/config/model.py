@@ -13,7 +13,7 @@ Conventions (every consumer relies on them):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # ---------------------------------------------------------------- shared leaves
 

@@ -15,12 +15,12 @@ A handler returns None on success or a string `rv` that nginx would print as
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from pyfront.config import nginx_values as V
 from pyfront.config.model import (AccessLog, AddHeader, ErrorLog, ErrorPage, Expires, LogFormat,
-                                  OpenFileCache, Param, PassTarget, Return)
+                                  OpenFileCache, Param, Return)
 
 # contexts
 MAIN, EVENTS, HTTP, SRV, LOC, UPS, ANY = "main", "events", "http", "server", "location", "upstream", "any"
@@ -291,7 +291,7 @@ def h_root(p, st, a):
     if "root" in p.level.own:
         return "is duplicate"
     if "alias" in p.level.own:
-        p.emerg(f'"root" directive is duplicate, "alias" directive was specified earlier')
+        p.emerg('"root" directive is duplicate, "alias" directive was specified earlier')
     path = a[0]
     if "$document_root" in path or "$realpath_root" in path:
         p.emerg(f'the $document_root variable cannot be used in the "{st.name}" directive')
@@ -831,7 +831,7 @@ def h_http_version(p, st, a):
 def _proxy_set(prefix, label, param_directive, param_doc):
     L = frozenset({HTTP, SRV, LOC})
     d(f"{label}_pass", LOC, "1", h_pass(label), "address" if label == "uwsgi" else "URL", "",
-      (f"Send requests to an uwsgi server: `unix:/path`, `unix:///path`, `host:port`, `uwsgi://host:port` or an upstream name."
+      ("Send requests to an uwsgi server: `unix:/path`, `unix:///path`, `host:port`, `uwsgi://host:port` or an upstream name."
        if label == "uwsgi" else
        "Send requests to an HTTP server: `http://host[:port][/uri]`, `http://unix:/path:[/uri]` or `http://upstream_name`."))
     d(param_directive, L, "23" if label == "uwsgi" else "2", h_param(f"{prefix}.params"),

@@ -61,7 +61,7 @@ def check_http_end(p) -> None:
     for t in h.passes:
         a = t.address
         if t.upstream is None and a is not None and a.kind == "name":
-            from pyfront.config.nginx import resolve
+            from pyfront.config.nginx_parser import resolve
             ips = resolve(a.host, a.port)
             if not ips:
                 p.emerg(f'host not found in upstream "{a.host}"', file=t.file, line=t.line)
@@ -132,11 +132,6 @@ def _check_server_names(p) -> None:
                     names[sn.text] = srv
 
 
-def check_after_parse(p, cfg: FrontConfig) -> None:
-    """Checks on the built model that end in an emerg (none beyond nginx's yet)."""
-    return None
-
-
 # ---------------------------------------------------------------- pyfront's own warnings
 
 def _walk(locs, parent_settings):
@@ -168,7 +163,7 @@ def _levels(p):
 
 
 def _gzip_types_check(p, report: Report) -> None:
-    from pyfront.config.nginx import _effective
+    from pyfront.config.nginx_build import _effective
     cache: dict = {}
     for lvl in _levels(p):
         where = lvl.v.get("_where_gzip_types")
