@@ -215,6 +215,77 @@ CASES = {
     "pass_host_not_found": "server {\n    location / {\n        uwsgi_pass nosuchhost.invalid:80;\n    }\n}\n",
     "proxy_redirect_twice": "server {\n    location / {\n        proxy_redirect off;\n        proxy_redirect default;\n    }\n}\n",
     "bom": "\ufeffserver {\n}\n",
+    # real-world shapes: a Django site behind uWSGI, a Flask app behind gunicorn, a redirect-only server
+    "realworld_django_uwsgi": """\
+upstream django {
+    server unix:///tmp/pf-mysite.sock;
+}
+server {
+    listen      8000;
+    server_name example.com www.example.com;
+    charset     utf-8;
+    client_max_body_size 75M;
+    location /media  {
+        alias /tmp/pf-mysite/media;
+    }
+    location /static {
+        alias /tmp/pf-mysite/static;
+    }
+    location = /favicon.ico { access_log off; log_not_found off; }
+    location / {
+        uwsgi_pass  django;
+        include     uwsgi_params;
+    }
+}
+""",
+    "realworld_flask_gunicorn": """\
+server {
+    listen 80 default_server;
+    listen [::]:80 default_server;
+    server_name _;
+    root /tmp/pf-flask/static;
+    location / {
+        try_files $uri @app;
+    }
+    location @app {
+        proxy_pass http://127.0.0.1:5000;
+        proxy_set_header Host $host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_redirect off;
+        proxy_buffering off;
+        proxy_read_timeout 120s;
+    }
+    location /ws/ {
+        proxy_pass http://127.0.0.1:5001;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+    }
+    error_page 500 502 503 504 /50x.html;
+    location = /50x.html {
+        root /tmp/pf-flask/html;
+    }
+}
+""",
+    "realworld_redirect_and_status": """\
+server {
+    listen 8080;
+    server_name old.example.com;
+    return 301 http://new.example.com$request_uri;
+}
+server {
+    listen 127.0.0.1:8081;
+    location = /nginx_status {
+        stub_status;
+        access_log off;
+    }
+    location / {
+        return 404;
+    }
+}
+""",
     "valid_full": """\
 upstream app {
     least_conn;
