@@ -423,22 +423,27 @@ class Parser:
             elif x.startswith("backlog="):
                 n = V.parse_int(x[8:])
                 if n is None or n == 0:
-                    self.emerg(f'invalid backlog "{x[8:]}"')
+                    self.emerg(f'invalid backlog "{x}"')
                 opts["backlog"] = n
                 has_opts = True
             elif x.startswith(("rcvbuf=", "sndbuf=")):
                 n = V.parse_size(x[7:])
                 if n is None:
-                    self.emerg(f'invalid {x[:6]} "{x[7:]}"')
+                    self.emerg(f'invalid {x[:6]} "{x}"')
                 opts[x[:6]] = n
                 has_opts = True
             elif x.startswith("ipv6only="):
                 v = V.parse_flag(x[9:])
-                if v is None:
-                    self.emerg(f'invalid ipv6only flags "{x[9:]}"')
+                if v is None or x[9:] not in ("on", "off"):
+                    self.emerg(f'invalid parameter "{x}"')
                 opts["ipv6only"] = v
                 has_opts = True
-            elif x in ("bind", "deferred") or x.startswith(("so_keepalive=", "fastopen=")):
+            elif x.startswith("so_keepalive="):
+                v = x[13:]
+                if v not in ("on", "off") and not re.fullmatch(r"(\d+[smhd]?)?:(\d+[smhd]?)?:(\d+)?", v):
+                    self.emerg(f'invalid so_keepalive value: "{v}"')
+                has_opts = True
+            elif x in ("bind", "deferred") or x.startswith("fastopen="):
                 has_opts = True
             elif x in ("ssl", "http2", "quic", "proxy_protocol", "http3"):
                 self.emerg(f'the "{x}" parameter of "listen" is not supported by pyfront',
