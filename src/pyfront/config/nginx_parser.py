@@ -91,6 +91,7 @@ class UpstreamState:
         self.method = None
         self.hash_key = None
         self.hash_consistent = False
+        self.backup_conflict = False
 
 
 class HttpState:
@@ -593,6 +594,8 @@ class Parser:
                     self.emerg(f'invalid parameter "{x}"')
                 kw["fail_timeout_ms"] = t
             elif x in ("backup", "down"):
+                if x == "backup" and up.method in ("ip_hash", "hash", "random"):
+                    self.emerg('balancing method does not support parameter "backup"')
                 kw[x] = True
             else:
                 self.emerg(f'invalid parameter "{x}"')
@@ -603,6 +606,10 @@ class Parser:
         if up.method is not None:
             self.warn("load balancing method redefined")
         up.method = method
+        if method == "random" and a:
+            self.emerg('"random two" is not supported by pyfront', hint="use `random;` or `least_conn;`")
+        if method in ("ip_hash", "hash", "random") and any(s.backup for s in up.servers):
+            up.backup_conflict = True       # nginx fails when it initialises the upstream
         if method == "hash":
             up.hash_key = a[0]
             self.check_vars(a[0])

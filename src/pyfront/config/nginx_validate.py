@@ -54,6 +54,10 @@ def is_supported_variable(name: str) -> bool:
 def check_http_end(p) -> None:
     """Run when the http block is complete: nginx's init_main_conf / init_locations order."""
     h = p.http
+    for u in h.upstreams.values():
+        if u.backup_conflict:
+            p.emerg(f'no servers in upstream "{u.name}"', file=u.file, line=u.line,
+                    hint=f'"{u.method}" does not support "backup" servers; remove "backup" or the balancing method')
     # upstream names: a pass target without a port must name an upstream block
     for t in h.passes:
         if t.upstream is not None and t.upstream not in h.upstreams:
