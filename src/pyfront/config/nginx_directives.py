@@ -635,13 +635,13 @@ def h_access_log(p, st, a):
         p.level.v["access_log_off"] = True
         return None
     p.check_vars(a[0])          # nginx compiles the path before it looks the format up
-    fmt_name = a[1] if len(a) > 1 and "=" not in a[1] else "combined"
+    fmt_name = a[1] if len(a) > 1 else "combined"     # the 2nd argument is always the format
     fmt = p.http.log_formats.get(fmt_name)
     if fmt is None:
         p.emerg(f'unknown log format "{fmt_name}"')
     buffer = flush = gz = 0
     cond = None
-    for x in a[2:] if len(a) > 1 and "=" not in a[1] else a[1:]:
+    for x in a[2:]:
         if x.startswith("buffer="):
             buffer = V.parse_size(x[7:])
             if buffer is None:
@@ -963,11 +963,12 @@ d("zone", UPS, "12", noop, "name [size]", "",
 
 def h_temp_path(slot):
     def h(p, st, a):
-        # ngx_conf_set_path_slot: up to three hashing levels, each a positive number
+        # ngx_conf_set_path_slot: up to three hashing levels, each 1..10 (measured with nginx 1.22)
         if _dup(p, slot):
             return "is duplicate"
         for lv in a[1:]:
-            if not V.parse_int(lv):
+            n = V.parse_int(lv)
+            if not n or n > 10:
                 return "invalid value"
         p.level.v[slot] = p.path(a[0])
     return h

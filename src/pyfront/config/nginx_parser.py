@@ -344,10 +344,11 @@ class Parser:
                 self.emerg(f'pcre2_compile() failed: {e.msg} in "{path}"')
         if parent.kind == ND.LOC:
             pl = self._loc_of[id(parent)]
+            cname = "@" + path if mod == "@" else path      # nginx's name of the nested location
             if pl.modifier == "=":
-                self.emerg(f'location "{path}" cannot be inside the exact location "{pl.path}"')
+                self.emerg(f'location "{cname}" cannot be inside the exact location "{pl.path}"')
             if pl.modifier == "@":
-                self.emerg(f'location "{path}" cannot be inside the named location "@{pl.path}"')
+                self.emerg(f'location "{cname}" cannot be inside the named location "@{pl.path}"')
             if mod == "@":
                 self.emerg(f'named location "@{path}" can be on the server level only')
             # nginx compares the names as text, whatever the parent's kind (even a regex parent)
