@@ -37,6 +37,9 @@ class Gen:
     def stmt(self, top=False):
         names = [n for n in NAMES if not (top and n in HARNESS_HTTP)]
         n = self.r.choice(names)
+        d = ND.TABLE.get(n) or ND.TABLE.get(n + "@upstream")
+        if d.default and self.r.random() < 0.5 and not any(c in d.default for c in '|."'):
+            return f"{n} {d.default};"      # a valid value: gets the config past this line
         return n + "".join(" " + self.r.choice(ARGS) for _ in range(self.r.randint(0, 3))) + ";"
 
     def location(self, depth):

@@ -452,9 +452,9 @@ d("expires", frozenset({HTTP, SRV, LOC}), "12", h_expires, "[modified] time | ep
 
 
 def h_add_header(p, st, a):
+    p.check_vars(a[1])          # nginx compiles the value before it looks at "always"
     if len(a) == 3 and a[2] != "always":
         p.emerg(f'invalid parameter "{a[2]}"')
-    p.check_vars(a[1])
     lst = p.level.v.setdefault("add_headers", [])
     lst.append(AddHeader(a[0], a[1], len(a) == 3, p.file, st.line))
 
@@ -481,12 +481,15 @@ def h_mime_list(slot, always=()):
         seen = []
         for x in a:
             x = x.lower()
+            if x == "*":               # ngx_http_types_slot: "*" = any type, the rest is not read
+                seen = ["*"]
+                break
             if x in seen:
                 p.warn(f'duplicate MIME type "{x}"')
                 continue
             seen.append(x)
         for x in always:
-            if x not in seen:
+            if x not in seen and seen != ["*"]:
                 seen.append(x)
         p.level.v[slot] = tuple(seen)
         p.level.v["_where_" + slot] = (p.file, st.line)
@@ -771,7 +774,7 @@ def h_param(slot):
         if slot == "uwsgi.params":
             if len(a) == 3 and a[2] != "if_not_empty":
                 p.emerg(f'invalid parameter "{a[2]}"')
-        p.check_vars(a[1])
+        p.check_vars_later(a[1])
         lst = p.level.v.setdefault(slot, [])
         lst.append(Param(a[0], a[1], len(a) == 3, p.file, st.line))
     return h

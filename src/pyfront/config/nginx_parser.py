@@ -58,6 +58,29 @@ def _printable(msg: str) -> str:
     return msg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def var_syntax_error(text: str) -> str | None:
+    """nginx's script-compiler message for a malformed `$name` / `${name}` in `text`, or None."""
+    i, n = 0, len(text)
+    while True:
+        i = text.find("$", i)
+        if i < 0:
+            return None
+        i += 1
+        if i < n and text[i] == "{":
+            j = i + 1
+            while j < n and (text[j].isalnum() or text[j] == "_") and text[j].isascii():
+                j += 1
+            if j == i + 1:
+                return "invalid variable name"
+            if j >= n or text[j] != "}":
+                return f'the closing bracket in "{text[i + 1:j]}" variable is missing'
+            i = j + 1
+        elif i < n and (text[i].isalnum() or text[i] == "_") and text[i].isascii():
+            i += 1
+        else:
+            return "invalid variable name"
+
+
 class Level:
     """Raw values of one http/server/location level while parsing (slot → value)."""
 
@@ -130,6 +153,7 @@ class Parser:
         self.depth = 0
         self._stream: Iterator[Stmt] | None = None
         self.pending_vars: list[tuple[str, str | None, int]] = []
+        self.deferred_vars: list[tuple[str, str | None, int]] = []
         self._loc_of: dict = {}
         self._current_server = None
 
@@ -151,26 +175,16 @@ class Parser:
         whether each name exists is checked when the http block is complete."""
         if "$" not in text:
             return
-        i, n = 0, len(text)
-        while True:
-            i = text.find("$", i)
-            if i < 0:
-                break
-            i += 1
-            if i < n and text[i] == "{":
-                j = i + 1
-                while j < n and (text[j].isalnum() or text[j] == "_") and text[j].isascii():
-                    j += 1
-                if j == i + 1:
-                    self.emerg("invalid variable name")
-                if j >= n or text[j] != "}":
-                    self.emerg(f'the closing bracket in "{text[i + 1:j]}" variable is missing')
-                i = j + 1
-            elif i < n and (text[i].isalnum() or text[i] == "_") and text[i].isascii():
-                i += 1
-            else:
-                self.emerg("invalid variable name")
+        err = var_syntax_error(text)
+        if err:
+            self.emerg(err)
         self.pending_vars.append((text, self.file, self.line))
+
+    def check_vars_later(self, text: str) -> None:
+        """uwsgi_param / proxy_set_header values: nginx compiles them when it merges the
+        levels, after the whole http block, so their syntax errors come after parse errors."""
+        if "$" in text:
+            self.deferred_vars.append((text, self.file, self.line))
 
     # ------------------------------------------------------------ reading
     def parse_text(self, text: str, file: str | None, ctx: str) -> None:

@@ -61,6 +61,13 @@ def check_http_end(p) -> None:
             hint = (f'"{u.method}" does not support "backup" servers; remove "backup" or the balancing method'
                     if u.backup_conflict else 'every server is "backup"; make one a primary server')
             p.emerg(f'no servers in upstream "{u.name}"', file=u.file, line=u.line, hint=hint)
+    # uwsgi_param / proxy_set_header values are compiled when nginx merges the levels
+    from pyfront.config.nginx_parser import var_syntax_error
+    for text, file, line in p.deferred_vars:
+        err = var_syntax_error(text)
+        if err:
+            p.emerg(err, file=file, line=line)
+        p.pending_vars.append((text, file, line))
     # upstream names: a pass target without a port must name an upstream block
     for t in h.passes:
         if t.upstream is not None and t.upstream not in h.upstreams:
