@@ -307,7 +307,7 @@ def test_gzip_types_and_expires():
     cfg = load("server { gzip on; gzip_types text/css application/json; expires 1h;"
                " location /e { expires epoch; } location /m { expires modified -30s; } location /d { expires @15h30m; } }")
     s = cfg.http.servers[0].settings
-    assert s.gzip_types == ("text/css", "application/json", "text/html")
+    assert s.gzip_types == ("text/html", "text/css", "application/json")
     assert (s.expires.kind, s.expires.ms) == ("time", 3600000)
     assert loc(cfg, "/e").settings.expires.kind == "epoch"
     assert (loc(cfg, "/m").settings.expires.kind, loc(cfg, "/m").settings.expires.ms) == ("modified", -30000)

@@ -478,7 +478,7 @@ def h_mime_list(slot, always=()):
     def h(p, st, a):
         if slot in p.level.v:
             return "is duplicate"
-        seen = []
+        seen = list(always)          # nginx pre-adds its default keys: an explicit one is a duplicate
         for x in a:
             x = x.lower()
             if x == "*":               # ngx_http_types_slot: "*" = any type, the rest is not read
@@ -488,9 +488,6 @@ def h_mime_list(slot, always=()):
                 p.warn(f'duplicate MIME type "{x}"')
                 continue
             seen.append(x)
-        for x in always:
-            if x not in seen and seen != ["*"]:
-                seen.append(x)
         p.level.v[slot] = tuple(seen)
         p.level.v["_where_" + slot] = (p.file, st.line)
     return h
@@ -504,6 +501,7 @@ d("charset_types", HSL, "1+", h_mime_list("charset_types"), "mime-type ...",
 def h_error_page(p, st, a):
     args = list(a)
     uri = args.pop()
+    p.check_vars(uri)           # nginx compiles the uri before it reads the codes
     overwrite = None
     from_upstream = False
     if args and args[-1].startswith("="):
@@ -706,8 +704,14 @@ d("gzip_buffers", HSL, "2", bufs("gzip_buffers"), "number size", "32 4k", "Compr
 
 
 def h_gzip_disable(p, st, a):
+    from pyfront.config.nginx_match import regex_error
     lst = p.level.v.setdefault("gzip_disable", [])
-    lst.extend(a)
+    for x in a:
+        if x not in ("msie6", "degradation"):
+            err = regex_error(x, True)      # nginx compiles them caseless
+            if err:
+                p.emerg(err)
+        lst.append(x)
 
 
 d("gzip_disable", HSL, "1+", h_gzip_disable, "regex ...", "",

@@ -43,6 +43,11 @@ NOT_INHERITED = ("try_files",)
 PROXY_DEFAULT_HEADERS = (("Host", "$proxy_host"), ("Connection", "close"))
 
 
+def regex_error(pattern: str, caseless: bool = False) -> str | None:
+    from pyfront.config.nginx_match import regex_error as _e
+    return _e(pattern, caseless)
+
+
 def compile_regex(pattern: str, caseless: bool) -> "re.Pattern":
     """Compile an nginx (PCRE) regex with Python's re (named groups translated)."""
     from pyfront.config.nginx_match import compile_regex as _c
@@ -352,10 +357,9 @@ class Parser:
             else:
                 mod, path = "", a
         if mod in ("~", "~*"):
-            try:
-                compile_regex(path, mod == "~*")
-            except re.error as e:
-                self.emerg(f'pcre2_compile() failed: {e.msg} in "{path}"')
+            err = regex_error(path, mod == "~*")
+            if err:
+                self.emerg(err)
         if parent.kind == ND.LOC:
             pl = self._loc_of[id(parent)]
             cname = "@" + path if mod == "@" else path      # nginx's name of the nested location
@@ -498,10 +502,9 @@ class Parser:
                 if ch == "~":
                     if len(x) < 2:
                         self.emerg(f'server name "{x}" is invalid')
-                    try:
-                        compile_regex(x[1:], False)
-                    except re.error as e:
-                        self.emerg(f'pcre2_compile() failed: {e.msg} in "{x[1:]}"')
+                    err = regex_error(x[1:])
+                    if err:
+                        self.emerg(err)
                     kind, text = "regex", x
                 elif x == "$hostname":
                     kind, text = "exact", socket.gethostname().lower()
