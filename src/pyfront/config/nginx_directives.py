@@ -182,13 +182,16 @@ def h_worker_cpu_affinity(p, st, a):
     if _dup(p, "worker_cpu_affinity"):
         return "is duplicate"
     auto = a[0] == "auto"
+    if auto and len(a) > 2:
+        p.emerg('invalid number of arguments in "worker_cpu_affinity" directive')
     masks = []
     for m in a[1:] if auto else a:
-        if not m or any(c not in "01" for c in m) or len(m) > 64:
-            p.emerg(f'invalid character "{next((c for c in m if c not in "01"), m)}" in mask "{m}"')
-        masks.append(int(m, 2))
-    if auto and len(masks) > 1:
-        p.emerg('"worker_cpu_affinity" directive takes at most one mask after "auto"')
+        if len(m) > 64:
+            p.emerg('"worker_cpu_affinity" supports up to 64 CPUs only')
+        bad = next((c for c in reversed(m) if c not in "01"), None)   # nginx reads masks right to left
+        if bad is not None:
+            p.emerg(f'invalid character "{bad}" in "worker_cpu_affinity"')
+        masks.append(int(m, 2) if m else 0)
     p.level.v["worker_cpu_affinity"] = (auto, tuple(masks))
 
 
