@@ -426,6 +426,9 @@ def h_expires(p, st, a):
         modified = True
         args = args[1:]
     v = args[0]
+    if "$" in v:
+        p.check_vars(v)
+        p.emerg('"expires" with variables is not supported by pyfront', hint="use a fixed time, epoch, max or off")
     if v == "epoch":
         e = Expires("epoch", 0, p.file, st.line)
     elif v == "max":
