@@ -183,8 +183,14 @@ typedef struct {
 int pf_http_parse_response(const char *buf, size_t len, const pf_http_limits *limits,
                            pf_http_response *resp);
 
-/* Log text for a PF_HTTP_WHY_* code, e.g. "client sent invalid header line: bare LF". */
+/* Log text for a PF_HTTP_WHY_* code, e.g. "invalid line ending: bare LF (CRLF required)". */
 const char *pf_http_why_text(int why);
+
+/* Index of the first header at index >= from whose name equals name[0..name_len)
+ * case-insensitively (name need not be lower case), or -1. Works on req->headers and
+ * resp->headers alike; call again with from = found + 1 for repeated fields. */
+int pf_http_header_index(const char *buf, const pf_http_header *headers, uint32_t nheaders,
+                         const char *name, size_t name_len, uint32_t from);
 
 /*
  * Incremental chunked-body decoder (RFC 9112 §7.1), caller-owned state, no copies.

@@ -110,3 +110,16 @@ def test_spans_point_into_the_callers_buffer():
     assert ffi.string(buf + req.path.off, req.path.len) == b"/p"
     assert ffi.string(buf + req.query.off, req.query.len) == b"q"
     assert req.error == 0
+
+
+def test_header_index_finds_repeated_fields_case_insensitively():
+    from pyfront._native import ffi, lib
+    data = b"GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\nX-Y: 1\r\naccept: b\r\n\r\n"
+    req = ffi.new("pf_http_request *")
+    assert lib.pf_http_parse_request(data, len(data), ffi.NULL, req) == len(data)
+    first = lib.pf_http_header_index(data, req.headers, req.nheaders, b"ACCEPT", 6, 0)
+    second = lib.pf_http_header_index(data, req.headers, req.nheaders, b"ACCEPT", 6, first + 1)
+    assert (first, second) == (1, 3)
+    assert lib.pf_http_header_index(data, req.headers, req.nheaders, b"ACCEPT", 6, second + 1) == -1
+    assert lib.pf_http_header_index(data, req.headers, req.nheaders, b"Accep", 5, 0) == -1
+    assert lib.pf_http_header_index(data, req.headers, req.nheaders, b"host", 4, 0) == req.host_index == 0
