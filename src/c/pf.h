@@ -219,22 +219,170 @@ int pf_chunked_feed(pf_chunked *c, const char *buf, size_t len,
                     size_t *data_off, size_t *data_len, int *done);
 
 /* ---- uwsgi packets (uwsgi.c) ------------------------------------------ */
+/* Header: uint8 modifier1 | uint16le datasize | uint8 modifier2; then datasize bytes
+ * of {uint16le klen, key, uint16le vlen, value}; the body follows (not counted). */
+#define PF_UWSGI_HEAD 4
+#define PF_E_UWSGI_TOO_BIG   -601  /* datasize > caller's max (uWSGI buffer-size), or output too small */
+#define PF_E_UWSGI_HTTP      -602  /* header bytes spell an HTTP method: HTTP sent to a uwsgi socket */
+#define PF_E_UWSGI_MODIFIER  -603  /* modifier1 is neither 0 (WSGI) nor 30 (WSGI, strip SCRIPT_NAME) */
+#define PF_E_UWSGI_VAR       -604  /* a key/value length runs past the end of the vars block */
+#define PF_E_UWSGI_TOO_MANY  -605  /* more vars than the caller's span array holds */
+
+/* One var: offsets are into the caller's buffer (zero copy). */
+typedef struct { uint32_t key_off, key_len, val_off, val_len; } pf_uwsgi_var;
+
+typedef struct {
+    uint8_t modifier1, modifier2;
+    uint16_t datasize;   /* bytes in the vars block */
+    uint32_t nvars;
+    uint32_t flat_len;   /* bytes written to `flat` ("k\0v\0k\0v", no trailing NUL) */
+    int flat_nul;        /* 1: a key or value contains NUL, so `flat` is ambiguous: use spans */
+} pf_uwsgi_packet;
+
+/* >= 0: 4 + datasize (the body starts there); PF_NEED_MORE; or PF_E_UWSGI_*.
+ * vars may be NULL (no spans wanted), flat may be NULL (no flat copy wanted);
+ * flat_cap >= datasize always suffices. */
+int pf_uwsgi_parse(const char *buf, size_t len, uint32_t max_datasize, pf_uwsgi_packet *pkt,
+                   pf_uwsgi_var *vars, uint32_t max_vars, char *flat, size_t flat_cap);
+
+/* Header + vars (offsets into src) into out; returns bytes written or PF_E_UWSGI_TOO_BIG
+ * (vars block over 65535 bytes, as nginx's "uwsgi request is too big", or cap too small). */
+int pf_uwsgi_encode(uint8_t modifier1, uint8_t modifier2, const char *src, const pf_uwsgi_var *vars,
+                    uint32_t nvars, char *out, size_t cap);
 
 /* ---- event loop (loop.c) ---------------------------------------------- */
+/* The loop lives inside pf_worker (worker.c); see that section for the entry points. */
+
 
 /* ---- accept mutex (accept_mutex.c) ------------------------------------ */
+/* Shared block set up by the master before fork (pyfront.worker.front.shm_size).
+ * Word 0 is the accept mutex: 0 = free, else the owner's pid (as nginx's ngx_shmtx),
+ * so a lock whose owner died can be freed by anyone who sees that pid is gone. */
+size_t pf_shm_size(int nworkers);
+int pf_shmtx_trylock(void *shm, int pid);          /* 1 = acquired */
+void pf_shmtx_unlock(void *shm, int pid);
+int pf_shmtx_force_unlock(void *shm, int pid);     /* master: a reaped worker's lock; 1 if it held it */
+int pf_shmtx_owner(void *shm);
+/* per-worker counters in the shared block (slot = worker index) */
+typedef struct {
+    uint64_t heartbeat_ms;      /* CLOCK_MONOTONIC ms of the last loop turn */
+    uint64_t accepted;
+    uint64_t requests;
+    uint32_t active;            /* open client connections */
+    uint32_t idle;              /* of which waiting in keep-alive */
+    uint32_t pid;
+    uint32_t generation;
+} pf_shm_slot;
+int pf_shm_read_slot(void *shm, int index, pf_shm_slot *out);
+
 
 /* ---- router / route table (router.c) ---------------------------------- */
+/* The route-table blob (docs/route-table.md, built by pyfront.config.compile) is
+ * validated and copied by pf_router_load; the router is immutable afterwards. */
+#define PF_RT_MAGIC   0x54524650        /* "PFRT" little-endian */
+#define PF_RT_VERSION 1
+typedef struct pf_router pf_router;
+pf_router *pf_router_load(const void *blob, size_t len, char *err, size_t errlen);
+void pf_router_free(pf_router *r);
+int pf_router_addr_index(const pf_router *r, const char *addr, size_t len);   /* -1 if unknown */
+/* server index for (listen address, Host value as sent: may carry :port / trailing dot) */
+int pf_router_find_server(const pf_router *r, int addr, const char *host, size_t hlen);
+/* location id (as compiled) for a normalised URI in that server; -1 = none (server level) */
+int pf_router_find_location(const pf_router *r, int server, const char *uri, size_t len);
+
+/* ---- URI path normalisation (path.c) ----------------------------------- */
+/* Decode %XX, merge slashes, resolve . and .. ; out gets a NUL-terminated path that
+ * starts with '/'. Returns its length, or PF_E_BAD_REQUEST for a bad escape, a NUL,
+ * a path not starting with '/', or a '..' above the root. out may not alias in. */
+int pf_path_normalize(const char *in, size_t len, char *out, size_t cap);
+/* base + rest for alias/root mapping; refuses (PF_E_BAD_REQUEST) a join whose first
+ * segment becomes '..' (the `location /static { alias /dir/; }` leak). */
+int pf_path_join(const char *base, size_t blen, const char *rest, size_t rlen, char *out, size_t cap);
+
 
 /* ---- static files (static.c) ------------------------------------------ */
 
 /* ---- front worker (worker.c, conn.c) ---------------------------------- */
+typedef struct pf_worker pf_worker;
+typedef struct {
+    int index;                  /* worker index (shm slot) */
+    int max_connections;        /* worker_connections */
+    int accept_mutex;           /* 0 = off (EPOLLEXCLUSIVE), 1 = on (shared lock) */
+    int accept_mutex_delay_ms;
+    int multi_accept;
+    int wakeup_fd;              /* signal.set_wakeup_fd pipe, -1 = none */
+    int error_log_fd;           /* -1 = stderr */
+    int error_log_level;        /* PF_LOG_* */
+    void *shm;                  /* shared block or NULL */
+    size_t shm_len;
+    int nworkers;
+} pf_worker_conf;
+#define PF_LOG_EMERG 0
+#define PF_LOG_ALERT 1
+#define PF_LOG_CRIT 2
+#define PF_LOG_ERR 3
+#define PF_LOG_WARN 4
+#define PF_LOG_NOTICE 5
+#define PF_LOG_INFO 6
+#define PF_LOG_DEBUG 7
+/* pf_worker_run results */
+#define PF_RUN_WAKEUP 1          /* the wake-up fd is readable: Python handles signals */
+#define PF_RUN_DRAINED 2         /* drain finished: no connections left */
+#define PF_RUN_TICK 3            /* max_ms elapsed */
+pf_worker *pf_worker_new(const pf_worker_conf *conf, const void *blob, size_t blob_len,
+                         char *err, size_t errlen);
+int pf_worker_add_listener(pf_worker *w, int fd, const char *addr, int reuseport);
+int pf_worker_run(pf_worker *w, int max_ms);
+void pf_worker_drain(pf_worker *w, int deadline_ms);   /* QUIT: stop accepting, close after next response */
+int pf_worker_reopen_logs(pf_worker *w);
+void pf_worker_free(pf_worker *w);                    /* flushes logs, closes every connection */
+typedef struct {
+    uint64_t accepted, requests;
+    uint32_t active, idle, buffers_total, buffers_free;
+} pf_worker_stats;
+void pf_worker_get_stats(pf_worker *w, pf_worker_stats *out);
+size_t pf_conn_size(void);                            /* sizeof the per-connection struct */
+
 
 /* ---- access log (access_log.c) ---------------------------------------- */
 
 /* ---- proxy (proxy.c) -------------------------------------------------- */
 
 /* ---- app server I/O (app_io.c) ---------------------------------------- */
+/* Blocking-style I/O on non-blocking fds (try, then poll on EAGAIN); errno in *err. */
+#define PF_APP_STOP    -2   /* pf_app_accept: the wake fd is readable (worker is stopping) */
+#define PF_APP_AGAIN   -3   /* pf_app_accept: nothing accepted this time (race, EINTR, timeout) */
+#define PF_APP_CLOSED  -4   /* peer closed before a complete request head */
+#define PF_APP_TIMEOUT -5   /* poll() timed out */
+#define PF_APP_IOERR   -6   /* a syscall failed: errno in *err */
+
+#define PF_APP_MAX_LISTEN 16
+/* Wait on n listening fds and wakefd; >= 0: accepted fd (non-blocking, close-on-exec),
+ * *which = index of its listener; or PF_APP_STOP/AGAIN/IOERR. */
+int pf_app_accept(const int *lfds, int n, int wakefd, int timeout_ms, int *which, int *err);
+/* > 0 bytes read, 0 = EOF, PF_APP_TIMEOUT/IOERR. */
+int pf_app_recv(int fd, char *buf, size_t len, int timeout_ms, int *err);
+/* Read until a whole uwsgi head is in buf. *nread: bytes already in buf on entry, total
+ * on return (may include body bytes past the head). Returns pf_uwsgi_parse's result,
+ * PF_APP_CLOSED, PF_APP_TIMEOUT or PF_APP_IOERR. */
+int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int timeout_ms,
+                      pf_uwsgi_packet *pkt, char *flat, size_t flat_cap, size_t *nread, int *err);
+/* Send a then b completely (writev); 0 or PF_APP_TIMEOUT/IOERR. */
+int pf_app_send2(int fd, const char *a, size_t alen, const char *b, size_t blen, int timeout_ms, int *err);
+/* sendfile() count bytes (-1: to EOF) from offset; bytes sent or PF_APP_TIMEOUT/IOERR. */
+int64_t pf_app_sendfile(int out_fd, int in_fd, int64_t offset, int64_t count, int timeout_ms, int *err);
+
+/* CGI vars of an HTTP request in uwsgi.c's flat "K\0V\0..." form (http-socket mode). */
+typedef struct {
+    uint32_t flat_len;
+    uint32_t npairs;
+    int dup;        /* a header name repeats: the caller joins the values */
+    int dropped;    /* headers dropped because their name contains '_' */
+} pf_app_env;
+/* Bytes written, or PF_E_HEADER_TOO_LARGE when cap is too small. */
+int pf_app_http_environ(const char *buf, const pf_http_request *req, char *out, size_t cap, pf_app_env *env);
+/* Peer address of a connected socket as "addr\0port" (unix: "\0"); bytes written or PF_APP_IOERR. */
+int pf_app_peer(int fd, char *out, size_t cap, int *err);
 
 /* PF_CDEF_END */
 
