@@ -148,7 +148,8 @@ typedef struct {
     int upgrade;              /* Connection has "upgrade" and an Upgrade header is present */
     int host_index;           /* index into headers of Host, -1 if none */
     int error;                /* PF_HTTP_WHY_* when the result is an error, else 0 */
-    uint32_t error_off;       /* offset of the line holding the error */
+    uint32_t error_off;       /* offset of the line holding the error (the request line when
+                                 the error is about the whole head, e.g. a missing Host) */
 } pf_http_request;
 
 typedef struct {
