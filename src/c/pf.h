@@ -203,7 +203,7 @@ int pf_http_header_index(const char *buf, const pf_http_header *headers, uint32_
  * bytes after that (a pipelined request) are left unconsumed, later calls return 0.
  * Errors: PF_E_BAD_REQUEST (c->error = PF_HTTP_WHY_*) — sticky; a proxy maps it to 502 for
  * an upstream body. Size: 1*HEXDIG, < 2^63; the size line (with extensions) is at most
- * PF_CHUNK_LINE_MAX bytes and the trailer section at most PF_CHUNK_TRAILERS_MAX bytes.
+ * PF_CHUNK_LINE_MAX bytes with its CRLF, the trailer section at most PF_CHUNK_TRAILERS_MAX.
  * c->total counts payload bytes so far (for client_max_body_size).
  */
 #define PF_CHUNK_LINE_MAX     4096
