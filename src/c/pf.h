@@ -184,6 +184,13 @@ typedef struct {
 int pf_http_parse_response(const char *buf, size_t len, const pf_http_limits *limits,
                            pf_http_response *resp);
 
+/* CGI-style response head (no status line; fields through the blank line), which nginx's
+ * uwsgi/scgi modules accept when the status line does not parse: status from "Status: NNN
+ * [reason]", else 302 with a Location field, else 200; version_minor is 1 and keep_alive is
+ * computed as for HTTP/1.1. Same contract as pf_http_parse_response. */
+int pf_http_parse_cgi_response(const char *buf, size_t len, const pf_http_limits *limits,
+                               pf_http_response *resp);
+
 /* Log text for a PF_HTTP_WHY_* code, e.g. "invalid line ending: bare LF (CRLF required)". */
 const char *pf_http_why_text(int why);
 
