@@ -62,10 +62,10 @@ def load(cfg):
         raise
     except BaseException as exc:  # SystemExit in a settings module included
         raise AppLoadError(f"unable to load app: {type(exc).__name__}: {exc}", traceback.format_exc()) from None
-    app = getattr(mod, cfg.callable, None)
-    if app is None:
+    if not hasattr(mod, cfg.callable):
         raise AppLoadError(f'{what} has no callable "{cfg.callable}" '
                            f"(set callable= or module=pkg.mod:name)")
+    app = getattr(mod, cfg.callable)
     if not callable(app):
         raise AppLoadError(f'{what}: "{cfg.callable}" is not callable')
     return app
