@@ -506,3 +506,19 @@ def run_app_master(config: AppConfig, sockets: list[socket.socket] | None = None
         except Exception:
             pass
         os._exit(code)
+
+
+def open_sockets(config: AppConfig) -> list[socket.socket]:
+    """Bind + listen every address of config.listen (in order), as run_app_master expects them.
+
+    For `pyfront serve`: the pyfront master opens these once and keeps them across reloads,
+    so a restarted app master never refuses a connection (reference §3 #19)."""
+    out: list[socket.socket] = []
+    try:
+        for ls in config.listen:
+            out.append(bind_listen(ls, config))
+    except BaseException:
+        for s in out:
+            s.close()
+        raise
+    return out
