@@ -98,6 +98,15 @@ class Worker:
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
         fds = [s.fileno() for s, _ in self.listeners]
+        self.loop = None
+        if any(ls.protocol == "http" for _, ls in self.listeners):
+            err = ffi.new("int *")
+            loop = lib.pf_app_loop_new(ffi.new("int[]", fds), ffi.new("int[]", [ls.protocol == "http" for _, ls in self.listeners]),
+                                       len(fds), self.wake_r, max(self.cfg.buffer_size, 8192) + 4096,
+                                       self.cfg.threads, self.http_idle_ms, err)
+            if loop == ffi.NULL:
+                raise OSError(err[0], f"epoll setup failed: {os.strerror(err[0])}")
+            self.loop = loop
         for core in range(self.cfg.threads):
             t = threading.Thread(target=self.serve_loop, args=(core, fds), name=f"core-{core}", daemon=True)
             t.start()
@@ -167,14 +176,13 @@ class Worker:
 
     # ------------------------------------------------------------------ serving
     def serve_loop(self, core: int, fds: list[int]) -> None:
+        if self.loop is not None:
+            return self.serve_loop_mux(core)
         lfds = ffi.new("int[]", fds)
         n = len(fds)
         which = ffi.new("int *")
         err = ffi.new("int *")
         io = IOCtx(self.cfg.buffer_size)
-        req = ffi.new("pf_http_request *")
-        penv = ffi.new("pf_app_env *")
-        protos = [ls.protocol for _, ls in self.listeners]
         core_off = self.board.core_off(self.slot, core)
         while not self.graceful:
             fd = lib.pf_app_accept(lfds, n, self.wake_r, -1, which, err)
@@ -187,10 +195,7 @@ class Worker:
                 time.sleep(0.1)
                 continue
             try:
-                if protos[which[0]] == "uwsgi":
-                    self.handle_uwsgi(fd, io, core, core_off, which[0])
-                else:
-                    self.handle_http(fd, io, core, core_off, which[0], req, penv)
+                self.handle_uwsgi(fd, io, core, core_off, which[0])
             except Exception:
                 log_exception(self.errors, f"worker {self.wid}: unexpected error")
             finally:
@@ -365,96 +370,106 @@ class Worker:
         return False
 
     # ------------------------------------------------------------------ HTTP (http-socket)
-    def handle_http(self, fd: int, io: IOCtx, core: int, core_off: int, li: int, req, penv) -> None:
-        peer = ffi.new("char[]", 80)
-        n = lib.pf_app_peer(fd, peer, 80, io.err)
-        raddr, rport = (ffi.unpack(peer, n).decode("latin-1").split("\0") + [""])[:2] if n > 0 else ("", "")
-        lib.pf_app_blocking(fd, self.http_idle_ms, self.timeout_ms, io.err)
-        have = 0
-        cap = io.cap
-        buf = io.buf
-        limits = ffi.new("pf_http_limits *", {"max_request_line": 8192, "max_header_line": 8192})
-        while True:
-            rc = lib.pf_http_parse_request(buf, have, limits, req) if have else NEED_MORE
-            first = True
-            while rc == NEED_MORE:
-                if have >= self.cfg.buffer_size + 4096 or have == cap:
-                    rc = lib.PF_E_HEADER_TOO_LARGE
-                    break
-                timeout = self.http_idle_ms if (first and not have) else self.timeout_ms
-                first = False
-                r = lib.pf_app_recv(fd, buf + have, cap - have, timeout, io.err)
-                if r <= 0:
-                    return
-                have += r
-                rc = lib.pf_http_parse_request(buf, have, limits, req)
-            if rc < 0:
-                status = HTTP_STATUS.get(rc, "400 Bad Request")
-                why = ffi.string(lib.pf_http_why_text(req.error)).decode() if req.error else ""
-                self.log(f"{raddr}: {status}: {why}")
-                body = f"{status}\n".encode()
+    def serve_loop_mux(self, core: int) -> None:
+        """Threads of a worker with an HTTP listener: connections are multiplexed in C (app_loop.c)."""
+        ctx = ffi.new("pf_app_ready *")
+        err = ffi.new("int *")
+        io = IOCtx(self.cfg.buffer_size)
+        penv = ffi.new("pf_app_env *")
+        reqp = ffi.addressof(ctx, "req")
+        core_off = self.board.core_off(self.slot, core)
+        loop = self.loop
+        while not self.graceful:
+            r = lib.pf_app_loop_next(loop, ctx, -1, err)
+            if r == 1:
+                if ctx.kind == lib.PF_APP_READY_UWSGI:
+                    fd = ctx.fd
+                    try:
+                        self.handle_uwsgi(fd, io, core, core_off, ctx.listener)
+                    except Exception:
+                        log_exception(self.errors, f"worker {self.wid}: unexpected error")
+                    finally:
+                        os.close(fd)
+                    continue
+                consumed, keep = 0, False
                 try:
-                    io.send(fd, f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-                                f"Connection: close\r\n\r\n".encode(), body, 1000)
-                except ClientGone:
-                    pass
+                    consumed, keep = self.handle_http(ctx, reqp, io, core, core_off, penv)
+                except Exception:
+                    log_exception(self.errors, f"worker {self.wid}: unexpected error")
+                lib.pf_app_loop_done(loop, ctx, consumed, 1 if keep else 0)
+            elif r == STOP:
                 return
-            t0 = time.monotonic()
-            head_len = rc
-            flen = lib.pf_app_http_environ(buf, req, io.flat, 65536, penv)
-            if flen < 0:
-                return
-            env = self.bases[li].copy()
-            s = ffi.unpack(io.flat, flen).decode("latin-1").split("\0")
-            if penv.dup:
-                for k, v in zip(s[::2], s[1::2]):
-                    if k in env and k.startswith("HTTP_"):
-                        env[k] += ("; " if k == "HTTP_COOKIE" else ", ") + v
-                    else:
-                        env[k] = v
-            else:
-                it = iter(s)
-                env.update(zip(it, it))
-            env["REMOTE_ADDR"] = raddr
-            env["REMOTE_PORT"] = rport
-            if req.expect_continue and req.body != lib.PF_BODY_NONE:
-                try:
-                    io.send(fd, b"HTTP/1.1 100 Continue\r\n\r\n", b"", self.timeout_ms)
-                except ClientGone:
-                    return
-            inbuf = have - head_len
-            if req.body == lib.PF_BODY_CHUNKED:
-                inp = Input(fd, ffi.unpack(buf + head_len, inbuf) if inbuf else b"", -1, io, self.timeout_ms, chunked=True)
-                used = inbuf
-            else:
-                length = req.content_length if req.content_length > 0 else 0
-                take = min(inbuf, length)
-                inp = Input(fd, ffi.unpack(buf + head_len, take) if take else b"", length, io, self.timeout_ms)
-                used = take
-            env["wsgi.input"] = inp
-            proto = "HTTP/1.1" if req.version_minor else "HTTP/1.0"
-            resp = Response(fd, io, self.timeout_ms, proto, http=True,
-                            keep_alive=bool(req.keep_alive) and not self.graceful,
-                            method_head=req.method_id == lib.PF_M_HEAD, extra_headers=self.cfg.add_header)
-            # the request head's bytes are still in buf while the app runs: REQUEST_URI etc. are copies
-            keep = self.run_app(env, resp, core, core_off, t0, 0, head_len)
-            if not keep or self.graceful:
-                return
+            elif r != AGAIN:
+                self.log(f"epoll_wait() failed ({err[0]}: {os.strerror(err[0])})")
+                time.sleep(0.1)
+
+    def handle_http(self, ctx, reqp, io: IOCtx, core: int, core_off: int, penv) -> tuple[int, bool]:
+        """One request whose head C has parsed. Returns (bytes of ctx.buf used, keep-alive)."""
+        fd, buf, have, head_len = ctx.fd, ctx.buf, ctx.have, ctx.status
+        req = ctx.req
+        if head_len < 0:
+            status = HTTP_STATUS.get(head_len, "400 Bad Request")
+            why = ffi.string(lib.pf_http_why_text(req.error)).decode() if req.error else "request head too large"
+            peer = ffi.unpack(ctx.peer, ctx.peer_len).split(b"\0")[0].decode()
+            self.log(f"{peer}: {status}: {why}")
+            body = f"{status}\n".encode()
+            try:
+                io.send(fd, f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+                            f"Connection: close\r\n\r\n".encode(), body, 1000)
+            except ClientGone:
+                pass
+            return 0, False
+        t0 = time.monotonic()
+        flen = lib.pf_app_http_environ(buf, reqp, io.flat, 65536, penv)
+        if flen < 0:
+            return 0, False
+        env = self.bases[ctx.listener].copy()
+        s = ffi.unpack(io.flat, flen).decode("latin-1").split("\0")
+        if penv.dup:
+            for k, v in zip(s[::2], s[1::2]):
+                if k in env and k.startswith("HTTP_"):
+                    env[k] += ("; " if k == "HTTP_COOKIE" else ", ") + v
+                else:
+                    env[k] = v
+        else:
+            it = iter(s)
+            env.update(zip(it, it))
+        env["REMOTE_ADDR"], env["REMOTE_PORT"] = ffi.unpack(ctx.peer, ctx.peer_len).decode("latin-1").split("\0")
+        if req.expect_continue and req.body != lib.PF_BODY_NONE and have == head_len:
+            try:
+                io.send(fd, b"HTTP/1.1 100 Continue\r\n\r\n", b"", self.timeout_ms)
+            except ClientGone:
+                return 0, False
+        inbuf = have - head_len
+        if req.body == lib.PF_BODY_CHUNKED:
+            inp = Input(fd, ffi.unpack(buf + head_len, inbuf) if inbuf else b"", -1, io, self.timeout_ms, chunked=True)
+            used = inbuf
+        else:
+            length = req.content_length if req.content_length > 0 else 0
+            take = inbuf if inbuf < length else length
+            inp = Input(fd, ffi.unpack(buf + head_len, take) if take else b"", length, io, self.timeout_ms)
+            used = take
+        env["wsgi.input"] = inp
+        resp = Response(fd, io, self.timeout_ms, "HTTP/1.1" if req.version_minor else "HTTP/1.0", http=True,
+                        keep_alive=bool(req.keep_alive) and not self.graceful,
+                        method_head=req.method_id == lib.PF_M_HEAD, extra_headers=self.cfg.add_header)
+        keep = self.run_app(env, resp, core, core_off, t0, 0, head_len)
+        if not keep or self.graceful:
+            return 0, False
+        if inp._left or inp._chunked:
             try:
                 if not inp.drain():
-                    return
+                    return 0, False
             except (ClientGone, ValueError):
-                return
-            rest = have - head_len - used
-            tail = inp.leftover()
-            if tail:
-                ffi.memmove(buf, tail, len(tail))
-                have = len(tail)
-            elif rest > 0:
-                ffi.memmove(buf, buf + head_len + used, rest)
-                have = rest
-            else:
-                have = 0
+                return 0, False
+            if inp._chunked:
+                tail = inp.leftover()
+                if tail and inp._recvd:
+                    # bytes read past the chunked body from the socket: the next request's
+                    ok = lib.pf_app_loop_set_rest(self.loop, ctx, tail, len(tail)) == 0
+                    return 0, ok
+                used = inbuf - len(tail)
+        return head_len + used, True
 
 
 def rss_mb() -> float:

@@ -46,7 +46,7 @@ class Input:
     decodes Transfer-Encoding: chunked via the C decoder.
     """
 
-    __slots__ = ("_fd", "_buf", "_left", "_timeout", "_io", "_chunked", "_cstate", "_raw", "_done")
+    __slots__ = ("_fd", "_buf", "_left", "_timeout", "_io", "_chunked", "_cstate", "_raw", "_done", "_recvd")
 
     def __init__(self, fd: int, prefix: bytes, length: int, io_ctx, timeout_ms: int, chunked: bool = False):
         self._fd = fd
@@ -54,6 +54,7 @@ class Input:
         self._io = io_ctx
         self._chunked = chunked
         self._done = False
+        self._recvd = False      # any body byte came from the socket (not from the head's buffer)
         if chunked:
             self._buf = b""
             self._raw = bytearray(prefix)      # undecoded chunked bytes
@@ -67,6 +68,7 @@ class Input:
 
     def _recv(self, n: int) -> bytes:
         data = self._io.recv(self._fd, n, self._timeout)
+        self._recvd = True
         if not data:
             raise ClientGone("client closed the connection while sending the body")
         return data
