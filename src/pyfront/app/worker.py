@@ -39,6 +39,11 @@ HTTP_STATUS = {lib.PF_E_BAD_REQUEST: "400 Bad Request", lib.PF_E_URI_TOO_LONG: "
                lib.PF_E_VERSION: "505 HTTP Version Not Supported",
                lib.PF_E_NOT_IMPLEMENTED: "501 Not Implemented"}
 PR_SET_PDEATHSIG = 1
+_pack_start = struct.Struct("=d").pack_into
+_pack_requests = struct.Struct("=Q").pack_into
+_unpack = ffi.unpack
+_read_uwsgi = lib.pf_app_read_uwsgi
+_monotonic = time.monotonic
 
 
 def set_pdeathsig(sig: int) -> None:
@@ -82,6 +87,10 @@ class Worker:
             limit += wid * cfg.max_requests_delta + random.randint(0, max(1, limit // 10))
         self.max_requests = limit
         self.started = time.monotonic()
+        self.harakiri = cfg.harakiri
+        self.add_header = cfg.add_header
+        self.req_off = board.off(slot) + 8
+        self.bsize = cfg.buffer_size
         self.threads: list[threading.Thread] = []
         self.log_requests = not cfg.disable_logging
         self.static = cfg.static_map
@@ -207,14 +216,6 @@ class Worker:
             struct.pack_into("=d120s", self.board.mem, core_off, time.monotonic(),
                              line.encode("latin-1", "replace")[:sb.URI_MAX])
 
-    def end(self, core_off: int) -> None:
-        if self.cfg.harakiri:
-            struct.pack_into("=d", self.board.mem, core_off, 0.0)
-        self.requests += 1
-        self.board.set_requests(self.slot, self.requests)
-        if self.max_requests and self.requests >= self.max_requests and not self.retire_sent:
-            self.retire(sb.RETIRE_MAX_REQUESTS)
-
     def bad_packet(self, rc: int, io: IOCtx, fd: int, li: int) -> None:
         pkt, got = io.pkt, io.nread[0]
         ls = self.listeners[li][1]
@@ -249,44 +250,48 @@ class Worker:
             self.log(f"recv() failed ({io.err[0]}: {os.strerror(io.err[0])}) reading a uwsgi packet...skip")
 
     def handle_uwsgi(self, fd: int, io: IOCtx, core: int, core_off: int, li: int) -> None:
-        io.nread[0] = 0
-        rc = lib.pf_app_read_uwsgi(fd, io.buf, io.cap, self.cfg.buffer_size, self.timeout_ms,
-                                   io.pkt, io.flat, 65536, io.nread, io.err)
+        nread = io.nread
+        nread[0] = 0
+        rc = _read_uwsgi(fd, io.buf, io.cap, self.bsize, self.timeout_ms, io.pkt, io.flat, 65536, nread, io.err)
         if rc < 0:
             self.bad_packet(rc, io, fd, li)
             return
-        t0 = time.monotonic()
+        t0 = _monotonic()
         pkt = io.pkt
         env = self.bases[li].copy()
         if pkt.flat_nul:
             from pyfront.app.packet import decode
             env.update((k.decode("latin-1"), v.decode("latin-1"))
-                       for k, v in decode(ffi.unpack(io.buf, rc), 65535).vars)
+                       for k, v in decode(_unpack(io.buf, rc), 65535).vars)
         else:
-            it = iter(ffi.unpack(io.flat, pkt.flat_len).decode("latin-1").split("\0"))
+            it = iter(_unpack(io.flat, pkt.flat_len).decode("latin-1").split("\0"))
             env.update(zip(it, it))
-        env.pop("HTTP_CONTENT_LENGTH", None)
-        env.pop("HTTP_CONTENT_TYPE", None)
-        if env.get("REQUEST_SCHEME") == "https" or env.get("HTTPS") in ("on", "1"):
+        # nginx sends Content-Type/-Length twice (param + header); PEP 3333 wants no HTTP_ copies
+        if "HTTP_CONTENT_LENGTH" in env:
+            del env["HTTP_CONTENT_LENGTH"]
+        if "HTTP_CONTENT_TYPE" in env:
+            del env["HTTP_CONTENT_TYPE"]
+        if env.get("REQUEST_SCHEME") == "https" or "HTTPS" in env and env["HTTPS"] in ("on", "1"):
             env["wsgi.url_scheme"] = "https"
         if pkt.modifier1 == 30:
             sn = env.get("SCRIPT_NAME", "")
             if sn and env["PATH_INFO"].startswith(sn):
                 env["PATH_INFO"] = env["PATH_INFO"][len(sn):]
         cl = env.get("CONTENT_LENGTH")
-        length = 0
         if cl:
             try:
                 length = int(cl)
             except ValueError:
                 self.log(f"invalid CONTENT_LENGTH {cl!r}...skip")
                 return
-        extra = io.nread[0] - rc
-        prefix = ffi.unpack(io.buf + rc, min(extra, length)) if (extra and length) else b""
-        inp = Input(fd, prefix, length, io, self.timeout_ms)
+            extra = nread[0] - rc
+            inp = Input(fd, _unpack(io.buf + rc, min(extra, length)) if extra > 0 else b"", length, io, self.timeout_ms)
+        else:
+            inp = Input(fd, b"", 0, io, 0)
         env["wsgi.input"] = inp
-        resp = Response(fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0",
-                        extra_headers=self.cfg.add_header)
+        resp = Response(fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0")
+        if self.add_header:
+            resp.extra_headers = self.add_header
         self.run_app(env, resp, core, core_off, t0, pkt.nvars, pkt.datasize)
         if inp._left > 0:
             # Unread body left in the socket: read it away before close(), or the kernel
@@ -298,7 +303,9 @@ class Worker:
 
     def run_app(self, env, resp: Response, core: int, core_off: int, t0: float, nvars: int, datasize: int) -> bool:
         """Call the app and send its response. False when the connection must be closed."""
-        self.begin(core_off, env)
+        harakiri = self.harakiri
+        if harakiri:
+            self.begin(core_off, env)
         ok = True
         try:
             if self.static and self.serve_static(env, resp):
@@ -308,10 +315,9 @@ class Worker:
                 result = self.app(env, resp.start_response)
                 resp.send_result(result)
             finally:
-                close = getattr(result, "close", None)
-                if close is not None:
+                if hasattr(result, "close"):
                     try:
-                        close()
+                        result.close()
                     except Exception:
                         log_exception(self.errors, "error in the response iterable's close()")
         except ClientGone as exc:
@@ -328,7 +334,12 @@ class Worker:
                 except ClientGone:
                     pass
         finally:
-            self.end(core_off)
+            if harakiri:
+                _pack_start(self.board.mem, core_off, 0.0)
+            n = self.requests = self.requests + 1
+            _pack_requests(self.board.mem, self.req_off, n)
+            if n >= self.max_requests and self.max_requests and not self.retire_sent:
+                self.retire(sb.RETIRE_MAX_REQUESTS)
             if self.log_requests:
                 self.log_request(env, resp, core, t0, nvars, datasize)
         return ok and resp.keep_alive
