@@ -289,10 +289,11 @@ class Connection:
             hdrs["Connection"] = "close"
             self.close_after = True
         head = f"HTTP/1.1 {code} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+        if self.state == "CLOSED":
+            return
+        self.state = "WRITING"
+        self._arm(REQUEST_TIMEOUT)
         self.send(head.encode("latin-1") + body)
-        if self.state != "CLOSED":
-            self.state = "WRITING"
-            self._arm(REQUEST_TIMEOUT)
 
     def send(self, data: bytes) -> None:
         if self.state == "CLOSED":

@@ -327,8 +327,8 @@ class ProcessConfig:
     redirect_stderr: bool
     environment: tuple[tuple[str, str], ...]
     serverurl: str | None
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)   # where it was defined: not part of "changed"
+    line: int = field(default=0, compare=False)
 
     @property
     def namespec(self) -> str:
