@@ -47,18 +47,30 @@ class RotatingLog:
             self.fd = -1
 
     def write(self, data: bytes) -> None:
+        """Append; a rotatable file is cut exactly at maxbytes (a big chunk spans files)."""
         if self.fd < 0 or not data:
             return
+        if not self.rotatable or not self.maxbytes:
+            self._write(data)
+            return
+        while data:
+            room = max(1, self.maxbytes - self.size)
+            part, data = data[:room], data[room:]
+            if not self._write(part):
+                return
+            self.size += len(part)
+            if self.size >= self.maxbytes:
+                self.rotate()
+
+    def _write(self, data: bytes) -> bool:
         try:
-            os.write(self.fd, data)
+            while data:
+                n = os.write(self.fd, data)
+                data = data[n:]
+            return True
         except OSError as e:
             self.error = f"{self.path}: {e.strerror}"
-            return
-        if not self.rotatable:
-            return
-        self.size += len(data)
-        if self.maxbytes and self.size >= self.maxbytes:
-            self.rotate()
+            return False
 
     def rotate(self) -> None:
         """NAME → NAME.1 → ... → NAME.backups (the oldest is dropped); backups=0 truncates."""
