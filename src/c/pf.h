@@ -25,9 +25,224 @@
 const char *pf_version(void);
 int pf_abi_version(void);
 
-/* ---- http parser (http_parser.c) -------------------------------------- */
+/* ---- http parser (http_parser.c, http_response.c, http_chunked.c) ------ */
+/*
+ * Zero-copy, stateless HTTP/1.x head parsers (picohttpparser's model): the
+ * caller keeps the bytes of a connection in one buffer and calls again with
+ * the WHOLE buffer (from the first byte of the message) whenever more bytes
+ * arrive. Nothing is allocated or copied: every pf_span is an offset/length
+ * into that buffer, valid while the buffer is. No globals; safe in any thread.
+ *
+ * Return contract of pf_http_parse_request / pf_http_parse_response:
+ *   > 0            the head is complete; the value is its length in bytes
+ *                  (through the blank line, including any leading empty lines
+ *                  skipped before a request line). The body / the next
+ *                  pipelined request starts at buf + value.
+ *   PF_NEED_MORE   every byte so far is valid but the head is not complete.
+ *                  When the caller's buffer is full at this point it answers
+ *                  400 "Request Header Or Cookie Too Large" (as nginx does
+ *                  when large_client_header_buffers run out); a too-long
+ *                  request line is already reported here as PF_E_URI_TOO_LONG.
+ *   PF_E_*         the message is invalid; ->error holds a PF_HTTP_WHY_* code
+ *                  (pf_http_why_text() gives the log text) and ->error_off the
+ *                  offset of the offending line. The connection must be closed
+ *                  after the error response (RFC 9112 §2.2, §11.2).
+ * Decisions depend only on bytes already seen, so feeding any prefix of an
+ * input gives PF_NEED_MORE or exactly the result of the whole input.
+ * Strict RFC 9112: every line ends in CRLF (a bare LF or bare CR anywhere in
+ * the head is an error — the bare-LF tolerance of RFC 9112 §2.2 is refused
+ * because parsers disagreeing on it is a request-smuggling vector).
+ */
+typedef struct { uint32_t off; uint32_t len; } pf_span;
+typedef struct { pf_span name; pf_span value; } pf_http_header;   /* value: OWS trimmed */
+
+#define PF_HTTP_MAX_HEADERS 100   /* a 101st field line -> PF_E_HEADER_TOO_LARGE */
+
+/* errors (negative, distinct from PF_NEED_MORE); each maps to the status nginx sends */
+#define PF_E_BAD_REQUEST      -400   /* 400 */
+#define PF_E_URI_TOO_LONG     -414   /* 414 (request line longer than limits->max_request_line) */
+#define PF_E_HEADER_TOO_LARGE -431   /* sent as nginx's 400 "Request Header Or Cookie Too Large" */
+#define PF_E_VERSION          -505   /* 505: HTTP/2.0, HTTP/3.0, HTTP/11.1 ... (major > 1) */
+#define PF_E_NOT_IMPLEMENTED  -501   /* 501: a Transfer-Encoding other than "chunked" */
+#define PF_E_BAD_GATEWAY      -502   /* response parser: the upstream sent garbage */
+
+/* why a message was refused (->error); text via pf_http_why_text() */
+#define PF_HTTP_WHY_NONE               0
+#define PF_HTTP_WHY_BARE_CR            1
+#define PF_HTTP_WHY_BARE_LF            2
+#define PF_HTTP_WHY_NUL                3
+#define PF_HTTP_WHY_BAD_REQUEST_LINE   4   /* spacing / missing parts of the request line */
+#define PF_HTTP_WHY_BAD_METHOD         5
+#define PF_HTTP_WHY_BAD_TARGET         6
+#define PF_HTTP_WHY_BAD_VERSION        7
+#define PF_HTTP_WHY_VERSION_UNSUPPORTED 8
+#define PF_HTTP_WHY_REQUEST_LINE_TOO_LONG 9
+#define PF_HTTP_WHY_HEADER_LINE_TOO_LONG 10
+#define PF_HTTP_WHY_TOO_MANY_HEADERS  11
+#define PF_HTTP_WHY_OBS_FOLD          12   /* field line starting with SP/HTAB */
+#define PF_HTTP_WHY_SPACE_BEFORE_COLON 13
+#define PF_HTTP_WHY_NO_COLON          14
+#define PF_HTTP_WHY_BAD_FIELD_NAME    15
+#define PF_HTTP_WHY_BAD_FIELD_VALUE   16
+#define PF_HTTP_WHY_NO_HOST           17
+#define PF_HTTP_WHY_DUP_HOST          18
+#define PF_HTTP_WHY_BAD_HOST          19
+#define PF_HTTP_WHY_DUP_CONTENT_LENGTH 20
+#define PF_HTTP_WHY_BAD_CONTENT_LENGTH 21
+#define PF_HTTP_WHY_CL_AND_TE         22
+#define PF_HTTP_WHY_DUP_TE            23
+#define PF_HTTP_WHY_TE_HTTP10         24
+#define PF_HTTP_WHY_UNKNOWN_TE        25
+#define PF_HTTP_WHY_BAD_STATUS_LINE   26
+#define PF_HTTP_WHY_BAD_CHUNK_SIZE    27
+#define PF_HTTP_WHY_CHUNK_SIZE_OVERFLOW 28
+#define PF_HTTP_WHY_BAD_CHUNK_EXT     29
+#define PF_HTTP_WHY_CHUNK_LINE_TOO_LONG 30
+#define PF_HTTP_WHY_BAD_CHUNK_END     31   /* chunk data not followed by CRLF */
+#define PF_HTTP_WHY_BAD_TRAILER       32
+#define PF_HTTP_WHY_TRAILERS_TOO_LARGE 33
+#define PF_HTTP_WHY_MAX               34
+
+/* method ids (method_id); anything else that is a valid token is PF_M_OTHER */
+#define PF_M_OTHER   0
+#define PF_M_GET     1
+#define PF_M_HEAD    2
+#define PF_M_POST    3
+#define PF_M_PUT     4
+#define PF_M_DELETE  5
+#define PF_M_OPTIONS 6
+#define PF_M_PATCH   7
+#define PF_M_TRACE   8
+#define PF_M_CONNECT 9
+
+/* request-target forms (RFC 9112 §3.2); authority-form is refused with 400 as nginx does */
+#define PF_TARGET_ORIGIN   0   /* "/path?query" */
+#define PF_TARGET_ABSOLUTE 1   /* "http://host[:port]/path?query" (http/https only) */
+#define PF_TARGET_ASTERISK 2   /* "*", OPTIONS only */
+
+/* message body framing (RFC 9112 §6.3) */
+#define PF_BODY_NONE    0   /* no body: request without CL/TE; 1xx/204/304 response */
+#define PF_BODY_LENGTH  1   /* content_length bytes follow (may be 0) */
+#define PF_BODY_CHUNKED 2   /* decode with pf_chunked_feed */
+#define PF_BODY_CLOSE   3   /* response only: body runs until the upstream closes */
+
+typedef struct {
+    pf_span method, target;   /* target: raw, undecoded (nginx's $request_uri) */
+    pf_span path;             /* target up to the first '?' or '#'; for absolute-form the part
+                                 after the authority; len 0 means "/" (e.g. "http://h" or "*") */
+    pf_span query;            /* after '?' up to '#' (or end), no '?'; len 0 when none */
+    pf_span host;             /* absolute-form authority if any (RFC 9112 §3.2.2: it wins),
+                                 else the Host value; may include ":port"; len 0 when none */
+    int method_id;            /* PF_M_* */
+    int target_form;          /* PF_TARGET_* */
+    int version_minor;        /* 0 or 1: "HTTP/1.2".."HTTP/1.9" are served as 1.1 (RFC 9110
+                                 §2.5, like nginx) */
+    uint32_t nheaders;
+    pf_http_header headers[PF_HTTP_MAX_HEADERS];
+    /* framing and connection facts (RFC 9112 §6, §9.3) */
+    int64_t content_length;   /* -1 when absent */
+    int body;                 /* PF_BODY_NONE / LENGTH / CHUNKED */
+    int chunked;              /* Transfer-Encoding: chunked */
+    int keep_alive;           /* 1.1: unless "Connection: close"; 1.0: only "keep-alive" */
+    int expect_continue;      /* "Expect: 100-continue" on HTTP/1.1 */
+    int upgrade;              /* Connection has "upgrade" and an Upgrade header is present */
+    int host_index;           /* index into headers of Host, -1 if none */
+    int error;                /* PF_HTTP_WHY_* when the result is an error, else 0 */
+    uint32_t error_off;       /* offset of the line holding the error */
+} pf_http_request;
+
+typedef struct {
+    uint32_t max_request_line;   /* bytes before the request line's CRLF (leading empty lines
+                                    included); more -> PF_E_URI_TOO_LONG. 0 = no limit */
+    uint32_t max_header_line;    /* bytes of one field line before its CRLF; more ->
+                                    PF_E_HEADER_TOO_LARGE (502 for responses). 0 = no limit */
+} pf_http_limits;
+
+/* limits may be NULL: 8192 / 8192 (nginx's large_client_header_buffers 4 8k). */
+int pf_http_parse_request(const char *buf, size_t len, const pf_http_limits *limits,
+                          pf_http_request *req);
+
+typedef struct {
+    int version_minor;        /* HTTP/1.0 or 1.x (x >= 1 -> 1) */
+    int status;               /* 100..999 */
+    pf_span reason;           /* may be empty ("HTTP/1.1 200\r\n" is accepted, as nginx does) */
+    uint32_t nheaders;
+    pf_http_header headers[PF_HTTP_MAX_HEADERS];
+    int64_t content_length;   /* -1 when absent */
+    int body;                 /* PF_BODY_*; assumes a non-HEAD request: after HEAD the caller
+                                 treats every response as PF_BODY_NONE */
+    int chunked;              /* final transfer coding is chunked */
+    int keep_alive;           /* the upstream connection may be reused after the body */
+    int error;                /* PF_HTTP_WHY_* when the result is an error */
+    uint32_t error_off;
+} pf_http_response;
+
+/* Upstream response head; same contract, every error is PF_E_BAD_GATEWAY. limits may be
+ * NULL (defaults as above; max_request_line bounds the status line). A 1xx other than 101
+ * is an interim head: the caller skips it (return value) and parses again. */
+int pf_http_parse_response(const char *buf, size_t len, const pf_http_limits *limits,
+                           pf_http_response *resp);
+
+/* Log text for a PF_HTTP_WHY_* code, e.g. "client sent invalid header line: bare LF". */
+const char *pf_http_why_text(int why);
+
+/*
+ * Incremental chunked-body decoder (RFC 9112 §7.1), caller-owned state, no copies.
+ * Unlike the head parsers it is stateful: feed each byte once. One call consumes framing
+ * bytes and at most ONE run of payload bytes; it returns the bytes consumed (>= 0) and sets
+ * (*data_off, *data_len) to the payload inside buf[0 .. consumed) (length 0 = framing only).
+ * Loop while bytes remain and !*done; a call with len > 0 before done consumes >= 1 byte.
+ * *done = 1 once the last chunk and the trailers (read, checked, discarded) are consumed;
+ * bytes after that (a pipelined request) are left unconsumed, later calls return 0.
+ * Errors: PF_E_BAD_REQUEST (c->error = PF_HTTP_WHY_*) — sticky; a proxy maps it to 502 for
+ * an upstream body. Size: 1*HEXDIG, < 2^63; the size line (with extensions) is at most
+ * PF_CHUNK_LINE_MAX bytes and the trailer section at most PF_CHUNK_TRAILERS_MAX bytes.
+ * c->total counts payload bytes so far (for client_max_body_size).
+ */
+#define PF_CHUNK_LINE_MAX     4096
+#define PF_CHUNK_TRAILERS_MAX 16384
+typedef struct {
+    int state;
+    int error;
+    uint64_t remaining;       /* payload bytes left in the current chunk */
+    uint64_t total;           /* payload bytes decoded so far */
+    uint32_t line;            /* bytes of the current size line / trailer section */
+} pf_chunked;
+void pf_chunked_init(pf_chunked *c);
+int pf_chunked_feed(pf_chunked *c, const char *buf, size_t len,
+                    size_t *data_off, size_t *data_len, int *done);
 
 /* ---- uwsgi packets (uwsgi.c) ------------------------------------------ */
+/* Header: uint8 modifier1 | uint16le datasize | uint8 modifier2; then datasize bytes
+ * of {uint16le klen, key, uint16le vlen, value}; the body follows (not counted). */
+#define PF_UWSGI_HEAD 4
+#define PF_E_UWSGI_TOO_BIG   -601  /* datasize > caller's max (uWSGI buffer-size), or output too small */
+#define PF_E_UWSGI_HTTP      -602  /* header bytes spell an HTTP method: HTTP sent to a uwsgi socket */
+#define PF_E_UWSGI_MODIFIER  -603  /* modifier1 is neither 0 (WSGI) nor 30 (WSGI, strip SCRIPT_NAME) */
+#define PF_E_UWSGI_VAR       -604  /* a key/value length runs past the end of the vars block */
+#define PF_E_UWSGI_TOO_MANY  -605  /* more vars than the caller's span array holds */
+
+/* One var: offsets are into the caller's buffer (zero copy). */
+typedef struct { uint32_t key_off, key_len, val_off, val_len; } pf_uwsgi_var;
+
+typedef struct {
+    uint8_t modifier1, modifier2;
+    uint16_t datasize;   /* bytes in the vars block */
+    uint32_t nvars;
+    uint32_t flat_len;   /* bytes written to `flat` ("k\0v\0k\0v", no trailing NUL) */
+    int flat_nul;        /* 1: a key or value contains NUL, so `flat` is ambiguous: use spans */
+} pf_uwsgi_packet;
+
+/* >= 0: 4 + datasize (the body starts there); PF_NEED_MORE; or PF_E_UWSGI_*.
+ * vars may be NULL (no spans wanted), flat may be NULL (no flat copy wanted);
+ * flat_cap >= datasize always suffices. */
+int pf_uwsgi_parse(const char *buf, size_t len, uint32_t max_datasize, pf_uwsgi_packet *pkt,
+                   pf_uwsgi_var *vars, uint32_t max_vars, char *flat, size_t flat_cap);
+
+/* Header + vars (offsets into src) into out; returns bytes written or PF_E_UWSGI_TOO_BIG
+ * (vars block over 65535 bytes, as nginx's "uwsgi request is too big", or cap too small). */
+int pf_uwsgi_encode(uint8_t modifier1, uint8_t modifier2, const char *src, const pf_uwsgi_var *vars,
+                    uint32_t nvars, char *out, size_t cap);
 
 /* ---- event loop (loop.c) ---------------------------------------------- */
 
@@ -44,6 +259,40 @@ int pf_abi_version(void);
 /* ---- proxy (proxy.c) -------------------------------------------------- */
 
 /* ---- app server I/O (app_io.c) ---------------------------------------- */
+/* Blocking-style I/O on non-blocking fds (try, then poll on EAGAIN); errno in *err. */
+#define PF_APP_STOP    -2   /* pf_app_accept: the wake fd is readable (worker is stopping) */
+#define PF_APP_AGAIN   -3   /* pf_app_accept: nothing accepted this time (race, EINTR, timeout) */
+#define PF_APP_CLOSED  -4   /* peer closed before a complete request head */
+#define PF_APP_TIMEOUT -5   /* poll() timed out */
+#define PF_APP_IOERR   -6   /* a syscall failed: errno in *err */
+
+#define PF_APP_MAX_LISTEN 16
+/* Wait on n listening fds and wakefd; >= 0: accepted fd (non-blocking, close-on-exec),
+ * *which = index of its listener; or PF_APP_STOP/AGAIN/IOERR. */
+int pf_app_accept(const int *lfds, int n, int wakefd, int timeout_ms, int *which, int *err);
+/* > 0 bytes read, 0 = EOF, PF_APP_TIMEOUT/IOERR. */
+int pf_app_recv(int fd, char *buf, size_t len, int timeout_ms, int *err);
+/* Read until a whole uwsgi head is in buf. *nread: bytes already in buf on entry, total
+ * on return (may include body bytes past the head). Returns pf_uwsgi_parse's result,
+ * PF_APP_CLOSED, PF_APP_TIMEOUT or PF_APP_IOERR. */
+int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int timeout_ms,
+                      pf_uwsgi_packet *pkt, char *flat, size_t flat_cap, size_t *nread, int *err);
+/* Send a then b completely (writev); 0 or PF_APP_TIMEOUT/IOERR. */
+int pf_app_send2(int fd, const char *a, size_t alen, const char *b, size_t blen, int timeout_ms, int *err);
+/* sendfile() count bytes (-1: to EOF) from offset; bytes sent or PF_APP_TIMEOUT/IOERR. */
+int64_t pf_app_sendfile(int out_fd, int in_fd, int64_t offset, int64_t count, int timeout_ms, int *err);
+
+/* CGI vars of an HTTP request in uwsgi.c's flat "K\0V\0..." form (http-socket mode). */
+typedef struct {
+    uint32_t flat_len;
+    uint32_t npairs;
+    int dup;        /* a header name repeats: the caller joins the values */
+    int dropped;    /* headers dropped because their name contains '_' */
+} pf_app_env;
+/* Bytes written, or PF_E_HEADER_TOO_LARGE when cap is too small. */
+int pf_app_http_environ(const char *buf, const pf_http_request *req, char *out, size_t cap, pf_app_env *env);
+/* Peer address of a connected socket as "addr\0port" (unix: "\0"); bytes written or PF_APP_IOERR. */
+int pf_app_peer(int fd, char *out, size_t cap, int *err);
 
 /* PF_CDEF_END */
 

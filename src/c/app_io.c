@@ -1,0 +1,201 @@
+/*
+ * app_io.c — the app worker's socket I/O, so a request costs Python one call to
+ * read + parse and one call to write.
+ *
+ * Client sockets are non-blocking (accept4 SOCK_NONBLOCK): every read/write is tried
+ * first and poll()ed only on EAGAIN, so the common case is one syscall. cffi releases
+ * the GIL around these calls, so worker threads block here, not in Python.
+ * Errors are returned (PF_APP_* plus errno in *err) for Python to log by syscall name.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "pf.h"
+
+/* Wait until fd is ready for `events` or the timeout passes. */
+static int wait_fd(int fd, short events, int timeout_ms, int *err)
+{
+    struct pollfd pfd = { .fd = fd, .events = events };
+    for (;;) {
+        int r = poll(&pfd, 1, timeout_ms);
+        if (r > 0)
+            return 0;
+        if (r == 0)
+            return PF_APP_TIMEOUT;
+        if (errno == EINTR)
+            continue;   /* a signal for the master-side handler; retry the wait */
+        *err = errno;
+        return PF_APP_IOERR;
+    }
+}
+
+int pf_app_accept(const int *lfds, int n, int wakefd, int timeout_ms, int *which, int *err)
+{
+    struct pollfd pfd[PF_APP_MAX_LISTEN + 1];
+    if (n < 1 || n > PF_APP_MAX_LISTEN) {
+        *err = EINVAL;
+        return PF_APP_IOERR;
+    }
+    for (int i = 0; i < n; i++)
+        pfd[i] = (struct pollfd){ .fd = lfds[i], .events = POLLIN };
+    pfd[n] = (struct pollfd){ .fd = wakefd, .events = POLLIN };
+    int r = poll(pfd, (nfds_t)n + 1, timeout_ms);
+    if (r < 0) {
+        if (errno == EINTR)
+            return PF_APP_AGAIN;
+        *err = errno;
+        return PF_APP_IOERR;
+    }
+    if (pfd[n].revents & (POLLIN | POLLHUP | POLLERR))
+        return PF_APP_STOP;
+    for (int i = 0; i < n; i++) {
+        if (!(pfd[i].revents & POLLIN))
+            continue;
+        int fd = accept4(lfds[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            *which = i;
+            return fd;
+        }
+        switch (errno) {
+        case EAGAIN: case EINTR: case ECONNABORTED: case EPROTO:
+            continue;   /* another thread/process won the race, or the client left */
+        default:
+            *err = errno;   /* EMFILE/ENFILE/ENOBUFS: Python logs "accept4() failed" and backs off */
+            return PF_APP_IOERR;
+        }
+    }
+    return PF_APP_AGAIN;
+}
+
+int pf_app_recv(int fd, char *buf, size_t len, int timeout_ms, int *err)
+{
+    for (;;) {
+        ssize_t n = recv(fd, buf, len, 0);
+        if (n >= 0)
+            return (int)n;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN) {
+            *err = errno;
+            return PF_APP_IOERR;
+        }
+        int w = wait_fd(fd, POLLIN, timeout_ms, err);
+        if (w < 0)
+            return w;
+    }
+}
+
+int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int timeout_ms,
+                      pf_uwsgi_packet *pkt, char *flat, size_t flat_cap, size_t *nread, int *err)
+{
+    size_t have = *nread;
+    for (;;) {
+        if (have) {
+            int rc = pf_uwsgi_parse(buf, have, max_datasize, pkt, NULL, 0, flat, flat_cap);
+            if (rc != PF_NEED_MORE) {
+                *nread = have;
+                return rc;
+            }
+        }
+        if (have == cap) {   /* caller's buffer is smaller than 4 + buffer-size: a caller bug */
+            *nread = have;
+            return PF_E_UWSGI_TOO_BIG;
+        }
+        int n = pf_app_recv(fd, buf + have, cap - have, timeout_ms, err);
+        if (n <= 0) {
+            *nread = have;
+            return n == 0 ? PF_APP_CLOSED : n;
+        }
+        have += (size_t)n;
+    }
+}
+
+int pf_app_send2(int fd, const char *a, size_t alen, const char *b, size_t blen, int timeout_ms, int *err)
+{
+    struct iovec iov[2] = { { (void *)a, alen }, { (void *)b, blen } };
+    int iovcnt = 2, first = 0;
+    if (!blen)
+        iovcnt = 1;
+    while (first < iovcnt) {
+        ssize_t n = writev(fd, iov + first, iovcnt - first);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN) {
+                *err = errno;
+                return PF_APP_IOERR;
+            }
+            int w = wait_fd(fd, POLLOUT, timeout_ms, err);
+            if (w < 0)
+                return w;
+            continue;
+        }
+        size_t left = (size_t)n;
+        while (first < iovcnt && left >= iov[first].iov_len) {
+            left -= iov[first].iov_len;
+            first++;
+        }
+        if (first < iovcnt) {
+            iov[first].iov_base = (char *)iov[first].iov_base + left;
+            iov[first].iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+int64_t pf_app_sendfile(int out_fd, int in_fd, int64_t offset, int64_t count, int timeout_ms, int *err)
+{
+    off_t off = (off_t)offset;
+    int64_t sent = 0;
+    while (count < 0 || sent < count) {
+        size_t want = (count < 0 || count - sent > (1 << 30)) ? (1 << 30) : (size_t)(count - sent);
+        ssize_t n = sendfile(out_fd, in_fd, &off, want);
+        if (n > 0) {
+            sent += n;
+            continue;
+        }
+        if (n == 0)
+            break;                        /* end of file */
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN) {
+            *err = errno;
+            return PF_APP_IOERR;
+        }
+        int w = wait_fd(out_fd, POLLOUT, timeout_ms, err);
+        if (w < 0)
+            return w;
+    }
+    return sent;
+}
+
+int pf_app_peer(int fd, char *out, size_t cap, int *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        *err = errno;
+        return PF_APP_IOERR;
+    }
+    char host[INET6_ADDRSTRLEN] = "";
+    unsigned port = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+    }
+    int n = port ? snprintf(out, cap, "%s%c%u", host, 0, port) : snprintf(out, cap, "%c", 0);
+    return (n < 0 || (size_t)n >= cap) ? PF_APP_IOERR : n;
+}

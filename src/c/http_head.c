@@ -1,0 +1,210 @@
+/*
+ * http_head.c — line framing and field-section parsing shared by the request and
+ * response parsers, plus the small value grammars (lengths, lists, hosts).
+ *
+ * A line is located first (CRLF-terminated, within its length limit) and only then
+ * validated. Everything decided depends on bytes already seen, which is what makes
+ * "any prefix gives NEED_MORE or the final answer" hold for the stateless parsers.
+ */
+#include <string.h>
+
+#include "http_head.h"
+
+static const char *const why_text[PF_HTTP_WHY_MAX] = {
+    [PF_HTTP_WHY_NONE] = "no error",
+    [PF_HTTP_WHY_BARE_CR] = "invalid line ending: bare CR",
+    [PF_HTTP_WHY_BARE_LF] = "invalid line ending: bare LF (CRLF required)",
+    [PF_HTTP_WHY_NUL] = "NUL byte",
+    [PF_HTTP_WHY_BAD_REQUEST_LINE] = "invalid request line",
+    [PF_HTTP_WHY_BAD_METHOD] = "invalid method",
+    [PF_HTTP_WHY_BAD_TARGET] = "invalid request target",
+    [PF_HTTP_WHY_BAD_VERSION] = "invalid HTTP version",
+    [PF_HTTP_WHY_VERSION_UNSUPPORTED] = "unsupported HTTP version",
+    [PF_HTTP_WHY_REQUEST_LINE_TOO_LONG] = "too long URI",
+    [PF_HTTP_WHY_HEADER_LINE_TOO_LONG] = "too long header line",
+    [PF_HTTP_WHY_TOO_MANY_HEADERS] = "too many header lines",
+    [PF_HTTP_WHY_OBS_FOLD] = "obsolete line folding",
+    [PF_HTTP_WHY_SPACE_BEFORE_COLON] = "whitespace between header name and colon",
+    [PF_HTTP_WHY_NO_COLON] = "header line without colon",
+    [PF_HTTP_WHY_BAD_FIELD_NAME] = "invalid header name",
+    [PF_HTTP_WHY_BAD_FIELD_VALUE] = "invalid header value",
+    [PF_HTTP_WHY_NO_HOST] = "HTTP/1.1 request without \"Host\" header",
+    [PF_HTTP_WHY_DUP_HOST] = "duplicate \"Host\" header",
+    [PF_HTTP_WHY_BAD_HOST] = "invalid host",
+    [PF_HTTP_WHY_DUP_CONTENT_LENGTH] = "duplicate \"Content-Length\" header",
+    [PF_HTTP_WHY_BAD_CONTENT_LENGTH] = "invalid \"Content-Length\" header",
+    [PF_HTTP_WHY_CL_AND_TE] = "\"Content-Length\" and \"Transfer-Encoding\" headers at the same time",
+    [PF_HTTP_WHY_DUP_TE] = "duplicate \"Transfer-Encoding\" header",
+    [PF_HTTP_WHY_TE_HTTP10] = "HTTP/1.0 request with \"Transfer-Encoding\" header",
+    [PF_HTTP_WHY_UNKNOWN_TE] = "unknown \"Transfer-Encoding\"",
+    [PF_HTTP_WHY_BAD_STATUS_LINE] = "invalid status line",
+    [PF_HTTP_WHY_BAD_CHUNK_SIZE] = "invalid chunk size",
+    [PF_HTTP_WHY_CHUNK_SIZE_OVERFLOW] = "chunk size overflow",
+    [PF_HTTP_WHY_BAD_CHUNK_EXT] = "invalid chunk extension",
+    [PF_HTTP_WHY_CHUNK_LINE_TOO_LONG] = "too long chunk size line",
+    [PF_HTTP_WHY_BAD_CHUNK_END] = "chunk data not followed by CRLF",
+    [PF_HTTP_WHY_BAD_TRAILER] = "invalid trailer line",
+    [PF_HTTP_WHY_TRAILERS_TOO_LARGE] = "too large trailer section",
+};
+
+const char *pf_http_why_text(int why)
+{
+    if (why < 0 || why >= PF_HTTP_WHY_MAX || !why_text[why])
+        return "unknown error";
+    return why_text[why];
+}
+
+int pf_find_line(const uint8_t *b, uint32_t len, uint32_t start, uint32_t counted_from,
+                 uint32_t max, int over_status, int over_why, const pf_errsink *e, pf_line *ln)
+{
+    /* Content bytes may occupy [counted_from, counted_from + max); the CR may sit at
+     * counted_from + max. Scanning one byte further is enough to know it is too long. */
+    uint64_t cap = (uint64_t)counted_from + max + 1;
+    uint32_t stop = cap < len ? (uint32_t)cap : len;
+    uint32_t i = start;
+
+    while (i < stop && b[i] != '\r' && b[i] != '\n')
+        i++;
+    if (i == stop) {
+        if ((uint64_t)stop == cap)
+            return pf_fail(e, over_status, over_why, start);
+        return PF_NEED_MORE;
+    }
+    if (b[i] == '\n')
+        return pf_fail(e, e->bad, PF_HTTP_WHY_BARE_LF, start);
+    if (i + 1 >= len)
+        return PF_NEED_MORE;
+    if (b[i + 1] != '\n')   /* a CR not followed by LF: RFC 9112 §2.2 says reject or replace;
+                               replacing is how CR-only smuggling works, so reject */
+        return pf_fail(e, e->bad, PF_HTTP_WHY_BARE_CR, start);
+    ln->start = start;
+    ln->end = i;
+    ln->next = i + 2;
+    return 0;
+}
+
+/* Validates one field line [s, t) and records it. */
+static int parse_field_line(const uint8_t *b, uint32_t s, uint32_t t, pf_http_header *h,
+                            const pf_errsink *e)
+{
+    uint32_t i = s;
+
+    if (b[s] == ' ' || b[s] == '\t')   /* obs-fold, or whitespace before the first field:
+                                          RFC 9112 §5.2 allows rejecting; we always do */
+        return pf_fail(e, e->bad, PF_HTTP_WHY_OBS_FOLD, s);
+    while (i < t && pf_is(b[i], PF_CC_TCHAR))
+        i++;
+    if (i == t)
+        return pf_fail(e, e->bad, PF_HTTP_WHY_NO_COLON, s);
+    if (b[i] != ':') {
+        int why = (b[i] == ' ' || b[i] == '\t') ? PF_HTTP_WHY_SPACE_BEFORE_COLON   /* §5.1 */
+                : b[i] == 0 ? PF_HTTP_WHY_NUL : PF_HTTP_WHY_BAD_FIELD_NAME;
+        return pf_fail(e, e->bad, why, s);
+    }
+    if (i == s)
+        return pf_fail(e, e->bad, PF_HTTP_WHY_BAD_FIELD_NAME, s);
+    h->name.off = s;
+    h->name.len = i - s;
+
+    uint32_t v = i + 1;
+    while (v < t && (b[v] == ' ' || b[v] == '\t'))
+        v++;
+    for (uint32_t j = v; j < t; j++)
+        if (!pf_is(b[j], PF_CC_VALUE))
+            return pf_fail(e, e->bad, b[j] == 0 ? PF_HTTP_WHY_NUL : PF_HTTP_WHY_BAD_FIELD_VALUE, s);
+    uint32_t w = t;
+    while (w > v && (b[w - 1] == ' ' || b[w - 1] == '\t'))
+        w--;
+    h->value.off = v;
+    h->value.len = w - v;
+    return 0;
+}
+
+int pf_parse_fields(const uint8_t *b, uint32_t len, uint32_t pos, uint32_t max_line,
+                    pf_http_header *hdrs, uint32_t *nh, const pf_errsink *e)
+{
+    *nh = 0;
+    for (;;) {
+        pf_line ln;
+        int rc = pf_find_line(b, len, pos, pos, max_line, e->too_large,
+                              PF_HTTP_WHY_HEADER_LINE_TOO_LONG, e, &ln);
+        if (rc != 0)
+            return rc;
+        if (ln.end == ln.start)
+            return (int)ln.next;            /* the empty line ending the head */
+        if (*nh == PF_HTTP_MAX_HEADERS)
+            return pf_fail(e, e->too_large, PF_HTTP_WHY_TOO_MANY_HEADERS, ln.start);
+        rc = parse_field_line(b, ln.start, ln.end, &hdrs[*nh], e);
+        if (rc != 0)
+            return rc;
+        (*nh)++;
+        pos = ln.next;
+    }
+}
+
+int64_t pf_parse_length(const uint8_t *b, uint32_t n)
+{
+    int64_t v = 0;
+
+    if (n == 0)
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (b[i] < '0' || b[i] > '9')
+            return -1;
+        if (v > (INT64_MAX - 9) / 10)   /* nginx's ngx_atoof bound; overflow is a 400 */
+            return -1;
+        v = v * 10 + (b[i] - '0');
+    }
+    return v;
+}
+
+static inline int is_ows(uint8_t c) { return c == ' ' || c == '\t'; }
+
+int pf_list_has(const uint8_t *b, uint32_t n, const char *tok, uint32_t toklen)
+{
+    uint32_t i = 0;
+
+    while (i <= n) {
+        uint32_t s = i, t;
+        while (i < n && b[i] != ',')
+            i++;
+        t = i;
+        while (s < t && is_ows(b[s]))
+            s++;
+        while (t > s && is_ows(b[t - 1]))
+            t--;
+        if (pf_ieq(b + s, t - s, tok, toklen))
+            return 1;
+        i++;   /* past the comma (or past the end) */
+    }
+    return 0;
+}
+
+pf_span pf_list_last(const uint8_t *b, uint32_t off, uint32_t n)
+{
+    uint32_t s = n, t = n;
+    pf_span sp;
+
+    while (s > 0 && b[off + s - 1] != ',')
+        s--;
+    while (s < t && is_ows(b[off + s]))
+        s++;
+    while (t > s && is_ows(b[off + t - 1]))
+        t--;
+    sp.off = off + s;
+    sp.len = t - s;
+    return sp;
+}
+
+int pf_host_ok(const uint8_t *b, uint32_t n)
+{
+    if (n == 0)                       /* nginx: empty Host is "invalid host header" */
+        return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!pf_is(b[i], PF_CC_HOST))
+            return 0;
+        if (b[i] == '.' && i + 1 < n && b[i + 1] == '.')   /* as nginx: $host may name a dir */
+            return 0;
+    }
+    return 1;
+}

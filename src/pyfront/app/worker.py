@@ -1,0 +1,508 @@
+"""One app worker process: `threads` threads accepting on the inherited sockets.
+
+The main thread serves nobody: it owns signals (Python runs handlers only there) and
+watches the master (PR_SET_PDEATHSIG, plus EOF on the death pipe whose write end only
+the master holds), the retire conditions (max-worker-lifetime, reload-on-rss). Serving
+threads block in C (GIL released) in pf_app_accept, which also watches the wake pipe:
+writing one byte there stops every thread's accepting at once.
+
+Worker signals (sent by its master only): TERM/QUIT = graceful (stop accepting, finish
+in-flight requests within worker-reload-mercy), INT = exit now, USR2 = dump every
+thread's Python stack to the log (harakiri's evidence, via faulthandler).
+"""
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import os
+import random
+import select
+import signal
+import struct
+import sys
+import threading
+import time
+import traceback
+
+from pyfront._native import ffi, lib
+from pyfront.app import scoreboard as sb
+from pyfront.app.wsgi import (ClientGone, DateCache, Errors, FileWrapper, Input, IOCtx, Response,
+                              base_environ, log_exception)
+
+EXIT_BOOT_ERROR = 4      # the app failed to load: the master must not respawn in a loop
+NEED_MORE = lib.PF_NEED_MORE
+STOP, AGAIN = lib.PF_APP_STOP, lib.PF_APP_AGAIN
+UWSGI_ERRORS = {lib.PF_E_UWSGI_TOO_BIG, lib.PF_E_UWSGI_HTTP, lib.PF_E_UWSGI_MODIFIER,
+                lib.PF_E_UWSGI_VAR, lib.PF_E_UWSGI_TOO_MANY}
+HTTP_STATUS = {lib.PF_E_BAD_REQUEST: "400 Bad Request", lib.PF_E_URI_TOO_LONG: "414 Request-URI Too Large",
+               lib.PF_E_HEADER_TOO_LARGE: "400 Request Header Or Cookie Too Large",
+               lib.PF_E_VERSION: "505 HTTP Version Not Supported",
+               lib.PF_E_NOT_IMPLEMENTED: "501 Not Implemented"}
+PR_SET_PDEATHSIG = 1
+
+
+def set_pdeathsig(sig: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
+            e = ctypes.get_errno()
+            print(f"prctl(PR_SET_PDEATHSIG) failed ({e}: {os.strerror(e)})", file=sys.stderr)
+    except OSError as exc:
+        print(f"prctl unavailable: {exc}", file=sys.stderr)
+
+
+def set_title(title: str) -> None:
+    try:
+        import setproctitle
+        setproctitle.setproctitle(title)
+    except ImportError:
+        pass
+
+
+class Worker:
+    def __init__(self, cfg, app, wid: int, slot: int, board: sb.Scoreboard, listeners, master_pid: int,
+                 death_r: int, generation: int):
+        self.cfg, self.app, self.wid, self.slot, self.board = cfg, app, wid, slot, board
+        self.listeners = listeners            # [(socket, Listen)]
+        self.master_pid, self.death_r, self.generation = master_pid, death_r, generation
+        self.pid = os.getpid()
+        self.requests = 0
+        self.retire_sent = False
+        self.graceful = False
+        self.wake_r, self.wake_w = os.pipe()
+        self.errors = Errors()
+        self.dates = DateCache()
+        self.timeout_ms = max(1, cfg.socket_timeout) * 1000
+        self.http_idle_ms = max(1, cfg.http_timeout) * 1000
+        limit = cfg.max_requests
+        if limit:
+            # jitter so workers started together do not all retire together (gunicorn's
+            # max_requests_jitter; uWSGI has none: unbit/uwsgi#2033); the master also
+            # staggers the replacements one at a time.
+            limit += wid * cfg.max_requests_delta + random.randint(0, max(1, limit // 10))
+        self.max_requests = limit
+        self.started = time.monotonic()
+        self.threads: list[threading.Thread] = []
+        self.log_requests = not cfg.disable_logging
+        self.static = cfg.static_map
+        multithread = cfg.threads > 1
+        self.bases = []
+        for sock, ls in listeners:
+            if isinstance(ls.target, tuple):
+                host, port = sock.getsockname()[:2]
+                name, sport = ls.target[0] if ls.target[0] not in ("", "0.0.0.0", "::") else host, str(port)
+            else:
+                name, sport = "localhost", ""
+            self.bases.append(base_environ(multithread, cfg.processes > 1, self.errors, name, sport))
+
+    # ------------------------------------------------------------------ lifecycle
+    def run(self) -> int:
+        fds = [s.fileno() for s, _ in self.listeners]
+        for core in range(self.cfg.threads):
+            t = threading.Thread(target=self.serve_loop, args=(core, fds), name=f"core-{core}", daemon=True)
+            t.start()
+            self.threads.append(t)
+        self.board.set_pid(self.slot, self.pid)
+        self.board.set_state(self.slot, sb.READY)
+        sig_r, sig_w = os.pipe()
+        os.set_blocking(sig_w, False)
+        signal.set_wakeup_fd(sig_w, warn_on_full_buffer=False)
+        deadline = None
+        while True:
+            try:
+                r, _, _ = select.select([self.death_r, sig_r], [], [], 1.0)
+            except InterruptedError:
+                r = []
+            if self.death_r in r or os.getppid() != self.master_pid:
+                os._exit(1)    # the master is gone: never outlive it (unbit/uwsgi#296)
+            if sig_r in r:
+                try:
+                    os.read(sig_r, 512)
+                except BlockingIOError:
+                    pass
+            if self.graceful and deadline is None:
+                self.board.set_state(self.slot, sb.STOPPING)
+                os.write(self.wake_w, b"x")
+                deadline = time.monotonic() + max(1, self.cfg.worker_reload_mercy)
+            if deadline is not None:
+                if not any(t.is_alive() for t in self.threads):
+                    return 0
+                if time.monotonic() > deadline:
+                    self.log(f"worker {self.wid} (pid: {self.pid}) still busy after worker-reload-mercy: exiting")
+                    return 1
+                for t in self.threads:
+                    t.join(0.05)
+                continue
+            if not any(t.is_alive() for t in self.threads):
+                return 1
+            self.check_retire()
+
+    def on_signal(self, signum, frame) -> None:
+        if signum == signal.SIGINT:
+            os._exit(0)
+        self.graceful = True
+
+    def check_retire(self) -> None:
+        if self.retire_sent:
+            return
+        reason = sb.RETIRE_NONE
+        if self.cfg.max_worker_lifetime and time.monotonic() - self.started > self.cfg.max_worker_lifetime:
+            reason = sb.RETIRE_LIFETIME
+        elif self.cfg.reload_on_rss and rss_mb() > self.cfg.reload_on_rss:
+            reason = sb.RETIRE_RSS
+        if reason:
+            self.retire(reason)
+
+    def retire(self, reason: int) -> None:
+        """Ask the master for a replacement; keep serving until it tells us to stop."""
+        if not self.retire_sent:
+            self.retire_sent = True
+            self.board.set_retire(self.slot, reason)
+
+    def log(self, msg: str) -> None:
+        try:
+            os.write(2, (msg + "\n").encode("utf-8", "replace"))
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ serving
+    def serve_loop(self, core: int, fds: list[int]) -> None:
+        lfds = ffi.new("int[]", fds)
+        n = len(fds)
+        which = ffi.new("int *")
+        err = ffi.new("int *")
+        io = IOCtx(self.cfg.buffer_size)
+        req = ffi.new("pf_http_request *")
+        penv = ffi.new("pf_app_env *")
+        protos = [ls.protocol for _, ls in self.listeners]
+        core_off = self.board.core_off(self.slot, core)
+        while True:
+            fd = lib.pf_app_accept(lfds, n, self.wake_r, -1, which, err)
+            if fd < 0:
+                if fd == STOP:
+                    return
+                if fd == AGAIN:
+                    continue
+                self.log(f"accept4() failed ({err[0]}: {os.strerror(err[0])})")
+                time.sleep(0.1)
+                continue
+            try:
+                if protos[which[0]] == "uwsgi":
+                    self.handle_uwsgi(fd, io, core, core_off, which[0])
+                else:
+                    self.handle_http(fd, io, core, core_off, which[0], req, penv)
+            except Exception:
+                log_exception(self.errors, f"worker {self.wid}: unexpected error")
+            finally:
+                os.close(fd)
+
+    def begin(self, core_off: int, env: dict) -> None:
+        if self.cfg.harakiri:
+            line = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
+            struct.pack_into("=d120s", self.board.mem, core_off, time.monotonic(),
+                             line.encode("latin-1", "replace")[:sb.URI_MAX])
+
+    def end(self, core_off: int) -> None:
+        if self.cfg.harakiri:
+            struct.pack_into("=d", self.board.mem, core_off, 0.0)
+        self.requests += 1
+        self.board.set_requests(self.slot, self.requests)
+        if self.max_requests and self.requests >= self.max_requests and not self.retire_sent:
+            self.retire(sb.RETIRE_MAX_REQUESTS)
+
+    def bad_packet(self, rc: int, io: IOCtx, fd: int, li: int) -> None:
+        pkt, got = io.pkt, io.nread[0]
+        ls = self.listeners[li][1]
+        if rc == lib.PF_E_UWSGI_HTTP:
+            self.log(f"invalid request block size: {pkt.datasize} (max {self.cfg.buffer_size})...skip: "
+                     f"this is an HTTP request sent to the uwsgi socket {ls.address} — point nginx at it with "
+                     f"`uwsgi_pass` + `include uwsgi_params;` (not proxy_pass), or serve HTTP clients with "
+                     f"`http-socket = {ls.address}`")
+            body = (f"This is a uwsgi protocol socket ({ls.address}), not HTTP.\n"
+                    f"Use nginx `uwsgi_pass` with `include uwsgi_params;`, or configure `http-socket`.\n").encode()
+            try:
+                io.send(fd, b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(body), body, 1000)
+            except ClientGone:
+                pass
+        elif rc == lib.PF_E_UWSGI_TOO_BIG:
+            self.log(f"invalid request block size: {pkt.datasize} (max {self.cfg.buffer_size})...skip: "
+                     f"raise buffer-size (at most 65535) in {self.cfg.file}, and keep the front's header "
+                     f"limit (nginx large_client_header_buffers) at or below it")
+        elif rc == lib.PF_E_UWSGI_MODIFIER:
+            self.log(f"unsupported uwsgi modifier1 {pkt.modifier1} (modifier2 {pkt.modifier2})...skip: "
+                     f"pyfront serves WSGI (modifier1 0, or 30 to strip SCRIPT_NAME); check uwsgi_modifier1 in nginx")
+        elif rc in UWSGI_ERRORS:
+            self.log(f"invalid uwsgi packet (datasize {pkt.datasize}, {got} bytes read): a key or value "
+                     f"length runs past the end of the vars block...skip")
+        elif rc == lib.PF_APP_CLOSED:
+            if got:
+                self.log(f"truncated uwsgi packet: the peer closed after {got} bytes...skip")
+        elif rc == lib.PF_APP_TIMEOUT:
+            self.log(f"timed out after {self.cfg.socket_timeout}s reading a uwsgi packet ({got} bytes read)...skip")
+        else:
+            self.log(f"recv() failed ({io.err[0]}: {os.strerror(io.err[0])}) reading a uwsgi packet...skip")
+
+    def handle_uwsgi(self, fd: int, io: IOCtx, core: int, core_off: int, li: int) -> None:
+        io.nread[0] = 0
+        rc = lib.pf_app_read_uwsgi(fd, io.buf, io.cap, self.cfg.buffer_size, self.timeout_ms,
+                                   io.pkt, io.flat, 65536, io.nread, io.err)
+        if rc < 0:
+            self.bad_packet(rc, io, fd, li)
+            return
+        t0 = time.monotonic()
+        pkt = io.pkt
+        env = self.bases[li].copy()
+        if pkt.flat_nul:
+            from pyfront.app.packet import decode
+            env.update((k.decode("latin-1"), v.decode("latin-1"))
+                       for k, v in decode(ffi.unpack(io.buf, rc), 65535).vars)
+        else:
+            it = iter(ffi.unpack(io.flat, pkt.flat_len).decode("latin-1").split("\0"))
+            env.update(zip(it, it))
+        env.pop("HTTP_CONTENT_LENGTH", None)
+        env.pop("HTTP_CONTENT_TYPE", None)
+        if env.get("REQUEST_SCHEME") == "https" or env.get("HTTPS") in ("on", "1"):
+            env["wsgi.url_scheme"] = "https"
+        if pkt.modifier1 == 30:
+            sn = env.get("SCRIPT_NAME", "")
+            if sn and env["PATH_INFO"].startswith(sn):
+                env["PATH_INFO"] = env["PATH_INFO"][len(sn):]
+        cl = env.get("CONTENT_LENGTH")
+        length = 0
+        if cl:
+            try:
+                length = int(cl)
+            except ValueError:
+                self.log(f"invalid CONTENT_LENGTH {cl!r}...skip")
+                return
+        extra = io.nread[0] - rc
+        prefix = ffi.unpack(io.buf + rc, min(extra, length)) if (extra and length) else b""
+        inp = Input(fd, prefix, length, io, self.timeout_ms)
+        env["wsgi.input"] = inp
+        resp = Response(fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0",
+                        extra_headers=self.cfg.add_header)
+        self.run_app(env, resp, core, core_off, t0, pkt.nvars, pkt.datasize)
+        if inp._left > 0:
+            # Unread body left in the socket: read it away before close(), or the kernel
+            # answers with RST and nginx may lose the response we just sent.
+            try:
+                inp.drain()
+            except ClientGone:
+                pass
+
+    def run_app(self, env, resp: Response, core: int, core_off: int, t0: float, nvars: int, datasize: int) -> bool:
+        """Call the app and send its response. False when the connection must be closed."""
+        self.begin(core_off, env)
+        ok = True
+        try:
+            if self.static and self.serve_static(env, resp):
+                return True
+            result = None
+            try:
+                result = self.app(env, resp.start_response)
+                resp.send_result(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    try:
+                        close()
+                    except Exception:
+                        log_exception(self.errors, "error in the response iterable's close()")
+        except ClientGone as exc:
+            ok = False
+            self.log(f"{env.get('REQUEST_METHOD')} {env.get('REQUEST_URI', env.get('PATH_INFO'))}: {exc}")
+        except Exception:
+            ok = False
+            log_exception(self.errors, f"Traceback for {env.get('REQUEST_METHOD')} "
+                                       f"{env.get('REQUEST_URI', env.get('PATH_INFO'))}:")
+            if not resp.head_sent:
+                try:
+                    resp.error_500()
+                    ok = resp.http and resp.keep_alive
+                except ClientGone:
+                    pass
+        finally:
+            self.end(core_off)
+            if self.log_requests:
+                self.log_request(env, resp, core, t0, nvars, datasize)
+        return ok and resp.keep_alive
+
+    def log_request(self, env, resp: Response, core: int, t0: float, nvars: int, datasize: int) -> None:
+        ms = int((time.monotonic() - t0) * 1000)
+        status = (resp.status or "500")[:3]
+        nh = len(resp.headers or ())
+        line = (f"[pid: {self.pid}|app: 0|req: {self.requests}/{self.requests}] {env.get('REMOTE_ADDR', '')} () "
+                f"{{{nvars} vars in {datasize} bytes}} [{self.dates.now()}] {env.get('REQUEST_METHOD', '')} "
+                f"{env.get('REQUEST_URI') or env.get('PATH_INFO', '')} => generated {resp.bytes_sent} bytes in "
+                f"{ms} msecs ({env.get('SERVER_PROTOCOL', '')} {status}) {nh} headers in {resp.head_bytes} bytes "
+                f"(1 switches on core {core})\n")
+        try:
+            os.write(2, line.encode("latin-1", "replace"))
+        except OSError:
+            pass
+
+    def serve_static(self, env, resp: Response) -> bool:
+        path = env.get("PATH_INFO", "")
+        for mount, directory in self.static:
+            if path == mount or path.startswith(mount.rstrip("/") + "/"):
+                rel = path[len(mount):].lstrip("/")
+                full = os.path.realpath(os.path.join(directory, rel))
+                if not (full == directory or full.startswith(os.path.realpath(directory) + os.sep)):
+                    return False
+                if not os.path.isfile(full):
+                    return False
+                import mimetypes
+                ctype = mimetypes.guess_type(full)[0] or "application/octet-stream"
+                f = open(full, "rb")
+                resp.start_response("200 OK", [("Content-Type", ctype),
+                                               ("Content-Length", str(os.fstat(f.fileno()).st_size))])
+                try:
+                    resp.send_result(FileWrapper(f))
+                finally:
+                    f.close()
+                return True
+        return False
+
+    # ------------------------------------------------------------------ HTTP (http-socket)
+    def handle_http(self, fd: int, io: IOCtx, core: int, core_off: int, li: int, req, penv) -> None:
+        peer = ffi.new("char[]", 80)
+        n = lib.pf_app_peer(fd, peer, 80, io.err)
+        raddr, rport = (ffi.unpack(peer, n).decode("latin-1").split("\0") + [""])[:2] if n > 0 else ("", "")
+        have = 0
+        cap = io.cap
+        buf = io.buf
+        limits = ffi.new("pf_http_limits *", {"max_request_line": 8192, "max_header_line": 8192})
+        while True:
+            rc = lib.pf_http_parse_request(buf, have, limits, req) if have else NEED_MORE
+            first = True
+            while rc == NEED_MORE:
+                if have >= self.cfg.buffer_size + 4096 or have == cap:
+                    rc = lib.PF_E_HEADER_TOO_LARGE
+                    break
+                timeout = self.http_idle_ms if (first and not have) else self.timeout_ms
+                first = False
+                r = lib.pf_app_recv(fd, buf + have, cap - have, timeout, io.err)
+                if r <= 0:
+                    return
+                have += r
+                rc = lib.pf_http_parse_request(buf, have, limits, req)
+            if rc < 0:
+                status = HTTP_STATUS.get(rc, "400 Bad Request")
+                why = ffi.string(lib.pf_http_why_text(req.error)).decode() if req.error else ""
+                self.log(f"{raddr}: {status}: {why}")
+                body = f"{status}\n".encode()
+                try:
+                    io.send(fd, f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+                                f"Connection: close\r\n\r\n".encode(), body, 1000)
+                except ClientGone:
+                    pass
+                return
+            t0 = time.monotonic()
+            head_len = rc
+            flen = lib.pf_app_http_environ(buf, req, io.flat, 65536, penv)
+            if flen < 0:
+                return
+            env = self.bases[li].copy()
+            s = ffi.unpack(io.flat, flen).decode("latin-1").split("\0")
+            if penv.dup:
+                for k, v in zip(s[::2], s[1::2]):
+                    if k in env and k.startswith("HTTP_"):
+                        env[k] += ("; " if k == "HTTP_COOKIE" else ", ") + v
+                    else:
+                        env[k] = v
+            else:
+                it = iter(s)
+                env.update(zip(it, it))
+            env["REMOTE_ADDR"] = raddr
+            env["REMOTE_PORT"] = rport
+            if req.expect_continue and req.body != lib.PF_BODY_NONE:
+                try:
+                    io.send(fd, b"HTTP/1.1 100 Continue\r\n\r\n", b"", self.timeout_ms)
+                except ClientGone:
+                    return
+            inbuf = have - head_len
+            if req.body == lib.PF_BODY_CHUNKED:
+                inp = Input(fd, ffi.unpack(buf + head_len, inbuf) if inbuf else b"", -1, io, self.timeout_ms, chunked=True)
+                used = inbuf
+            else:
+                length = req.content_length if req.content_length > 0 else 0
+                take = min(inbuf, length)
+                inp = Input(fd, ffi.unpack(buf + head_len, take) if take else b"", length, io, self.timeout_ms)
+                used = take
+            env["wsgi.input"] = inp
+            proto = "HTTP/1.1" if req.version_minor else "HTTP/1.0"
+            resp = Response(fd, io, self.timeout_ms, proto, http=True,
+                            keep_alive=bool(req.keep_alive) and not self.graceful,
+                            method_head=req.method_id == lib.PF_M_HEAD, extra_headers=self.cfg.add_header)
+            # the request head's bytes are still in buf while the app runs: REQUEST_URI etc. are copies
+            keep = self.run_app(env, resp, core, core_off, t0, 0, head_len)
+            if not keep or self.graceful:
+                return
+            try:
+                if not inp.drain():
+                    return
+            except (ClientGone, ValueError):
+                return
+            rest = have - head_len - used
+            tail = inp.leftover()
+            if tail:
+                ffi.memmove(buf, tail, len(tail))
+                have = len(tail)
+            elif rest > 0:
+                ffi.memmove(buf, buf + head_len + used, rest)
+                have = rest
+            else:
+                have = 0
+
+
+def rss_mb() -> float:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def worker_main(cfg, app, wid: int, slot: int, board, listeners, master_pid: int, death_r: int,
+                generation: int, close_fds: list[int]) -> None:
+    """Entry point in the forked child. Never returns."""
+    code = 1
+    try:
+        set_pdeathsig(signal.SIGKILL)
+        if os.getppid() != master_pid:
+            os._exit(1)
+        for fd in close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        set_title(f"{cfg.procname_prefix}pyfront: app worker {wid} ({cfg.name})")
+        for s in (signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(s, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        faulthandler.register(signal.SIGUSR2, file=sys.stderr, all_threads=True)
+        if app is None:
+            from pyfront.app.loader import AppLoadError, load
+            try:
+                app = load(cfg)
+            except AppLoadError as exc:
+                sys.stderr.write(f"{exc.tb}{exc}\n--- no python application found, check your startup logs for errors ---\n")
+                sys.stderr.flush()
+                os._exit(EXIT_BOOT_ERROR)
+        w = Worker(cfg, app, wid, slot, board, listeners, master_pid, death_r, generation)
+        for s in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
+            signal.signal(s, w.on_signal)
+        code = w.run()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:
+            pass
+        os._exit(code)

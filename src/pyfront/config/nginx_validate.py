@@ -1,0 +1,171 @@
+"""Checks that need the whole http block (as nginx does them after parsing it), and
+pyfront's own warnings about configs that nginx accepts but that do not do what they say.
+
+nginx's post-parse checks keep nginx's wording: `duplicate location "/a"`,
+`no port in upstream "backend"`, `unknown "foo" variable`, `conflicting server name ...`.
+pyfront's own warnings carry a hint starting with "pyfront's own check:" so an operator
+can tell them from nginx's.
+"""
+from __future__ import annotations
+
+import re
+
+from pyfront.config.diagnostics import Report
+from pyfront.config.model import FrontConfig, Location, Settings
+
+OWN = "pyfront's own check: "
+
+# Variables pyfront evaluates (front and access log). Prefix families are listed apart.
+VARIABLES = frozenset("""
+args binary_remote_addr body_bytes_sent bytes_sent connection connection_requests content_length
+content_type document_root document_uri host hostname http_host https is_args is_request_port
+msec nginx_version pid pipe proxy_add_x_forwarded_for proxy_host proxy_port query_string
+realpath_root remote_addr remote_port remote_user request request_body request_completion
+request_filename request_id request_length request_method request_port request_time request_uri
+scheme sent_http_content_type server_addr server_name server_port server_protocol status
+time_iso8601 time_local uri upstream_addr upstream_connect_time upstream_header_time
+upstream_response_length upstream_response_time upstream_status
+""".split())
+VARIABLE_PREFIXES = ("http_", "sent_http_", "cookie_", "arg_", "upstream_http_", "sent_trailer_")
+# Variables nginx has that pyfront does not evaluate: an emerg naming them as unsupported.
+NGINX_ONLY_VARIABLES = frozenset("""
+ssl_protocol ssl_cipher ssl_client_cert ssl_client_s_dn ssl_server_name ssl_session_id
+upstream_cache_status gzip_ratio limit_rate realip_remote_addr realip_remote_port
+geoip_country_code invalid_referer secure_link uid_got uid_set upstream_bytes_received
+upstream_bytes_sent upstream_trailer_ tcpinfo_rtt fastcgi_script_name fastcgi_path_info
+""".split())
+
+_VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+
+
+def variables_in(text: str) -> list[str]:
+    return [a or b for a, b in _VAR.findall(text)]
+
+
+def is_supported_variable(name: str) -> bool:
+    return name in VARIABLES or name.isdigit() or name.startswith(VARIABLE_PREFIXES)
+
+
+# ---------------------------------------------------------------- nginx's post-parse checks
+
+def check_http_end(p) -> None:
+    """Run when the http block is complete: nginx's init_main_conf / init_locations order."""
+    h = p.http
+    # upstream names: a pass target without a port must name an upstream block
+    for t in h.passes:
+        if t.upstream is not None and t.upstream not in h.upstreams:
+            p.emerg(f'no port in upstream "{t.upstream}"', file=t.file, line=t.line)
+    for srv in h.servers:
+        _check_locations(p, srv.level.locations)
+    # variables (nginx checks them last, without a location; pyfront adds where they were used)
+    for text, file, line in p.pending_vars:
+        for name in variables_in(text):
+            if is_supported_variable(name):
+                continue
+            if name in NGINX_ONLY_VARIABLES or name.startswith(("ssl_", "geoip_", "upstream_cache")):
+                p.emerg(f'"${name}" variable is not supported by pyfront', file=file, line=line,
+                        hint="remove it or use a supported variable; docs/reference-nginx.md lists them")
+            p.emerg(f'unknown "{name}" variable', file=file, line=line)
+    _check_server_names(p)
+
+
+def _check_locations(p, locs) -> None:
+    seen: dict[tuple[bool, str], object] = {}
+    for ls in locs:
+        if ls.modifier in ("~", "~*", "@"):
+            pass
+        else:
+            key = (ls.modifier == "=", ls.path)
+            if key in seen:
+                p.emerg(f'duplicate location "{ls.path}"', file=ls.file, line=ls.line)
+            seen[key] = ls
+        _check_locations(p, ls.level.locations)
+
+
+def _check_server_names(p) -> None:
+    by_addr: dict[str, dict[str, object]] = {}
+    for srv in p.http.servers:
+        addrs = [ln.address.text for ln in srv.listens] or ["0.0.0.0:80"]
+        for a in addrs:
+            names = by_addr.setdefault(a, {})
+            for sn in srv.names:
+                if sn.kind == "regex":
+                    continue
+                if sn.text in names and names[sn.text] is not srv:
+                    p.warn(f'conflicting server name "{sn.text}" on {a}, ignored', file=None, line=0)
+                else:
+                    names[sn.text] = srv
+
+
+def check_after_parse(p, cfg: FrontConfig) -> None:
+    """Checks on the built model that end in an emerg (none beyond nginx's yet)."""
+    return None
+
+
+# ---------------------------------------------------------------- pyfront's own warnings
+
+def _walk(locs, parent_settings):
+    for loc in locs:
+        yield loc, parent_settings
+        yield from _walk(loc.locations, loc.settings)
+
+
+def warnings(cfg: FrontConfig, report: Report, p=None) -> None:
+    http = cfg.http
+    if p is not None:
+        _gzip_types_check(p, report)
+    for srv in http.servers:
+        for loc, parent in _walk(srv.locations, srv.settings):
+            _alias_check(loc, report)
+            _uwsgi_param_check(loc, parent, report)
+
+
+def _levels(p):
+    yield p.http.level
+    stack = []
+    for srv in p.http.servers:
+        yield srv.level
+        stack.extend(srv.level.locations)
+    while stack:
+        ls = stack.pop(0)
+        yield ls.level
+        stack.extend(ls.level.locations)
+
+
+def _gzip_types_check(p, report: Report) -> None:
+    from pyfront.config.nginx import _effective
+    cache: dict = {}
+    for lvl in _levels(p):
+        where = lvl.v.get("_where_gzip_types")
+        if where is None:
+            continue
+        if _effective(lvl, cache).get("gzip", False):
+            continue
+        report.warn('"gzip_types" has no effect because "gzip" is off', where[0], where[1],
+                    hint=OWN + 'add "gzip on;" at the same level, or remove "gzip_types"')
+
+
+def _alias_check(loc: Location, report: Report) -> None:
+    alias = loc.settings.alias
+    if alias is None or loc.modifier not in ("", "^~") or "$" in alias:
+        return
+    if not loc.path.endswith("/") and alias.endswith("/"):
+        report.warn(f'location "{loc.path}" has no trailing slash but its alias "{alias}" has one',
+                    loc.file, loc.line,
+                    hint=OWN + f'with nginx, "{loc.path}../" reaches outside {alias} (path traversal); '
+                    f'write "location {loc.path}/" (pyfront itself never serves outside the alias)')
+
+
+def _uwsgi_param_check(loc: Location, parent: Settings, report: Report) -> None:
+    own = loc.settings.uwsgi
+    if own.params_inherited or not own.params or not parent.uwsgi.params:
+        return
+    if own.params == parent.uwsgi.params:
+        return
+    first = own.params[0]
+    if any(p.file == first.file and p.line == first.line for p in parent.uwsgi.params):
+        return
+    report.warn(f'"uwsgi_param" in location "{loc.name}" drops the {len(parent.uwsgi.params)} '
+                f'uwsgi_param inherited from the outer level', first.file, first.line,
+                hint=OWN + "nginx inherits uwsgi_param only by levels that have none; "
+                "repeat `include uwsgi_params;` in this location")

@@ -1,0 +1,66 @@
+"""`pyfront serve [CONF_DIR]`: run front, apps and programs in the foreground.
+
+With no CONF_DIR it serves the bundled example site (src/pyfront/examples/site, shipped in
+the wheel) on http://127.0.0.1:8080/. Configuration and startup errors are printed
+nginx-style (`pyfront: [emerg] ... in file:line`) and exit 1 — never a traceback.
+"""
+from __future__ import annotations
+
+import sys
+
+from pyfront.config.diagnostics import ConfigError
+from pyfront.stack import BUNDLED_SITE, load_stack
+
+USAGE = """usage: pyfront serve [CONF_DIR]
+
+Run every layer configured in CONF_DIR (nginx *.conf, [uwsgi] and [program:x] sections)
+in the foreground. Without CONF_DIR, serve the bundled example site on 127.0.0.1:8080.
+Signals: HUP reload, QUIT graceful stop, TERM/INT fast stop, USR1 reopen logs."""
+
+
+def listen_urls(stack) -> list[str]:
+    plan = stack.layers.get("front")
+    urls = []
+    for lp in getattr(plan, "listens", ()):
+        a = lp.address
+        if a.startswith("unix:"):
+            urls.append(f"http+{a}")
+            continue
+        host, _, port = a.rpartition(":")
+        if host in ("0.0.0.0", "*", ""):
+            host = "127.0.0.1"
+        elif host == "[::]":
+            host = "[::1]"
+        urls.append(f"http://{host}:{port}/")
+    return urls
+
+
+def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        print(USAGE, file=sys.stderr)
+        return 2
+    bundled = not argv
+    path = argv[0] if argv else BUNDLED_SITE
+    try:
+        stack = load_stack(path, bundled=bundled)
+    except ConfigError as e:
+        for d in e.diagnostics:
+            print(d.format(), file=sys.stderr)
+        return 1
+    for d in stack.diagnostics:
+        print(d.format(), file=sys.stderr)
+
+    from pyfront.arbiter import Arbiter
+
+    def ready(arbiter: Arbiter) -> None:
+        what = "the bundled example site" if bundled else stack.path
+        for url in listen_urls(stack):
+            print(f"pyfront: serving {what} on {url}", flush=True)
+        if not listen_urls(stack):
+            print(f"pyfront: running {what}", flush=True)
+
+    args = ["serve", *argv]
+    return Arbiter(stack, args, on_ready=ready).run()

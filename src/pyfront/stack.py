@@ -1,0 +1,95 @@
+"""Load and validate every layer of a CONF_DIR into one immutable Stack.
+
+Used by `pyfront check` (print the diagnostics), by `pyfront serve` at boot and by every
+reload (house rule 3: the whole new configuration is built and validated before anything
+is touched). Each layer contributes a frozen config object; the arbiter hands each one to
+the component that runs it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from pyfront.config.confdir import ConfDir, load_confdir
+from pyfront.config.diagnostics import ConfigError, Diagnostic, Report
+from pyfront.pidfile import default_run_dir
+
+BUNDLED_SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples", "site")
+
+
+@dataclass(frozen=True)
+class Stack:
+    path: str
+    confdir: ConfDir
+    run_dir: str
+    pid_path: str
+    error_log: str | None                 # master's error log path (None = stderr)
+    error_log_level: str
+    layers: dict = field(default_factory=dict)   # component name -> that layer's frozen config
+    diagnostics: tuple[Diagnostic, ...] = ()
+    front_config: object = None           # the parsed nginx model (for `check -T` and status)
+
+
+def _resolve(confdir: str, path: str) -> str:
+    return path if os.path.isabs(path) else os.path.join(confdir, path)
+
+
+def _load_front(cd: ConfDir, report: Report):
+    """(FrontPlan | None, nginx model | None) — None when CONF_DIR has no nginx file."""
+    if not cd.nginx_files:
+        return None, None
+    from pyfront.config.compile import compile_front
+    from pyfront.config.nginx import load_nginx
+    from pyfront.front_plan import plan_from_config
+    try:
+        cfg, diags = load_nginx(cd)
+    except ConfigError as e:
+        report.diagnostics.extend(e.diagnostics)
+        return None, None
+    report.diagnostics.extend(diags)
+    if report.failed:
+        return None, cfg
+    try:
+        blob = compile_front(cfg)
+    except ConfigError as e:
+        report.diagnostics.extend(e.diagnostics)
+        return None, cfg
+    return plan_from_config(cfg, blob, cd.path), cfg
+
+
+def load_stack(path: str, bundled: bool = False) -> Stack:
+    """Every layer of CONF_DIR, validated; raises ConfigError carrying every diagnostic."""
+    cd = load_confdir(path)
+    report = Report()
+    for s in cd.ignored_sections:
+        report.warn(f'section "[{s.name}]" is not used by any layer', s.file, s.line,
+                    hint="pyfront reads [uwsgi], [program:x], [group:x] and Supervisor's own sections")
+    run_dir = default_run_dir(cd.path, bundled)
+    layers: dict = {}
+    front, cfg = _load_front(cd, report)
+    if front is not None:
+        layers["front"] = front
+    if cd.supervisor_sections:
+        from pyfront.supervise.config import parse_supervisor_sections
+        sup = parse_supervisor_sections(cd.supervisor_sections, cd.path, report, run_dir=run_dir)
+        if not report.failed:
+            layers["programs"] = sup
+            if sup.inet is not None or sup.unix is not None:
+                layers["control"] = sup
+    if not report.failed and not layers and not cd.uwsgi_sections and not cd.supervisor_sections:
+        report.emerg(f'no configuration found in "{cd.path}"',
+                     hint="put nginx *.conf, [uwsgi] or [program:x] files there")
+    report.raise_if_failed()
+    main = getattr(cfg, "main", None)
+    pid = getattr(main, "pid", None)
+    pid_path = _resolve(cd.path, pid) if pid else os.path.join(run_dir, "pyfront.pid")
+    # No error_log in the config: the master's lines go to stderr at "info", since
+    # `pyfront serve` runs in the foreground (nginx would write logs/error.log at "error").
+    logs = [e for e in getattr(main, "error_logs", ()) if not e.implicit]
+    err_path, err_level = None, "info"
+    if logs:
+        if logs[0].path not in ("stderr", "/dev/stderr"):
+            err_path = _resolve(cd.path, logs[0].path)
+        err_level = logs[0].level
+    return Stack(cd.path, cd, run_dir, pid_path, err_path, err_level, layers,
+                 tuple(report.diagnostics), cfg)

@@ -1,0 +1,71 @@
+"""The master hosting the other layers: programs and the control server under `pyfront serve`."""
+import os
+import signal
+import subprocess
+
+from tests.conftest import free_port, need_peer, pyfront_cmd, wait_for_port
+from tests.integration.test_master_process import alive, children, wait_until
+
+
+def conf_with_program(d, port):
+    d.mkdir()
+    (d / "programs.conf").write_text(f"""
+[program:sleeper]
+command=sleep 1000
+
+[inet_http_server]
+port=127.0.0.1:{port}
+username=u
+password=p
+""")
+    return d
+
+
+def ctl(port, *args):
+    exe = need_peer("supervisorctl")
+    return subprocess.run([exe, "-s", f"http://127.0.0.1:{port}", "-u", "u", "-p", "p", *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_programs_and_control_server_run_and_shut_down(tmp_path, procs):
+    port = free_port()
+    d = conf_with_program(tmp_path / "c", port)
+    p = procs(pyfront_cmd("serve", str(d)))
+    wait_for_port(port, proc=p.p)
+    out = wait_until(lambda: "RUNNING" in (r := ctl(port, "status")).stdout and r.stdout, what="RUNNING")
+    assert out.startswith("sleeper")
+    kids = children(p.pid)
+    assert len(kids) == 1
+    assert (d / "run" / "pyfront.pid").read_text() == f"{p.pid}\n"
+    r = ctl(port, "shutdown")
+    assert "Shut down" in r.stdout
+    assert p.p.wait(20) == 0
+    assert not any(alive(k) for k in kids)
+    assert not (d / "run" / "pyfront.pid").exists()
+
+
+def test_sigterm_stops_programs_too(tmp_path, procs):
+    port = free_port()
+    d = conf_with_program(tmp_path / "c", port)
+    p = procs(pyfront_cmd("serve", str(d)))
+    wait_for_port(port, proc=p.p)
+    kids = wait_until(lambda: children(p.pid), what="program started")
+    os.kill(p.pid, signal.SIGTERM)
+    p.p.wait(5)
+    wait_until(lambda: not any(alive(k) for k in kids), timeout=5, what="program gone")
+
+
+def test_reload_from_supervisorctl_goes_through_the_master(tmp_path, procs):
+    port = free_port()
+    d = conf_with_program(tmp_path / "c", port)
+    p = procs(pyfront_cmd("serve", str(d)))
+    wait_for_port(port, proc=p.p)
+    wait_until(lambda: "RUNNING" in ctl(port, "status").stdout, what="RUNNING")
+    with open(d / "programs.conf", "a") as f:
+        f.write("\n[program:second]\ncommand=sleep 999\n")
+    r = ctl(port, "reload")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = wait_until(lambda: (s := ctl(port, "status").stdout).count("RUNNING") == 2 and s, what="both RUNNING")
+    assert "second" in out
+    log = p.stop(signal.SIGTERM)
+    assert "reload requested through the control API" in log

@@ -1,0 +1,46 @@
+"""Hypothesis properties of the uwsgi packet codec (src/c/uwsgi.c)."""
+from hypothesis import given, settings, strategies as st
+
+from pyfront.app import packet
+
+keys = st.binary(max_size=40)
+vals = st.binary(max_size=200)
+var_lists = st.lists(st.tuples(keys, vals), max_size=30)
+SETTINGS = settings(max_examples=200, deadline=None)
+
+
+@SETTINGS
+@given(var_lists, st.integers(0, 255))
+def test_round_trip(vars, m2):
+    data = packet.encode(vars, 0, m2)
+    p = packet.decode(data)
+    assert p.vars == vars and p.modifier2 == m2 and p.size == len(data)
+
+
+@SETTINGS
+@given(st.dictionaries(keys, vals, max_size=30))
+def test_round_trip_dict(d):
+    assert packet.decode(packet.encode(d)).as_dict() == d
+
+
+@SETTINGS
+@given(var_lists, st.data())
+def test_any_split_parses_the_same(vars, data):
+    raw = packet.encode(vars) + b"body"
+    cut = data.draw(st.integers(0, len(raw)))
+    first = packet.decode(raw[:cut])
+    if cut < len(raw) - 4:
+        assert first is None
+    whole = packet.decode(raw)
+    assert whole.vars == vars and whole.size == len(raw) - 4
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), st.integers(0, 0xFFFF))
+def test_arbitrary_bytes_never_crash(data, maxds):
+    try:
+        p = packet.decode(data, maxds)
+    except packet.PacketError:
+        return
+    if p is not None:
+        assert 4 <= p.size <= len(data) and p.datasize <= maxds
