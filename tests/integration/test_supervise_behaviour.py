@@ -57,7 +57,7 @@ startretries = 2
     info = _proxy(port).supervisor.getProcessInfo("crash")
     assert (info["statename"], info["state"], info["spawnerr"]) == (
         "FATAL", 200, "Exited too quickly (process log may have details)")
-    log = open(os.path.join(run, "main.log")).read()
+    log = open(os.path.join(run, "supervisord.log")).read()
     assert log.count("exited: crash (exit status 2; not expected)") == 3
     assert "gave up: crash entered FATAL state, too many start retries too quickly" in log
     # pyfront's richer view names the concrete cause and the last stderr line
@@ -78,7 +78,7 @@ autorestart = true
     new = _wait(lambda: (i := s.supervisor.getProcessInfo("svc"))["statename"] == "RUNNING"
                 and i["pid"] != old and i["pid"], what="new pid")
     assert new != old and _alive(new)
-    log = open(os.path.join(run, "main.log")).read()
+    log = open(os.path.join(run, "supervisord.log")).read()
     assert "exited: svc (terminated by SIGKILL; not expected)" in log
 
 
@@ -111,7 +111,7 @@ stdout_logfile = {{run}}/forker.out
     assert all(_alive(p) for p in pids)
     assert s.supervisor.stopProcess("forker") is True
     _wait(lambda: not any(_alive(p) for p in pids), timeout=10, what="whole tree gone")
-    log = open(os.path.join(run, "main.log")).read()
+    log = open(os.path.join(run, "supervisord.log")).read()
     assert "killing 'forker'" in log and "with SIGKILL" in log
 
 
@@ -178,7 +178,7 @@ autorestart = true
     new = _wait(lambda: (i := s.supervisor.getProcessInfo("svc"))["pid"] not in (0, old) and i["pid"],
                 what="restarted")
     assert _alive(new)
-    log = open(os.path.join(run, "main.log")).read()
+    log = open(os.path.join(run, "supervisord.log")).read()
     spawn_line = f"spawned: 'svc' with pid {new}"
     assert spawn_line in log
     silent.close()
@@ -228,8 +228,7 @@ command = sleep 1000
 startsecs = 0
 """)
     from tests.conftest import wait_for_unix
-    p = procs([sys.executable, "-m", "tests.integration.supervise_host", d, run],
-              cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    p = procs([sys.executable, "-m", "pyfront", "serve", d])
     wait_for_unix(sock, proc=p.p)
     assert oct(os.stat(sock).st_mode & 0o777) == "0o700"
     exe = os.path.join(os.path.dirname(sys.executable), "supervisorctl")

@@ -181,9 +181,12 @@ class RPCInterface:
     def _supervisor_getPID(self):
         return os.getpid()
 
+    def _main_log(self) -> str | None:
+        return self.sup.main_log_path() or self.master.main_log_path()
+
     def _supervisor_readLog(self, offset, length):
         self._update()
-        path = self.master.main_log_path()
+        path = self._main_log()
         if not path or not os.path.exists(path):
             raise RPCError(F.NO_FILE, path)
         data, fault = read_tail(path, offset, length)
@@ -195,11 +198,14 @@ class RPCInterface:
 
     def _supervisor_clearLog(self):
         self._update()
-        path = self.master.main_log_path()
+        path = self._main_log()
         if not path or not os.path.exists(path):
             raise RPCError(F.NO_FILE)
         try:
-            os.truncate(path, 0)
+            if self.sup.mainlog is not None and path == self.sup.mainlog.path:
+                self.sup.mainlog.clear()
+            else:
+                os.truncate(path, 0)
         except OSError as e:
             raise RPCError(F.FAILED, e.strerror) from None
         return True

@@ -556,7 +556,7 @@ class ControlServer:
             conn.respond(400, b"GET only\n")
             return
         if spec is None:
-            path = self.master.main_log_path()
+            path = self.sup.main_log_path() or self.master.main_log_path()
         else:
             name, _, channel = spec.partition("/")
             channel = channel or "stdout"

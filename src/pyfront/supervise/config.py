@@ -366,7 +366,7 @@ class CtlConfig:
 
 @dataclass(frozen=True)
 class SupervisordConfig:
-    logfile: str = "supervisord.log"
+    logfile: str | None = "supervisord.log"   # parse_supervisor_sections makes it absolute
     logfile_maxbytes: int = 50 * 1024 * 1024
     logfile_backups: int = 10
     loglevel: str = "info"
@@ -520,13 +520,15 @@ def parse_supervisor_sections(sections: Sequence[IniSection], here: str, report:
 
     # [supervisord]
     sd_sec = next((s for s in sections if s.name == "supervisord"), None)
-    sd = SupervisordConfig(childlogdir=os.path.join(run_dir, "logs") if run_dir else tempfile.gettempdir())
+    base_dir = run_dir or here
+    sd = SupervisordConfig(childlogdir=os.path.join(run_dir, "logs") if run_dir else tempfile.gettempdir(),
+                           logfile=os.path.join(base_dir, "supervisord.log"))
     if sd_sec is not None:
         r = _SectionReader(sd_sec, "supervisord", report, {"here": os.path.dirname(sd_sec.file), **env_exp})
         r.check_unknown()
         childlogdir = r.get("childlogdir")
         sd = SupervisordConfig(
-            logfile=r.get("logfile"), logfile_maxbytes=r.get("logfile_maxbytes"),
+            logfile=_main_logfile(r.get("logfile"), base_dir), logfile_maxbytes=r.get("logfile_maxbytes"),
             logfile_backups=r.get("logfile_backups"), loglevel=r.get("loglevel"),
             pidfile=r.get("pidfile"), childlogdir=childlogdir or sd.childlogdir,
             identifier=r.get("identifier"), minfds=r.get("minfds"),
@@ -634,6 +636,15 @@ def parse_supervisor_sections(sections: Sequence[IniSection], here: str, report:
     groups.sort(key=lambda g: (g.priority, g.name))
     _check_unique_logfiles(groups, report)
     return SupervisorConfig(here=here, supervisord=sd, groups=tuple(groups), inet=inet, unix=unix, ctl=ctl)
+
+
+def _main_logfile(value: str | None, base_dir: str) -> str | None:
+    """[supervisord] logfile: NONE disables it; a relative path is under the run directory
+    (Supervisor uses its cwd, which for pyfront serve is arbitrary)."""
+    if value is None or value.strip().upper() in ("NONE", "OFF", ""):
+        return None
+    v = os.path.expanduser(value.strip())
+    return v if os.path.isabs(v) else os.path.join(base_dir, v)
 
 
 def _valid_name(name: str, s: IniSection, report: Report) -> bool:
