@@ -721,6 +721,7 @@ def _program(s: IniSection, pname: str, group_name: str, sd: SupervisordConfig, 
                     "the next tick, orphaning its children (e.g. uWSGI workers)", f, ln,
                     hint="give the program time to stop (stopwaitsecs=10) and set stopasgroup=true; "
                          "pyfront kills the whole tree anyway")
+    _check_daemonize(s, r, report)
     procs: list[ProcessConfig] = []
     for num in range(numprocs_start or 0, (numprocs_start or 0) + (numprocs if numprocs is not None else 1)):
         extra = {"process_num": num, "numprocs": numprocs}
@@ -774,6 +775,54 @@ def _program(s: IniSection, pname: str, group_name: str, sd: SupervisordConfig, 
             environment=tuple(sd.environment) + tuple(env), serverurl=serverurl,
             file=s.file, line=s.line))
     return procs
+
+
+_DAEMON_FLAGS = ("--daemonize", "--daemonize2", "-d", "--daemon")
+
+
+def _check_daemonize(s: IniSection, r: _SectionReader, report: Report) -> None:
+    """A supervised program must stay in the foreground. uWSGI's `daemonize=` (in the ini the
+    command loads) makes supervisord see `exit status 0; not expected` / spawn error while
+    the daemonized workers keep running outside its control (Supervisor#941, the seed)."""
+    raw = s.get("command") or ""
+    try:
+        argv = shlex.split(raw)
+    except ValueError:
+        return
+    f, ln = r.where("command")
+    hint = "remove it: a program run under supervision must stay in the foreground (log with logto= instead)"
+    for a in argv:
+        if a in _DAEMON_FLAGS or a.startswith(("--daemonize=", "--daemonize2=")):
+            report.warn(f"[{s.name}] command daemonizes ({a})", f, ln, hint=hint)
+            return
+    if not argv or "uwsgi" not in os.path.basename(argv[0]):
+        return
+    base = (s.get("directory") or os.path.dirname(s.file))
+    for i, a in enumerate(argv):
+        ini = None
+        if a in ("--ini", "-i") and i + 1 < len(argv):
+            ini = argv[i + 1]
+        elif a.startswith("--ini="):
+            ini = a.split("=", 1)[1]
+        elif a.endswith(".ini") and i == 1:
+            ini = a
+        if not ini:
+            continue
+        path = ini if os.path.isabs(ini) else os.path.join(base, ini)
+        try:
+            text = open(path, encoding="utf-8", errors="replace").read()
+        except OSError:
+            continue
+        try:
+            secs = read_ini(text, path, "uwsgi")
+        except IniSyntaxError:
+            continue
+        for sec in secs:
+            e = sec.entry("daemonize") or sec.entry("daemonize2") if sec.name == "uwsgi" else None
+            if e is not None:
+                report.warn(f"[{s.name}] runs {ini}, whose \"{e.key}\" ({e.file}:{e.line}) detaches uWSGI "
+                            "from the supervisor", f, ln, hint=hint)
+                return
 
 
 def _logfile(raw: str | None, name: str, channel: str, sd: SupervisordConfig, s: IniSection,
