@@ -130,8 +130,8 @@ def to_uid(v: str) -> int:
         pass
     try:
         return pwd.getpwnam(v.strip()).pw_uid
-    except KeyError:
-        raise ValueProblem(f"Invalid user name {v}") from None
+    except (KeyError, ValueError):
+        raise ValueProblem(f"Invalid user name {v!r}") from None
 
 
 def to_environment(v: str) -> tuple[tuple[str, str], ...]:
@@ -722,6 +722,9 @@ def _program(s: IniSection, pname: str, group_name: str, sd: SupervisordConfig, 
                     hint="give the program time to stop (stopwaitsecs=10) and set stopasgroup=true; "
                          "pyfront kills the whole tree anyway")
     _check_daemonize(s, r, report)
+    for key in _COMPAT_KEYS:      # accepted, unused: still validated so typos in values show up
+        if s.get(key) is not None:
+            r.get(key)
     procs: list[ProcessConfig] = []
     for num in range(numprocs_start or 0, (numprocs_start or 0) + (numprocs if numprocs is not None else 1)):
         extra = {"process_num": num, "numprocs": numprocs}
@@ -777,6 +780,8 @@ def _program(s: IniSection, pname: str, group_name: str, sd: SupervisordConfig, 
     return procs
 
 
+_COMPAT_KEYS = tuple(f"{ch}_{k}" for ch in ("stdout", "stderr")
+                     for k in ("capture_maxbytes", "events_enabled", "syslog"))
 _DAEMON_FLAGS = ("--daemonize", "--daemonize2", "-d", "--daemon")
 
 
