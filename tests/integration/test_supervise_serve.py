@@ -1,0 +1,106 @@
+"""The supervision layer inside `pyfront serve`: SIGHUP applies only program changes, SIGUSR1
+reopens program logs, and `pyfront ctl` explains FATAL programs and works with -s/-u/-p."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import xmlrpc.client
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.integration.supervise_util import pyctl, start_pyfront, state_of, wait_status, write_conf
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+def _wait(pred, timeout=20.0, what=""):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out: {what}")
+
+
+PROGS = """
+[program:keep]
+command = sleep 1000
+startsecs = 0
+
+[program:edit]
+command = sleep 1000
+startsecs = 0
+stdout_logfile = {run}/edit.log
+"""
+
+
+def test_sighup_restarts_changed_programs_only_and_usr1_reopens_logs(tmp_path, procs):
+    d, run = str(tmp_path / "conf"), str(tmp_path / "run")
+    conf, port = write_conf(d, run, PROGS)
+    master = start_pyfront(procs, d, run, port)
+    rpc = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/RPC2")
+    _wait(lambda: all(rpc.supervisor.getProcessInfo(n)["statename"] == "RUNNING" for n in ("keep", "edit")),
+          what="both RUNNING")
+    keep_pid = rpc.supervisor.getProcessInfo("keep")["pid"]
+    edit_pid = rpc.supervisor.getProcessInfo("edit")["pid"]
+    write_conf(d, run, PROGS.replace("[program:edit]\ncommand = sleep 1000", "[program:edit]\ncommand = sleep 1001")
+               + "\n[program:added]\ncommand = sleep 1000\nstartsecs = 0\n", port=port)
+    os.kill(master.pid, signal.SIGHUP)
+    _wait(lambda: (i := rpc.supervisor.getProcessInfo("edit"))["pid"] not in (0, edit_pid)
+          and i["statename"] == "RUNNING", what="edit restarted")
+    _wait(lambda: rpc.supervisor.getProcessInfo("added")["statename"] == "RUNNING", what="added started")
+    assert rpc.supervisor.getProcessInfo("keep")["pid"] == keep_pid       # unchanged: untouched
+
+    # SIGUSR1: logrotate moved the file away; the program's next output goes to a new file
+    log = os.path.join(run, "edit.log")
+    os.rename(log, log + ".old")
+    os.kill(master.pid, signal.SIGUSR1)
+    _wait(lambda: os.path.exists(log), what="edit.log reopened")
+
+
+def test_ctl_explains_fatal_programs_and_accepts_server_options(tmp_path, procs):
+    d, run = str(tmp_path / "conf"), str(tmp_path / "run")
+    conf, port = write_conf(d, run, f"""
+[program:nofile]
+command = /nonexistent/bin/app --serve
+startretries = 0
+
+[program:badcwd]
+command = sleep 1000
+directory = {tmp_path}/missing-dir
+startretries = 0
+
+[program:crashy]
+command = /bin/sh -c "echo 'ImportError: No module named flask' >&2; exit 1"
+startretries = 0
+""", user="ops", password="a-long-password")
+    start_pyfront(procs, d, run, port)
+    rc, out = _wait(lambda: (r := pyctl(d, "status")) and all(
+        state_of(r[1], n) == "FATAL" for n in ("nofile", "badcwd", "crashy")) and r, what="all FATAL")
+    assert rc == 3
+    lines = out.splitlines()
+
+    def cause(name):
+        i = next(i for i, ln in enumerate(lines) if ln.startswith(name + " "))
+        return lines[i + 1].strip()
+    assert cause("nofile").startswith("└ cause: can't find command '/nonexistent/bin/app'")
+    assert "couldn't chdir to" in cause("badcwd") and "missing-dir" in cause("badcwd")
+    assert "exit status 1" in cause("crashy") and "ImportError: No module named flask" in cause("crashy")
+    # -s/-u/-p instead of -c, and the wrong password
+    base = [sys.executable, "-m", "pyfront", "ctl", "-s", f"http://127.0.0.1:{port}"]
+    r = subprocess.run(base + ["-u", "ops", "-p", "a-long-password", "pid", "nofile"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert (r.returncode, r.stdout) == (7, "0\n")
+    r = subprocess.run(base + ["-u", "ops", "-p", "nope", "status"], capture_output=True, text=True, cwd=ROOT)
+    assert "Server requires authentication" in r.stdout and r.returncode != 0
+    # the interactive shell: commands from stdin, then EOF
+    r = subprocess.run([sys.executable, "-m", "pyfront", "ctl", "-c", d], input="status crashy\nversion\nquit\n",
+                       capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert "crashy" in r.stdout and "FATAL" in r.stdout and "supervisor> " in r.stdout
+    # nothing listening
+    r = subprocess.run([sys.executable, "-m", "pyfront", "ctl", "-s", "unix:///nonexistent.sock", "status"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.stdout == "unix:///nonexistent.sock no such file\n" and r.returncode == 4
