@@ -104,3 +104,46 @@ startretries = 0
     r = subprocess.run([sys.executable, "-m", "pyfront", "ctl", "-s", "unix:///nonexistent.sock", "status"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.stdout == "unix:///nonexistent.sock no such file\n" and r.returncode == 4
+
+
+SEED = """  [program:webnote]
+command=uwsgi --ini uwsgi.ini
+directory = {d}
+startsecs=0
+stopwaitsecs=0
+autostart=true
+autorestart=true
+# the seed's comments between keys
+stdout_logfile={d}/supervisord.log
+stderr_logfile={d}/supervisord.err
+
+[supervisord]
+loglevel=info
+
+[inet_http_server]
+port = :9001
+username = admin
+password = 123
+
+[supervisorctl]
+serverurl = http://127.0.0.1:9001
+username = admin
+password = 123
+
+[rpcinterface:supervisor]supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+"""
+
+
+def test_pyfront_check_reports_the_seeds_supervisor_traps(tmp_path):
+    d = tmp_path / "seed"
+    d.mkdir()
+    (d / "bbs_supervisor.conf").write_text(SEED.format(d=d))
+    (d / "uwsgi.ini").write_text("[uwsgi]\nsocket = app.sock\ndaemonize = /tmp/uwsgi.log\n")
+    r = subprocess.run([sys.executable, "-m", "pyfront", "check", str(d)], capture_output=True, text=True, cwd=ROOT)
+    conf = d / "bbs_supervisor.conf"
+    err = r.stderr
+    assert r.returncode == 0, err
+    assert f"text after the section header [rpcinterface:supervisor] is ignored" in err and f"{conf}:25" in err
+    assert f"stopwaitsecs=0 without killasgroup" in err and f"{conf}:5" in err
+    assert "weak password" in err and f"{conf}:16" in err
+    assert '"daemonize"' in err and f"{d / 'uwsgi.ini'}:3" in err
