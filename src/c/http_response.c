@@ -14,6 +14,8 @@ static int parse_status_line(const uint8_t *b, const pf_line *ln, pf_http_respon
 {
     uint32_t s = ln->start, t = ln->end;
 
+    if (memchr(b + s, '\r', t - s))
+        return pf_fail(e, e->bad, PF_HTTP_WHY_BARE_CR, s);
     if (t - s < 12 || memcmp(b + s, "HTTP/1.", 7) != 0 || b[s + 7] < '0' || b[s + 7] > '9'
         || b[s + 8] != ' ')
         return pf_fail(e, e->bad, PF_HTTP_WHY_BAD_STATUS_LINE, s);
@@ -98,7 +100,7 @@ int pf_http_parse_response(const char *buf, size_t len, const pf_http_limits *li
     uint32_t max_sl = pf_limit_or(limits ? limits->max_request_line : 0, PF_HTTP_DEFAULT_LINE, limits);
     uint32_t max_hl = pf_limit_or(limits ? limits->max_header_line : 0, PF_HTTP_DEFAULT_LINE, limits);
     pf_errsink e = { PF_E_BAD_GATEWAY, PF_E_BAD_GATEWAY, &resp->error, &resp->error_off };
-    pf_line ln;
+    pf_line ln = {0, 0, 0};
     int rc;
 
     memset(resp, 0, offsetof(pf_http_response, headers));
