@@ -289,10 +289,11 @@ class Connection:
             hdrs["Connection"] = "close"
             self.close_after = True
         head = f"HTTP/1.1 {code} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+        if self.state == "CLOSED":
+            return
+        self.state = "WRITING"
+        self._arm(REQUEST_TIMEOUT)
         self.send(head.encode("latin-1") + body)
-        if self.state != "CLOSED":
-            self.state = "WRITING"
-            self._arm(REQUEST_TIMEOUT)
 
     def send(self, data: bytes) -> None:
         if self.state == "CLOSED":
@@ -555,7 +556,7 @@ class ControlServer:
             conn.respond(400, b"GET only\n")
             return
         if spec is None:
-            path = self.master.main_log_path()
+            path = self.sup.main_log_path() or self.master.main_log_path()
         else:
             name, _, channel = spec.partition("/")
             channel = channel or "stdout"
