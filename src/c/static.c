@@ -200,7 +200,8 @@ static int write_head(pf_worker *w, pf_conn *c, pf_req *q, const meta_t *m)
         HB_LIT(&b, "\r\n");
     }
     if (m->clen >= 0) hb_fmt(&b, "Content-Length: %lld\r\n", (long long)m->clen);
-    if (m->lastmod) {
+    /* nginx's header filter drops Last-Modified unless the status is 200, 206 or 304 */
+    if (m->lastmod && (q->status == 200 || q->status == 206 || q->status == 304)) {
         char d[40];
         pf_http_date(m->lastmod, d);
         hb_fmt(&b, "Last-Modified: %s\r\n", d);
