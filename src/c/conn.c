@@ -62,7 +62,7 @@ static void conn_to(pf_worker *w, pf_conn *c, int to)
 static pf_req *req_get(pf_worker *w)
 {
     pf_req *q = w->free_reqs;
-    if (q) w->free_reqs = q->next_free;
+    if (q) { w->free_reqs = q->next_free; w->nreqs_free--; }
     else if (!(q = malloc(sizeof *q))) return NULL;
     q->next_free = NULL;
     q->h.method.len = 0;
@@ -92,9 +92,11 @@ static void req_release(pf_worker *w, pf_conn *c)
     if (q->fent) pf_fent_release(w, q->fent);
     pf_gzip_free(q);
     pf_buf_put(w, q->wbuf);
+    c->req = NULL;
+    if (w->nreqs_free >= 32 + (w->active - w->idle)) { free(q); return; }   /* bounded pool */
     q->next_free = w->free_reqs;
     w->free_reqs = q;
-    c->req = NULL;
+    w->nreqs_free++;
 }
 
 void pf_conn_close(pf_worker *w, pf_conn *c)

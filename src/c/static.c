@@ -479,7 +479,8 @@ static int parse_range(pf_conn *c, pf_req *q, off_t size, const char *etag, time
 
 static int gzip_wanted(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, const char *ct, size_t ctl, off_t len)
 {
-    if (!(cf->flags & RT_F_GZIP) || !accepts_gzip(c, q)) return 0;
+    /* nginx's gzip filter skips HEAD (header_only): the head then keeps Content-Length */
+    if (!(cf->flags & RT_F_GZIP) || q->header_only || !accepts_gzip(c, q)) return 0;
     if (q->status != 200 && q->status != 403 && q->status != 404) return 0;
     if (len < (off_t)cf->gzip_min_length) return 0;
     size_t vl;
@@ -563,8 +564,8 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
         m.vary = !!(cf->flags & RT_F_GZIP_VARY);
         if (m.etag[0]) {                       /* the body changes: the ETag becomes weak */
             char weak[64];
-            snprintf(weak, sizeof weak, "W/%s", m.etag);
-            memcpy(m.etag, weak, sizeof m.etag);
+            snprintf(weak, sizeof weak, "W/%.60s", m.etag);
+            snprintf(m.etag, sizeof m.etag, "%s", weak);
         }
     }
     if (write_head(w, c, q, &m) < 0) goto fail;
