@@ -136,3 +136,25 @@ def test_mutated_blobs_never_crash(data):
             lib.pf_router_find_server(r, 0, b"example.com", 11)
             lib.pf_router_find_location(r, s % 1, b"/a/b/x.txt", 10)
         lib.pf_router_free(r)
+
+
+@pytest.mark.parametrize("pcre,uri,hit", [
+    (r"^/api/\d+$", "/api/42", True), (r"^/api/\d+$", "/api/x", False),
+    (r"^/(?:img|css)/[\w.-]+$", "/img/a-b.png", True), (r"^/(?:img|css)/[\w.-]+$", "/js/a.js", False),
+    (r"\.(gif|jpe?g)$", "/x.jpeg", True), (r"/\s", "/ x", True), (r"/\s", "/a b", False),
+])
+def test_pcre_idioms_work_in_posix(pcre, uri, hit):
+    from pyfront.config.compile import check_blob
+    srv = ServerPlan(listen=(("a:1", False),), names=(), conf=C, locations=(loc("~", pcre),))
+    blob = build_blob([srv])
+    assert check_blob(blob) is None
+    r, _ = load(blob)
+    b = uri.encode()
+    assert (lib.pf_router_find_location(r, 0, b, len(b)) == 0) == hit
+    lib.pf_router_free(r)
+
+
+def test_check_blob_reports_unusable_regex():
+    from pyfront.config.compile import check_blob
+    srv = ServerPlan(listen=(("a:1", False),), names=(), conf=C, locations=(loc("~", "a(?=b)"),))
+    assert "a(?=b)" in check_blob(build_blob([srv]))
