@@ -182,3 +182,27 @@ def test_idle_connections_hold_no_buffers(srv):
     assert st["buffers_total"] - st["buffers_free"] == 0
     for c in socks:
         c.close()
+
+
+def test_large_client_header_buffers(srv):
+    """4 x 8k as nginx: 20 KiB of headers is served, 40 KiB gets the 494 page (a 400)."""
+    cookies = "".join(f"Cookie: c{i}={'v' * 7000}\r\n" for i in range(3)).encode()
+    s = srv.connect()
+    s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n" + cookies + b"Connection: close\r\n\r\n")
+    rs = parse_responses(read_all(s))
+    assert rs[0].status == 200
+    cookies = "".join(f"Cookie: c{i}={'v' * 7000}\r\n" for i in range(6)).encode()
+    s = srv.connect()
+    s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n" + cookies + b"\r\n")
+    rs = parse_responses(read_all(s))
+    assert rs[0].status == 400 and b"Request Header Or Cookie Too Large" in rs[0].body
+
+
+def test_expect_continue_body_is_drained(srv):
+    s = srv.connect()
+    s.sendall(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    s.settimeout(5)
+    assert s.recv(25) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    s.sendall(b"bodyGET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    rs = parse_responses(read_all(s))
+    assert [r.status for r in rs] == [405, 200]
