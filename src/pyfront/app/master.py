@@ -109,7 +109,8 @@ class AppMaster:
         self.exit_code = 0
         self.board = sb.Scoreboard(2 * cfg.processes + 2, cfg.threads)
         self.free_slots = list(range(self.board.nslots))
-        self.replacing: W | None = None      # the new worker while one is being replaced
+        self.replacing: W | None = None      # the worker being replaced, until it has exited
+        self.replace_after = 0.0
         self.boot_failures = 0
         self.touch_mtimes = {}
         self.respawn_after: dict[int, float] = {}   # wid -> earliest respawn time
@@ -228,7 +229,13 @@ class AppMaster:
         code = os.waitstatus_to_exitcode(status)
         how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
         if self.replacing is w:
+            self.replacing = None          # the retired worker is gone: the next one may be replaced
+        if w.replaces is not None:
+            # a replacement died before accepting: the old worker keeps serving; retry later
             self.replacing = None
+            self.replace_after = time.monotonic() + 1.0
+            log(f"replacement worker {w.wid} (pid: {w.pid}) died before accepting ({code}); retrying in 1s")
+            return
         if w.state in ("stopping", "retired"):
             log(f"worker {w.wid} (pid: {w.pid}) finished ({how})")
             return
@@ -287,12 +294,13 @@ class AppMaster:
         return len(ws) >= self.cfg.processes and all(w.state == "ready" for w in ws)
 
     def check_retire(self) -> None:
-        if self.state != RUNNING or self.replacing is not None:
+        if self.state != RUNNING or self.replacing is not None or time.monotonic() < self.replace_after:
             return
-        for w in self.workers.values():
+        for w in list(self.workers.values()):
             if w.state == "ready" and w.generation == self.generation and self.board.head(w.slot)[3]:
                 # One at a time, the new one first: the pool never drops below `processes`.
-                self.replacing = self.spawn(w.wid, replaces=w)
+                self.replacing = w
+                self.spawn(w.wid, replaces=w)
                 return
 
     def check_harakiri(self) -> None:

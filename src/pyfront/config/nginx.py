@@ -55,6 +55,15 @@ NOT_INHERITED = ("try_files",)
 PROXY_DEFAULT_HEADERS = (("Host", "$proxy_host"), ("Connection", "close"))
 
 
+_PCRE_NAMED = re.compile(r"\(\?(?:<([A-Za-z_][A-Za-z0-9_]*)>|'([A-Za-z_][A-Za-z0-9_]*)')")
+
+
+def compile_regex(pattern: str, caseless: bool) -> "re.Pattern":
+    """Compile an nginx (PCRE) regex with Python's re: `(?<name>...)`/`(?'name'...)` → `(?P<name>...)`."""
+    py = _PCRE_NAMED.sub(lambda m: f"(?P<{m.group(1) or m.group(2)}>", pattern)
+    return re.compile(py, re.I if caseless else 0)
+
+
 class _Stop(Exception):
     """An emerg was recorded; unwind to the top (nginx stops at the first one)."""
 
@@ -313,7 +322,7 @@ class Parser:
                 mod, path = "", a
         if mod in ("~", "~*"):
             try:
-                re.compile(path, re.I if mod == "~*" else 0)
+                compile_regex(path, mod == "~*")
             except re.error as e:
                 self.emerg(f'pcre2_compile() failed: {e.msg} in "{path}"')
         if parent.kind == ND.LOC:
@@ -452,7 +461,7 @@ class Parser:
                     if len(x) < 2:
                         self.emerg(f'server name "{x}" is invalid')
                     try:
-                        re.compile(x[1:])
+                        compile_regex(x[1:], False)
                     except re.error as e:
                         self.emerg(f'pcre2_compile() failed: {e.msg} in "{x[1:]}"')
                     kind, text = "regex", x
