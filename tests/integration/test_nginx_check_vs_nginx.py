@@ -202,6 +202,14 @@ CASES = {
     "alias_twice": "server {\n    root /a;\n    location / {\n        alias /b/;\n        alias /c/;\n    }\n}\n",
     "favicon_idiom": "server {\n    location = /favicon.ico {\n        log_not_found off;\n        access_log off;\n    }\n    absolute_redirect off;\n    port_in_redirect off;\n    server_name_in_redirect on;\n}\n",
     "log_not_found_bad": "server {\n    log_not_found yes;\n}\n",
+    "var_dollar_at_end": 'server {\n    return 200 "a$";\n}\n',
+    "var_open_brace": 'server {\n    return 200 "a${b";\n}\n',
+    "var_empty_brace": 'server {\n    add_header X "a${}";\n}\n',
+    "var_dollar_dash": 'server {\n    add_header X "a$-";\n}\n',
+    "var_captures": 'server {\n    return 200 "$1x$2";\n}\n',
+    "gzip_types_dup": "server {\n    gzip_types text/css text/css;\n}\n",
+    "charset_types_dup_case": "server {\n    charset_types text/css TEXT/css;\n}\n",
+    "types_twice_same_level": "server {\n    types {\n        text/a aa;\n    }\n    types {\n        text/b aa;\n    }\n}\n",
     "valid_full": """\
 upstream app {
     least_conn;

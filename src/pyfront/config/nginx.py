@@ -55,13 +55,10 @@ NOT_INHERITED = ("try_files",)
 PROXY_DEFAULT_HEADERS = (("Host", "$proxy_host"), ("Connection", "close"))
 
 
-_PCRE_NAMED = re.compile(r"\(\?(?:<([A-Za-z_][A-Za-z0-9_]*)>|'([A-Za-z_][A-Za-z0-9_]*)')")
-
-
 def compile_regex(pattern: str, caseless: bool) -> "re.Pattern":
-    """Compile an nginx (PCRE) regex with Python's re: `(?<name>...)`/`(?'name'...)` → `(?P<name>...)`."""
-    py = _PCRE_NAMED.sub(lambda m: f"(?P<{m.group(1) or m.group(2)}>", pattern)
-    return re.compile(py, re.I if caseless else 0)
+    """Compile an nginx (PCRE) regex with Python's re (named groups translated)."""
+    from pyfront.config.nginx_match import compile_regex as _c
+    return _c(pattern, caseless)
 
 
 class _Stop(Exception):
@@ -155,8 +152,30 @@ class Parser:
         return os.path.normpath(os.path.join(self.prefix, p)) + ("/" if p.endswith("/") else "")
 
     def check_vars(self, text: str) -> None:
-        if "$" in text:
-            self.pending_vars.append((text, self.file, self.line))
+        """Check `$name` / `${name}` syntax now (as nginx's script compiler does in the handler);
+        whether each name exists is checked when the http block is complete."""
+        if "$" not in text:
+            return
+        i, n = 0, len(text)
+        while True:
+            i = text.find("$", i)
+            if i < 0:
+                break
+            i += 1
+            if i < n and text[i] == "{":
+                j = i + 1
+                while j < n and (text[j].isalnum() or text[j] == "_") and text[j].isascii():
+                    j += 1
+                if j == i + 1:
+                    self.emerg("invalid variable name")
+                if j >= n or text[j] != "}":
+                    self.emerg(f'the closing bracket in "{text[i + 1:j]}" variable is missing')
+                i = j + 1
+            elif i < n and (text[i].isalnum() or text[i] == "_") and text[i].isascii():
+                i += 1
+            else:
+                self.emerg("invalid variable name")
+        self.pending_vars.append((text, self.file, self.line))
 
     # ------------------------------------------------------------ reading
     def parse_text(self, text: str, file: str | None, ctx: str) -> None:
@@ -813,3 +832,34 @@ def load_nginx_text(text: str, name: str = "site.conf", prefix: str | None = Non
         raise ConfigError(p.report.diagnostics) from None
     nginx_validate.warnings(cfg, p.report, p)
     return cfg, list(p.report.diagnostics)
+
+
+def salvage_pid(confdir) -> str | None:
+    """The main-context `pid` of CONF_DIR's nginx.conf even when the config has errors.
+
+    For `pyfront signal quit|stop|reopen` on a broken config (a deliberate difference from
+    nginx -s, which refuses): the statements of nginx.conf are read up to the first syntax
+    error and a top-level `pid X;` is returned, resolved against CONF_DIR. None if absent.
+    """
+    main = getattr(confdir, "nginx_main", None)
+    if not main:
+        return None
+    try:
+        with open(main, "rb") as f:
+            text = f.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
+    depth, pid = 0, None
+    try:
+        for st in statements(text, main):
+            if st.end == "{":
+                depth += 1
+            elif st.end == "}":
+                depth -= 1
+            elif st.end == ";" and depth == 0 and st.name == "pid" and len(st.words) == 2:
+                pid = st.words[1].value
+    except ConfigError:
+        pass
+    if pid is None:
+        return None
+    return pid if os.path.isabs(pid) else os.path.normpath(os.path.join(confdir.path, pid))

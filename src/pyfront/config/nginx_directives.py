@@ -292,8 +292,6 @@ def h_root(p, st, a):
         return "is duplicate"
     if "alias" in p.level.own:
         p.emerg(f'"root" directive is duplicate, "alias" directive was specified earlier')
-    if p.level.kind == LOC and p.level.named:
-        pass
     path = a[0]
     if "$document_root" in path or "$realpath_root" in path:
         p.emerg(f'the $document_root variable cannot be used in the "{st.name}" directive')
@@ -344,10 +342,13 @@ def h_try_files(p, st, a):
 
 
 def h_types(p, st, a):
-    # the block content is handled by the parser's types mode (p.types_entry)
-    if "types" in p.level.v:
-        pass
-    p.level.v["types"] = {}
+    # Several `types` blocks at one level add up (ngx_http_core_types). conf.d files share the
+    # http level with the prelude's `include mime.types` in nginx, so the http level starts
+    # from the prelude's map (the prelude is pyfront's outer level, see nginx.py).
+    if "types" not in p.level.v:
+        parent = getattr(p.level, "parent", None)
+        inherited = parent.v.get("types") if parent is not None and p.level.kind == HTTP else None
+        p.level.v["types"] = dict(inherited or {})
     p.parse_types_block(p.level.v["types"])
 
 

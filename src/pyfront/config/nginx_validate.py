@@ -35,11 +35,12 @@ geoip_country_code invalid_referer secure_link uid_got uid_set upstream_bytes_re
 upstream_bytes_sent upstream_trailer_ tcpinfo_rtt fastcgi_script_name fastcgi_path_info
 """.split())
 
-_VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+# `$1x` is capture 1 then "x" (nginx reads one digit after `$`)
+_VAR = re.compile(r"\$(?:([0-9])|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
 def variables_in(text: str) -> list[str]:
-    return [a or b for a, b in _VAR.findall(text)]
+    return [a or b or c for a, b, c in _VAR.findall(text)]
 
 
 def is_supported_variable(name: str) -> bool:
