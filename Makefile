@@ -36,7 +36,7 @@ asan: $(STAMP)
 test-asan: asan
 	PYFRONT_NATIVE_PATH=build/asan/lib LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	$(PY) -m pytest -q -p no:cacheprovider -m "not peer" tests/c tests/property $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider --capture=sys -m "not peer" tests/c tests/property $(PYTEST_ARGS)
 
 bench: $(EXT)
 	$(PY) bench/run.py $(BENCH_ARGS)

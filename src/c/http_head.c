@@ -57,30 +57,49 @@ const char *pf_http_why_text(int why)
 int pf_find_line(const uint8_t *b, uint32_t len, uint32_t start, uint32_t counted_from,
                  uint32_t max, int over_status, int over_why, const pf_errsink *e, pf_line *ln)
 {
-    /* Content bytes may occupy [counted_from, counted_from + max); the CR may sit at
-     * counted_from + max. Scanning one byte further is enough to know it is too long. */
-    uint64_t cap = (uint64_t)counted_from + max + 1;
+    /* Content may occupy [counted_from, counted_from + max), then CR, then LF: an LF is
+     * looked for in at most max + 2 bytes. memchr is what makes this fast (it was half of
+     * the parse time as a byte loop); a stray CR inside the content is reported as
+     * BARE_CR by the validators, which reject '\r' as content. */
+    uint64_t cap = (uint64_t)counted_from + max + 2;
     uint32_t stop = cap < len ? (uint32_t)cap : len;
-    uint32_t i = start;
+    const uint8_t *lf = start < stop ? memchr(b + start, '\n', stop - start) : NULL;
 
-    while (i < stop && b[i] != '\r' && b[i] != '\n')
-        i++;
-    if (i == stop) {
+    if (!lf) {
         if ((uint64_t)stop == cap)
             return pf_fail(e, over_status, over_why, start);
         return PF_NEED_MORE;
     }
-    if (b[i] == '\n')
+    uint32_t j = (uint32_t)(lf - b);
+    if (j == start || b[j - 1] != '\r')   /* RFC 9112 §2.2 lets a recipient accept a bare LF;
+                                             parsers disagreeing on it is how smuggling works */
         return pf_fail(e, e->bad, PF_HTTP_WHY_BARE_LF, start);
-    if (i + 1 >= len)
-        return PF_NEED_MORE;
-    if (b[i + 1] != '\n')   /* a CR not followed by LF: RFC 9112 §2.2 says reject or replace;
-                               replacing is how CR-only smuggling works, so reject */
-        return pf_fail(e, e->bad, PF_HTTP_WHY_BARE_CR, start);
     ln->start = start;
-    ln->end = i;
-    ln->next = i + 2;
+    ln->end = j - 1;
+    ln->next = j + 1;
     return 0;
+}
+
+/* The reason for a byte that is not allowed where it stands. */
+int pf_byte_why(uint8_t c, int otherwise)
+{
+    return c == '\r' ? PF_HTTP_WHY_BARE_CR : c == 0 ? PF_HTTP_WHY_NUL : otherwise;
+}
+
+/* Why the field name stopping at b[i] (not ':') is wrong: "Name : v" is the RFC 9112 §5.1
+ * whitespace-before-colon case (a smuggling classic), "two words" has no colon at all. */
+static int bad_name_why(const uint8_t *b, uint32_t i, uint32_t t)
+{
+    if (b[i] == 0 || b[i] == '\r')
+        return pf_byte_why(b[i], 0);
+    if (b[i] == ' ' || b[i] == '\t') {
+        uint32_t j = i;
+        while (j < t && (b[j] == ' ' || b[j] == '\t'))
+            j++;
+        if (j < t && b[j] == ':')
+            return PF_HTTP_WHY_SPACE_BEFORE_COLON;
+    }
+    return memchr(b + i, ':', t - i) ? PF_HTTP_WHY_BAD_FIELD_NAME : PF_HTTP_WHY_NO_COLON;
 }
 
 /* Validates one field line [s, t) and records it. */
@@ -96,11 +115,8 @@ static int parse_field_line(const uint8_t *b, uint32_t s, uint32_t t, pf_http_he
         i++;
     if (i == t)
         return pf_fail(e, e->bad, PF_HTTP_WHY_NO_COLON, s);
-    if (b[i] != ':') {
-        int why = (b[i] == ' ' || b[i] == '\t') ? PF_HTTP_WHY_SPACE_BEFORE_COLON   /* §5.1 */
-                : b[i] == 0 ? PF_HTTP_WHY_NUL : PF_HTTP_WHY_BAD_FIELD_NAME;
-        return pf_fail(e, e->bad, why, s);
-    }
+    if (b[i] != ':')
+        return pf_fail(e, e->bad, bad_name_why(b, i, t), s);
     if (i == s)
         return pf_fail(e, e->bad, PF_HTTP_WHY_BAD_FIELD_NAME, s);
     h->name.off = s;
@@ -111,7 +127,7 @@ static int parse_field_line(const uint8_t *b, uint32_t s, uint32_t t, pf_http_he
         v++;
     for (uint32_t j = v; j < t; j++)
         if (!pf_is(b[j], PF_CC_VALUE))
-            return pf_fail(e, e->bad, b[j] == 0 ? PF_HTTP_WHY_NUL : PF_HTTP_WHY_BAD_FIELD_VALUE, s);
+            return pf_fail(e, e->bad, pf_byte_why(b[j], PF_HTTP_WHY_BAD_FIELD_VALUE), s);
     uint32_t w = t;
     while (w > v && (b[w - 1] == ' ' || b[w - 1] == '\t'))
         w--;
@@ -125,7 +141,7 @@ int pf_parse_fields(const uint8_t *b, uint32_t len, uint32_t pos, uint32_t max_l
 {
     *nh = 0;
     for (;;) {
-        pf_line ln;
+        pf_line ln = {0, 0, 0};
         int rc = pf_find_line(b, len, pos, pos, max_line, e->too_large,
                               PF_HTTP_WHY_HEADER_LINE_TOO_LONG, e, &ln);
         if (rc != 0)
@@ -207,4 +223,22 @@ int pf_host_ok(const uint8_t *b, uint32_t n)
             return 0;
     }
     return 1;
+}
+
+int pf_http_header_index(const char *buf, const pf_http_header *headers, uint32_t nheaders,
+                         const char *name, size_t name_len, uint32_t from)
+{
+    const uint8_t *b = (const uint8_t *)buf;
+
+    for (uint32_t k = from; k < nheaders; k++) {
+        const pf_http_header *h = &headers[k];
+        if (h->name.len != name_len)
+            continue;
+        uint32_t i = 0;
+        while (i < name_len && pf_lower(b[h->name.off + i]) == pf_lower((uint8_t)name[i]))
+            i++;
+        if (i == name_len)
+            return (int)k;
+    }
+    return -1;
 }

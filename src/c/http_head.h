@@ -36,6 +36,9 @@ static inline int pf_fail(const pf_errsink *e, int status, int why, uint32_t off
 int pf_find_line(const uint8_t *b, uint32_t len, uint32_t start, uint32_t counted_from,
                  uint32_t max, int over_status, int over_why, const pf_errsink *e, pf_line *ln);
 
+/* PF_HTTP_WHY_BARE_CR for '\r', PF_HTTP_WHY_NUL for NUL, else `otherwise`. */
+int pf_byte_why(uint8_t c, int otherwise);
+
 /* Parses field lines from `pos` through the empty line; returns the index after it,
  * PF_NEED_MORE or an error. Fills hdrs[0..*nh). */
 int pf_parse_fields(const uint8_t *b, uint32_t len, uint32_t pos, uint32_t max_line,

@@ -103,6 +103,8 @@ static int parse_request_line(const uint8_t *b, const pf_line *ln, pf_http_reque
 {
     uint32_t s = ln->start, t = ln->end, i = s;
 
+    if (memchr(b + s, '\r', t - s))   /* a CR inside the line (pf_find_line only finds LFs) */
+        return pf_fail(e, e->bad, PF_HTTP_WHY_BARE_CR, s);
     while (i < t && pf_is(b[i], PF_CC_TCHAR))
         i++;
     if (i == s)
@@ -191,7 +193,7 @@ static int request_semantics(const uint8_t *b, pf_http_request *r, const pf_errs
     }
 
     if (r->host_index < 0 && r->version_minor >= 1)   /* RFC 9112 §3.2 */
-        return pf_fail(e, e->bad, PF_HTTP_WHY_NO_HOST, r->target.off);
+        return pf_fail(e, e->bad, PF_HTTP_WHY_NO_HOST, r->method.off);
     if (r->target_form != PF_TARGET_ABSOLUTE && r->host_index >= 0)
         r->host = r->headers[r->host_index].value;
 
@@ -241,7 +243,7 @@ int pf_http_parse_request(const char *buf, size_t len, const pf_http_limits *lim
     uint32_t max_rl = pf_limit_or(limits ? limits->max_request_line : 0, PF_HTTP_DEFAULT_LINE, limits);
     uint32_t max_hl = pf_limit_or(limits ? limits->max_header_line : 0, PF_HTTP_DEFAULT_LINE, limits);
     pf_errsink e = { PF_E_BAD_REQUEST, PF_E_HEADER_TOO_LARGE, &req->error, &req->error_off };
-    pf_line ln;
+    pf_line ln = {0, 0, 0};
     int rc;
 
     request_reset(req);

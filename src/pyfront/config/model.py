@@ -13,7 +13,7 @@ Conventions (every consumer relies on them):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # ---------------------------------------------------------------- shared leaves
 
@@ -113,6 +113,7 @@ class Address:
     port: int | None = None
     unix_path: str | None = None  # everything after "unix:" verbatim ("///var/x.sock" stays; the kernel resolves it)
     text: str = ""              # nginx's rendering: "127.0.0.1:8080", "[::1]:80", "unix:/run/x.sock", "backend"
+    resolved: tuple[str, ...] = ()  # kind "name" with a port: the IPs found at load time (nginx resolves once, too)
 
     def __str__(self) -> str:
         return self.text
@@ -155,6 +156,7 @@ class UpstreamOptions:
     pass_headers: tuple[str, ...] = ()
     intercept_errors: bool = False
     http_version: str = "1.0"               # proxy_http_version ("1.0" | "1.1"); unused for uwsgi
+    redirect: str = "default"               # proxy_redirect "default" | "off"; unused for uwsgi
     modifier1: int = 0                      # uwsgi_modifier1; unused for proxy
     modifier2: int = 0
 
@@ -228,6 +230,10 @@ class Settings:
     error_pages: tuple[ErrorPage, ...] = ()  # inherited only if the level has none of its own
     server_tokens: str = "on"                # "on" | "off" | "build"
     msie_padding: bool = True
+    log_not_found: bool = True
+    absolute_redirect: bool = True
+    port_in_redirect: bool = True
+    server_name_in_redirect: bool = False
     # connections and timeouts
     keepalive_timeout_ms: int = 75000
     keepalive_header_timeout_s: int | None = None   # 2nd arg: "Keep-Alive: timeout=N" header
@@ -236,6 +242,7 @@ class Settings:
     client_max_body_size: int = 1048576      # 0 = unlimited
     client_body_buffer_size: int = 16384
     client_body_timeout_ms: int = 60000
+    client_body_temp_path: str | None = None # None = pyfront's run directory
     # logs
     access_logs: tuple[AccessLog, ...] = () # empty + access_log_off=False cannot happen after loading
     access_log_off: bool = False
@@ -407,3 +414,26 @@ class FrontConfig:
     prefix: str                          # CONF_DIR: relative paths in the config resolve here
     files: tuple[str, ...] = ()          # every file read, in read order (includes expanded)
     main_file: str | None = None         # the nginx.conf holding a full main config, if any
+
+    def locations(self):
+        """Every (server, location) pair, nested ones included, in file order."""
+        def walk(srv, locs):
+            for loc in locs:
+                yield srv, loc
+                yield from walk(srv, loc.locations)
+        for srv in self.http.servers:
+            yield from walk(srv, srv.locations)
+
+    def pass_targets(self):
+        """Every (server, location, PassTarget) of uwsgi_pass / proxy_pass, for cross-layer checks."""
+        for srv, loc in self.locations():
+            if loc.handler is not None and loc.handler.target is not None:
+                yield srv, loc, loc.handler.target
+
+    def listen_addresses(self) -> tuple[str, ...]:
+        """Distinct listen addresses (nginx's text form), in first-seen order."""
+        seen: dict[str, None] = {}
+        for srv in self.http.servers:
+            for ln in srv.listens:
+                seen.setdefault(ln.address.text, None)
+        return tuple(seen)

@@ -15,12 +15,12 @@ A handler returns None on success or a string `rv` that nginx would print as
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from pyfront.config import nginx_values as V
 from pyfront.config.model import (AccessLog, AddHeader, ErrorLog, ErrorPage, Expires, LogFormat,
-                                  OpenFileCache, Param, PassTarget, Return)
+                                  OpenFileCache, Param, Return)
 
 # contexts
 MAIN, EVENTS, HTTP, SRV, LOC, UPS, ANY = "main", "events", "http", "server", "location", "upstream", "any"
@@ -154,13 +154,12 @@ def bufs(slot):
 
 def bitmask(slot, choices):
     def h(p, st, a):
-        if _dup(p, slot):
-            return "is duplicate"
-        out = []
+        out = list(p.level.v.get(slot, ()))   # repeated directives add up, as nginx's bitmask slots
         for x in a:
             if x.lower() not in choices:
                 p.emerg(f'invalid value "{x}"')
-            out.append(x.lower())
+            if x.lower() not in out:
+                out.append(x.lower())
         p.level.v[slot] = tuple(out)
     return h
 
@@ -256,7 +255,16 @@ d("http", MAIN, "0", None, "{ ... }", "", "HTTP server settings. CONF_DIR files 
 
 # ---------------------------------------------------------------- events
 
-d("worker_connections", EVENTS, "1", num("worker_connections"), "number", "512",
+def h_worker_connections(p, st, a):
+    if _dup(p, "worker_connections"):
+        return "is duplicate"
+    v = V.parse_int(a[0])
+    if v is None:
+        p.emerg(f'invalid number "{a[0]}"')
+    p.level.v["worker_connections"] = v
+
+
+d("worker_connections", EVENTS, "1", h_worker_connections, "number", "512",
   "Connections per worker (clients and upstreams together).")
 d("accept_mutex", EVENTS, "flag", flag("accept_mutex"), "on | off", "off",
   "Workers take turns accepting, using a lock in shared memory (owner pid in the lock word). Off: EPOLLEXCLUSIVE.")
@@ -283,12 +291,11 @@ def h_root(p, st, a):
     if "root" in p.level.own:
         return "is duplicate"
     if "alias" in p.level.own:
-        p.emerg(f'"root" directive is duplicate, "alias" directive was specified earlier')
-    if p.level.kind == LOC and p.level.named:
-        pass
+        p.emerg('"root" directive is duplicate, "alias" directive was specified earlier')
     path = a[0]
     if "$document_root" in path or "$realpath_root" in path:
         p.emerg(f'the $document_root variable cannot be used in the "{st.name}" directive')
+    p.check_vars(path)
     p.level.own.add("root")
     p.level.v["root"] = p.path(path) if "$" not in path[:1] else path
     p.level.v["alias"] = None
@@ -300,10 +307,11 @@ def h_alias(p, st, a):
     if "root" in p.level.own:
         p.emerg('"alias" directive is duplicate, "root" directive was specified earlier')
     if p.level.named:
-        p.emerg(f'"alias" directive cannot be used inside the named location')
+        p.emerg('the "alias" directive cannot be used inside the named location')
     path = a[0]
     if "$document_root" in path or "$realpath_root" in path:
         p.emerg(f'the $document_root variable cannot be used in the "{st.name}" directive')
+    p.check_vars(path)
     p.level.own.add("alias")
     p.level.v["alias"] = p.path(path) if "$" not in path[:1] else path
     p.level.v["alias_line"] = (p.file, st.line)
@@ -311,11 +319,12 @@ def h_alias(p, st, a):
 
 def h_index(p, st, a):
     lst = p.level.v.setdefault("index", [])
-    for x in a:
+    for i, x in enumerate(a):
         if not x:
             p.emerg(f'index "{x}" in "index" directive is invalid')
-        if x.startswith("/") and x is not a[-1]:
-            p.emerg(f'only the last index in "index" directive should be absolute')
+        if x.startswith("/") and i != len(a) - 1:
+            p.warn('only the last index in "index" directive should be absolute')
+        p.check_vars(x)
         lst.append(x)
 
 
@@ -327,14 +336,19 @@ def h_try_files(p, st, a):
         code = V.parse_int(last[1:])
         if code is None or not (1 <= code <= 999):
             p.emerg(f'invalid code "{last}"')
+    for x in a:
+        p.check_vars(x)
     p.level.v["try_files"] = tuple(a)
 
 
 def h_types(p, st, a):
-    # the block content is handled by the parser's types mode (p.types_entry)
-    if "types" in p.level.v:
-        pass
-    p.level.v["types"] = {}
+    # Several `types` blocks at one level add up (ngx_http_core_types). conf.d files share the
+    # http level with the prelude's `include mime.types` in nginx, so the http level starts
+    # from the prelude's map (the prelude is pyfront's outer level, see nginx.py).
+    if "types" not in p.level.v:
+        parent = getattr(p.level, "parent", None)
+        inherited = parent.v.get("types") if parent is not None and p.level.kind == HTTP else None
+        p.level.v["types"] = dict(inherited or {})
     p.parse_types_block(p.level.v["types"])
 
 
@@ -440,6 +454,7 @@ d("expires", frozenset({HTTP, SRV, LOC}), "12", h_expires, "[modified] time | ep
 def h_add_header(p, st, a):
     if len(a) == 3 and a[2] != "always":
         p.emerg(f'invalid parameter "{a[2]}"')
+    p.check_vars(a[1])
     lst = p.level.v.setdefault("add_headers", [])
     lst.append(AddHeader(a[0], a[1], len(a) == 3, p.file, st.line))
 
@@ -489,6 +504,8 @@ def h_error_page(p, st, a):
     overwrite = None
     from_upstream = False
     if args and args[-1].startswith("="):
+        if len(args) == 1:
+            p.emerg(f'invalid value "{args[0]}"')
         ow = args.pop()
         if ow == "=":
             from_upstream = True
@@ -496,8 +513,6 @@ def h_error_page(p, st, a):
             overwrite = V.parse_int(ow[1:])
             if overwrite is None:
                 p.emerg(f'invalid value "{ow}"')
-    if not args:
-        p.emerg(f'invalid number of arguments in "error_page" directive')
     codes = []
     for c in args:
         code = V.parse_int(c)
@@ -521,6 +536,14 @@ def h_server_tokens(p, st, a):
 d("server_tokens", HSL, "1", h_server_tokens, "on | off | build", "on",
   "Product version in `Server:` and error pages.",
   differs="the product token is `pyfront` (nginx-exact mode for tests).")
+d("log_not_found", HSL, "flag", flag("log_not_found"), "on | off", "on",
+  "Log \"file not found\" errors in the error log.")
+d("absolute_redirect", HSL, "flag", flag("absolute_redirect"), "on | off", "on",
+  "Redirects issued by the front (e.g. a directory without its slash) carry an absolute URL.")
+d("port_in_redirect", HSL, "flag", flag("port_in_redirect"), "on | off", "on",
+  "Absolute redirects include the listen port.")
+d("server_name_in_redirect", HSL, "flag", flag("server_name_in_redirect"), "on | off", "off",
+  "Absolute redirects use the first server_name instead of the Host header.")
 d("msie_padding", HSL, "flag", flag("msie_padding"), "on | off", "on", "Pad error pages for MSIE/Chrome.")
 
 # ---------------------------------------------------------------- timeouts, sizes
@@ -666,7 +689,7 @@ def h_comp_level(p, st, a):
     if v is None:
         return "invalid number"
     if not 1 <= v <= 9:
-        return "must be between 1 and 9"
+        p.emerg("value must be between 1 and 9")
     p.level.v["gzip_comp_level"] = v
 
 
@@ -756,21 +779,28 @@ def h_param(slot):
     return h
 
 
-NEXT_UPSTREAM = ("error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504",
-                 "http_403", "http_404", "http_429", "non_idempotent", "off")
+# ngx_http_{uwsgi,proxy}_next_upstream_masks: uwsgi has no http_502 / http_504.
+NEXT_UPSTREAM = {
+    "uwsgi": ("error", "timeout", "invalid_header", "non_idempotent", "http_500", "http_503", "http_403",
+              "http_404", "http_429", "updating", "off"),
+    "proxy": ("error", "timeout", "invalid_header", "non_idempotent", "http_500", "http_502", "http_503",
+              "http_504", "http_403", "http_404", "http_429", "updating", "off"),
+}
 
 
 def h_next_upstream(slot):
+    allowed = NEXT_UPSTREAM[slot.split(".")[0]]
+
     def h(p, st, a):
-        if slot in p.level.v:
-            return "is duplicate"
-        vals = []
+        # a bitmask slot (ngx_conf_set_bitmask_slot): repeated directives add up
+        vals = list(p.level.v.get(slot, ()))
         for x in a:
-            if x not in NEXT_UPSTREAM:
+            if x.lower() not in allowed:
                 p.emerg(f'invalid value "{x}"')
-            vals.append(x)
-        if "off" in vals and len(vals) > 1:
-            p.emerg('"off" value cannot be used with other values')
+            if x.lower() not in vals:
+                vals.append(x.lower())
+        if "off" in vals:
+            vals = ["off"]
         p.level.v[slot] = tuple(vals)
     return h
 
@@ -801,7 +831,7 @@ def h_http_version(p, st, a):
 def _proxy_set(prefix, label, param_directive, param_doc):
     L = frozenset({HTTP, SRV, LOC})
     d(f"{label}_pass", LOC, "1", h_pass(label), "address" if label == "uwsgi" else "URL", "",
-      (f"Send requests to an uwsgi server: `unix:/path`, `unix:///path`, `host:port`, `uwsgi://host:port` or an upstream name."
+      ("Send requests to an uwsgi server: `unix:/path`, `unix:///path`, `host:port`, `uwsgi://host:port` or an upstream name."
        if label == "uwsgi" else
        "Send requests to an HTTP server: `http://host[:port][/uri]`, `http://unix:/path:[/uri]` or `http://upstream_name`."))
     d(param_directive, L, "23" if label == "uwsgi" else "2", h_param(f"{prefix}.params"),
@@ -826,7 +856,7 @@ def _proxy_set(prefix, label, param_directive, param_doc):
     d(f"{label}_buffers", L, "2", bufs(f"{prefix}.buffers"), "number size", "8 4k",
       "Buffers for the upstream response body, per connection.")
     d(f"{label}_next_upstream", L, "1+", h_next_upstream(f"{prefix}.next_upstream"),
-      "error | timeout | invalid_header | http_500 | http_502 | http_503 | http_504 | http_403 | http_404 | http_429 | non_idempotent | off ...",
+      " | ".join(NEXT_UPSTREAM[label]) + " ...",
       "error timeout", "When a request moves to the next upstream server. Non-idempotent requests only with `non_idempotent`.")
     d(f"{label}_next_upstream_tries", L, "1", num(f"{prefix}.next_upstream_tries"), "number", "0",
       "Most servers tried for one request (0 = no limit).")
@@ -846,6 +876,24 @@ _proxy_set("uwsgi", "uwsgi", "uwsgi_param",
 _proxy_set("proxy", "proxy", "proxy_set_header",
            "Set a request header sent upstream. A level with any proxy_set_header drops every inherited one; "
            "Host and Connection keep nginx's defaults unless set.")
+def h_proxy_redirect(p, st, a):
+    # ngx_http_proxy_redirect: `off` / `default` are single values at a level; a second one is a duplicate
+    if "proxy.redirect" in p.level.v and p.level.v["proxy.redirect"] in ("off", "default"):
+        return "is duplicate"
+    if len(a) == 1 and a[0] in ("off", "default"):
+        p.level.v["proxy.redirect"] = a[0]
+        return None
+    if len(a) == 1 and a[0] == "false":
+        p.level.v["proxy.redirect"] = "off"
+        return None
+    p.emerg('"proxy_redirect" with a replacement is not supported by pyfront',
+            hint="use `proxy_redirect default;` or `off;`, or send relative Location headers from the app")
+
+
+d("proxy_redirect", HSL, "12", h_proxy_redirect, "default | off", "default",
+  "Rewrite the Location and Refresh headers of proxied responses: `default` replaces the proxy_pass URL "
+  "with the location's prefix; `off` passes them unchanged.",
+  differs="explicit `redirect replacement` pairs are not supported.")
 d("uwsgi_modifier1", HSL, "1", h_modifier("uwsgi.modifier1"), "number", "0", "modifier1 of the uwsgi packet.")
 d("uwsgi_modifier2", HSL, "1", h_modifier("uwsgi.modifier2"), "number", "0", "modifier2 of the uwsgi packet.")
 d("proxy_http_version", HSL, "1", h_http_version, "1.0 | 1.1", "1.0",
@@ -912,13 +960,30 @@ d("keepalive_timeout@upstream", UPS, "1", h_up_num("keepalive_timeout_ms", True)
 d("zone", UPS, "12", noop, "name [size]", "",
   "Accepted; pyfront always shares upstream state between workers in its own shared memory.")
 
+def h_temp_path(slot):
+    def h(p, st, a):
+        if _dup(p, slot):
+            return "is duplicate"
+        for lv in a[1:]:
+            if lv not in ("1", "2"):
+                p.emerg(f'invalid value "{lv}"')
+        p.level.v[slot] = p.path(a[0])
+    return h
+
+
+d("client_body_temp_path", HSL, "1234", h_temp_path("client_body_temp_path"), "path [level1 [level2 [level3]]]",
+  "client_body_temp", "Directory for request bodies larger than client_body_buffer_size.",
+  differs="the level arguments are accepted and ignored (pyfront unlinks each temp file at once).")
+for _n in ("proxy", "uwsgi", "fastcgi", "scgi"):
+    d(f"{_n}_temp_path", HSL, "1234", noop, "path [level1 [level2 [level3]]]", f"{_n}_temp",
+      "Accepted and ignored: pyfront streams upstream responses and never spills them to disk.")
+
 # ---------------------------------------------------------------- no-ops accepted for compatibility
 for _name, _ctx in (("types_hash_max_size", HSL), ("types_hash_bucket_size", HSL),
                     ("server_names_hash_max_size", HTTP), ("server_names_hash_bucket_size", HTTP),
                     ("variables_hash_max_size", HTTP), ("variables_hash_bucket_size", HTTP),
                     ("map_hash_max_size", HTTP), ("map_hash_bucket_size", HTTP),
-                    ("proxy_headers_hash_max_size", HSL), ("proxy_headers_hash_bucket_size", HSL),
-                    ("uwsgi_hide_header_hash_max_size", HSL)):
+                    ("proxy_headers_hash_max_size", HSL), ("proxy_headers_hash_bucket_size", HSL)):
     d(_name, _ctx, "1", noop, "size", "", "Accepted and ignored: pyfront's C tables have no hash buckets to size.")
 
 d("include", ANY, "1", None, "file | mask", "",
@@ -927,120 +992,135 @@ d("include", ANY, "1", None, "file | mask", "",
   differs="nginx resolves relative includes against the main config's directory; pyfront against the including file's (the same for files in CONF_DIR).")
 
 # ---------------------------------------------------------------- nginx directives pyfront does not implement
-# Names only (from nginx's module documentation); any of them is an emerg
+# Names only (nginx's and NGINX Plus's, as crossplane's analyzer lists them); any of them is an emerg
 # `"x" directive is not supported by pyfront`, never silently ignored.
 NGINX_DIRECTIVE_NAMES = frozenset("""
 absolute_redirect accept_mutex accept_mutex_delay access_log add_after_body add_before_body
-add_header add_trailer addition_types aio aio_write alias allow ancient_browser ancient_browser_value
-api auth_basic auth_basic_user_file auth_delay auth_http auth_http_header auth_http_pass_client_cert
-auth_http_timeout auth_jwt auth_jwt_claim_set auth_jwt_header_set auth_jwt_key_file
-auth_jwt_key_request auth_jwt_leeway auth_request auth_request_set autoindex autoindex_exact_size
-autoindex_format autoindex_localtime break charset charset_map charset_types chunked_transfer_encoding
-client_body_buffer_size client_body_in_file_only client_body_in_single_buffer client_body_temp_path
-client_body_timeout client_header_buffer_size client_header_timeout client_max_body_size
-connection_pool_size create_full_put_path daemon dav_access dav_methods debug_connection debug_points
-default_type deny directio directio_alignment disable_symlinks empty_gif env error_log error_page
-etag events expires fastcgi_bind fastcgi_buffer_size fastcgi_buffering fastcgi_buffers
-fastcgi_busy_buffers_size fastcgi_cache fastcgi_cache_background_update fastcgi_cache_bypass
-fastcgi_cache_key fastcgi_cache_lock fastcgi_cache_lock_age fastcgi_cache_lock_timeout
-fastcgi_cache_max_range_offset fastcgi_cache_methods fastcgi_cache_min_uses fastcgi_cache_path
-fastcgi_cache_purge fastcgi_cache_revalidate fastcgi_cache_use_stale fastcgi_cache_valid
-fastcgi_catch_stderr fastcgi_connect_timeout fastcgi_force_ranges fastcgi_hide_header
-fastcgi_ignore_client_abort fastcgi_ignore_headers fastcgi_index fastcgi_intercept_errors
-fastcgi_keep_conn fastcgi_limit_rate fastcgi_max_temp_file_size fastcgi_next_upstream
-fastcgi_next_upstream_timeout fastcgi_next_upstream_tries fastcgi_no_cache fastcgi_param
-fastcgi_pass fastcgi_pass_header fastcgi_pass_request_body fastcgi_pass_request_headers
-fastcgi_read_timeout fastcgi_request_buffering fastcgi_send_lowat fastcgi_send_timeout
-fastcgi_socket_keepalive fastcgi_split_path_info fastcgi_store fastcgi_store_access
-fastcgi_temp_file_write_size fastcgi_temp_path flv geo geoip_city geoip_country geoip_org
-geoip_proxy geoip_proxy_recursive grpc_bind grpc_buffer_size grpc_connect_timeout grpc_hide_header
+add_header add_trailer addition_types aio aio_write alias allow ancient_browser
+ancient_browser_value api auth_basic auth_basic_user_file auth_delay auth_http auth_http_header
+auth_http_pass_client_cert auth_http_timeout auth_jwt auth_jwt_claim_set auth_jwt_header_set
+auth_jwt_key_file auth_jwt_key_request auth_jwt_leeway auth_request auth_request_set autoindex
+autoindex_exact_size autoindex_format autoindex_localtime break charset charset_map charset_types
+chunked_transfer_encoding client_body_buffer_size client_body_in_file_only
+client_body_in_single_buffer client_body_temp_path client_body_timeout client_header_buffer_size
+client_header_timeout client_max_body_size connection_pool_size create_full_put_path daemon
+dav_access dav_methods debug_connection debug_points default_type deny directio directio_alignment
+disable_symlinks empty_gif env error_log error_page etag events expires f4f f4f_buffer_size
+fastcgi_bind fastcgi_buffer_size fastcgi_buffering fastcgi_buffers fastcgi_busy_buffers_size
+fastcgi_cache fastcgi_cache_background_update fastcgi_cache_bypass fastcgi_cache_key
+fastcgi_cache_lock fastcgi_cache_lock_age fastcgi_cache_lock_timeout fastcgi_cache_max_range_offset
+fastcgi_cache_methods fastcgi_cache_min_uses fastcgi_cache_path fastcgi_cache_purge
+fastcgi_cache_revalidate fastcgi_cache_use_stale fastcgi_cache_valid fastcgi_catch_stderr
+fastcgi_connect_timeout fastcgi_force_ranges fastcgi_hide_header fastcgi_ignore_client_abort
+fastcgi_ignore_headers fastcgi_index fastcgi_intercept_errors fastcgi_keep_conn fastcgi_limit_rate
+fastcgi_max_temp_file_size fastcgi_next_upstream fastcgi_next_upstream_timeout
+fastcgi_next_upstream_tries fastcgi_no_cache fastcgi_param fastcgi_pass fastcgi_pass_header
+fastcgi_pass_request_body fastcgi_pass_request_headers fastcgi_read_timeout
+fastcgi_request_buffering fastcgi_send_lowat fastcgi_send_timeout fastcgi_socket_keepalive
+fastcgi_split_path_info fastcgi_store fastcgi_store_access fastcgi_temp_file_write_size
+fastcgi_temp_path flv geo geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive
+google_perftools_profiles grpc_bind grpc_buffer_size grpc_connect_timeout grpc_hide_header
 grpc_ignore_headers grpc_intercept_errors grpc_next_upstream grpc_next_upstream_timeout
 grpc_next_upstream_tries grpc_pass grpc_pass_header grpc_read_timeout grpc_send_timeout
 grpc_set_header grpc_socket_keepalive grpc_ssl_certificate grpc_ssl_certificate_key grpc_ssl_ciphers
 grpc_ssl_conf_command grpc_ssl_crl grpc_ssl_name grpc_ssl_password_file grpc_ssl_protocols
 grpc_ssl_server_name grpc_ssl_session_reuse grpc_ssl_trusted_certificate grpc_ssl_verify
 grpc_ssl_verify_depth gunzip gunzip_buffers gzip gzip_buffers gzip_comp_level gzip_disable
-gzip_http_version gzip_min_length gzip_proxied gzip_static gzip_types gzip_vary hash http http2
-http2_body_preread_size http2_chunk_size http2_idle_timeout http2_max_concurrent_pushes
-http2_max_concurrent_streams http2_max_field_size http2_max_header_size http2_max_requests
-http2_push http2_push_preload http2_recv_buffer_size http2_recv_timeout http3 http3_hq
-http3_max_concurrent_streams http3_stream_buffer_size if if_modified_since ignore_invalid_headers
-image_filter image_filter_buffer image_filter_interlace image_filter_jpeg_quality
-image_filter_sharpen image_filter_transparency image_filter_webp_quality imap_auth
-imap_capabilities imap_client_buffer include index internal ip_hash js_access js_body_filter
-js_content js_fetch_buffer_size js_fetch_ciphers js_fetch_max_response_buffer_size
+gzip_http_version gzip_min_length gzip_proxied gzip_static gzip_types gzip_vary hash health_check
+health_check_timeout hls hls_buffers hls_forward_args hls_fragment hls_mp4_buffer_size
+hls_mp4_max_buffer_size http http2 http2_body_preread_size http2_chunk_size http2_idle_timeout
+http2_max_concurrent_pushes http2_max_concurrent_streams http2_max_field_size http2_max_header_size
+http2_max_requests http2_push http2_push_preload http2_recv_buffer_size http2_recv_timeout http3
+http3_hq http3_max_concurrent_streams http3_stream_buffer_size if if_modified_since
+ignore_invalid_headers image_filter image_filter_buffer image_filter_interlace
+image_filter_jpeg_quality image_filter_sharpen image_filter_transparency image_filter_webp_quality
+imap_auth imap_capabilities imap_client_buffer include index internal ip_hash js_access
+js_body_filter js_content js_fetch_buffer_size js_fetch_ciphers js_fetch_max_response_buffer_size
 js_fetch_protocols js_fetch_timeout js_fetch_trusted_certificate js_fetch_verify
 js_fetch_verify_depth js_filter js_header_filter js_import js_include js_path js_preload_object
 js_preread js_set js_var keepalive keepalive_disable keepalive_requests keepalive_time
-keepalive_timeout large_client_header_buffers least_conn least_time limit_conn
-limit_conn_dry_run limit_conn_log_level limit_conn_status limit_conn_zone limit_except
-limit_rate limit_rate_after limit_req limit_req_dry_run limit_req_log_level limit_req_status
-limit_req_zone lingering_close lingering_time lingering_timeout listen load_module location
-lock_file log_format log_not_found log_subrequest map map_hash_bucket_size map_hash_max_size
-master_process max_ranges memcached_bind memcached_buffer_size memcached_connect_timeout
-memcached_gzip_flag memcached_next_upstream memcached_next_upstream_timeout
+keepalive_timeout keyval keyval_zone large_client_header_buffers least_conn least_time limit_conn
+limit_conn_dry_run limit_conn_log_level limit_conn_status limit_conn_zone limit_except limit_rate
+limit_rate_after limit_req limit_req_dry_run limit_req_log_level limit_req_status limit_req_zone
+limit_zone lingering_close lingering_time lingering_timeout listen load_module location lock_file
+log_format log_not_found log_subrequest mail map map_hash_bucket_size map_hash_max_size
+master_process match max_ranges memcached_bind memcached_buffer_size memcached_connect_timeout
+memcached_force_ranges memcached_gzip_flag memcached_next_upstream memcached_next_upstream_timeout
 memcached_next_upstream_tries memcached_pass memcached_read_timeout memcached_send_timeout
 memcached_socket_keepalive merge_slashes min_delete_depth mirror mirror_request_body modern_browser
-modern_browser_value mp4 mp4_buffer_size mp4_max_buffer_size msie_padding msie_refresh
-multi_accept open_file_cache open_file_cache_errors open_file_cache_min_uses
-open_file_cache_valid open_log_file_cache output_buffers override_charset pcre_jit perl
-perl_modules perl_require perl_set pid port_in_redirect postpone_output preread_buffer_size
-preread_timeout protocol proxy_bind proxy_buffer proxy_buffer_size proxy_buffering proxy_buffers
-proxy_busy_buffers_size proxy_cache proxy_cache_background_update proxy_cache_bypass
-proxy_cache_convert_head proxy_cache_key proxy_cache_lock proxy_cache_lock_age
-proxy_cache_lock_timeout proxy_cache_max_range_offset proxy_cache_methods proxy_cache_min_uses
-proxy_cache_path proxy_cache_purge proxy_cache_revalidate proxy_cache_use_stale proxy_cache_valid
-proxy_connect_timeout proxy_cookie_domain proxy_cookie_flags proxy_cookie_path proxy_download_rate
-proxy_force_ranges proxy_half_close proxy_headers_hash_bucket_size proxy_headers_hash_max_size
-proxy_hide_header proxy_http_version proxy_ignore_client_abort proxy_ignore_headers
-proxy_intercept_errors proxy_limit_rate proxy_max_temp_file_size proxy_method proxy_next_upstream
-proxy_next_upstream_timeout proxy_next_upstream_tries proxy_no_cache proxy_pass proxy_pass_error_message
-proxy_pass_header proxy_pass_request_body proxy_pass_request_headers proxy_protocol
-proxy_protocol_timeout proxy_read_timeout proxy_redirect proxy_request_buffering
-proxy_requests proxy_responses proxy_send_lowat proxy_send_timeout proxy_set_body
-proxy_set_header proxy_smtp_auth proxy_socket_keepalive proxy_ssl proxy_ssl_certificate
-proxy_ssl_certificate_key proxy_ssl_ciphers proxy_ssl_conf_command proxy_ssl_crl proxy_ssl_name
-proxy_ssl_password_file proxy_ssl_protocols proxy_ssl_server_name proxy_ssl_session_reuse
-proxy_ssl_trusted_certificate proxy_ssl_verify proxy_ssl_verify_depth proxy_store
-proxy_store_access proxy_temp_file_write_size proxy_temp_path proxy_timeout proxy_upload_rate
-random random_index read_ahead real_ip_header real_ip_recursive recursive_error_pages referer_hash_bucket_size
-referer_hash_max_size request_pool_size reset_timedout_connection resolver resolver_timeout return
-rewrite rewrite_log root satisfy scgi_bind scgi_buffer_size scgi_buffering scgi_buffers
-scgi_busy_buffers_size scgi_cache scgi_cache_key scgi_cache_path scgi_cache_valid
-scgi_connect_timeout scgi_hide_header scgi_intercept_errors scgi_next_upstream scgi_param
-scgi_pass scgi_pass_header scgi_read_timeout scgi_send_timeout scgi_temp_path secure_link
-secure_link_md5 secure_link_secret send_lowat send_timeout sendfile sendfile_max_chunk server
-server_name server_name_in_redirect server_names_hash_bucket_size server_names_hash_max_size
-server_tokens set set_real_ip_from slice smtp_auth smtp_capabilities source_charset split_clients
-ssi ssi_last_modified ssi_min_file_chunk ssi_silent_errors ssi_types ssi_value_length ssl
-ssl_buffer_size ssl_certificate ssl_certificate_key ssl_ciphers ssl_client_certificate
+modern_browser_value mp4 mp4_buffer_size mp4_limit_rate mp4_limit_rate_after mp4_max_buffer_size
+msie_padding msie_refresh multi_accept ntlm open_file_cache open_file_cache_errors
+open_file_cache_min_uses open_file_cache_valid open_log_file_cache output_buffers override_charset
+pcre_jit perl perl_modules perl_require perl_set pid pop3_auth pop3_capabilities port_in_redirect
+postpone_output preread_buffer_size preread_timeout protocol proxy_bind proxy_buffer
+proxy_buffer_size proxy_buffering proxy_buffers proxy_busy_buffers_size proxy_cache
+proxy_cache_background_update proxy_cache_bypass proxy_cache_convert_head proxy_cache_key
+proxy_cache_lock proxy_cache_lock_age proxy_cache_lock_timeout proxy_cache_max_range_offset
+proxy_cache_methods proxy_cache_min_uses proxy_cache_path proxy_cache_purge proxy_cache_revalidate
+proxy_cache_use_stale proxy_cache_valid proxy_connect_timeout proxy_cookie_domain proxy_cookie_flags
+proxy_cookie_path proxy_download_rate proxy_force_ranges proxy_half_close
+proxy_headers_hash_bucket_size proxy_headers_hash_max_size proxy_hide_header proxy_http_version
+proxy_ignore_client_abort proxy_ignore_headers proxy_intercept_errors proxy_limit_rate
+proxy_max_temp_file_size proxy_method proxy_next_upstream proxy_next_upstream_timeout
+proxy_next_upstream_tries proxy_no_cache proxy_pass proxy_pass_error_message proxy_pass_header
+proxy_pass_request_body proxy_pass_request_headers proxy_protocol proxy_protocol_timeout
+proxy_read_timeout proxy_redirect proxy_request_buffering proxy_requests proxy_responses
+proxy_send_lowat proxy_send_timeout proxy_set_body proxy_set_header proxy_smtp_auth
+proxy_socket_keepalive proxy_ssl proxy_ssl_certificate proxy_ssl_certificate_key proxy_ssl_ciphers
+proxy_ssl_conf_command proxy_ssl_crl proxy_ssl_name proxy_ssl_password_file proxy_ssl_protocols
+proxy_ssl_server_name proxy_ssl_session_reuse proxy_ssl_trusted_certificate proxy_ssl_verify
+proxy_ssl_verify_depth proxy_store proxy_store_access proxy_temp_file_write_size proxy_temp_path
+proxy_timeout proxy_upload_rate queue random random_index read_ahead real_ip_header
+real_ip_recursive recursive_error_pages referer_hash_bucket_size referer_hash_max_size
+request_pool_size reset_timedout_connection resolver resolver_timeout return rewrite rewrite_log
+root satisfy scgi_bind scgi_buffer_size scgi_buffering scgi_buffers scgi_busy_buffers_size
+scgi_cache scgi_cache_background_update scgi_cache_bypass scgi_cache_key scgi_cache_lock
+scgi_cache_lock_age scgi_cache_lock_timeout scgi_cache_max_range_offset scgi_cache_methods
+scgi_cache_min_uses scgi_cache_path scgi_cache_purge scgi_cache_revalidate scgi_cache_use_stale
+scgi_cache_valid scgi_connect_timeout scgi_force_ranges scgi_hide_header scgi_ignore_client_abort
+scgi_ignore_headers scgi_intercept_errors scgi_limit_rate scgi_max_temp_file_size scgi_next_upstream
+scgi_next_upstream_timeout scgi_next_upstream_tries scgi_no_cache scgi_param scgi_pass
+scgi_pass_header scgi_pass_request_body scgi_pass_request_headers scgi_read_timeout
+scgi_request_buffering scgi_send_timeout scgi_socket_keepalive scgi_store scgi_store_access
+scgi_temp_file_write_size scgi_temp_path secure_link secure_link_md5 secure_link_secret send_lowat
+send_timeout sendfile sendfile_max_chunk server server_name server_name_in_redirect
+server_names_hash_bucket_size server_names_hash_max_size server_tokens session_log
+session_log_format session_log_zone set set_real_ip_from slice smtp_auth smtp_capabilities
+smtp_client_buffer smtp_greeting_delay source_charset spdy_chunk_size spdy_headers_comp
+split_clients ssi ssi_last_modified ssi_min_file_chunk ssi_silent_errors ssi_types ssi_value_length
+ssl ssl_buffer_size ssl_certificate ssl_certificate_key ssl_ciphers ssl_client_certificate
 ssl_conf_command ssl_crl ssl_dhparam ssl_early_data ssl_ecdh_curve ssl_engine ssl_handshake_timeout
 ssl_password_file ssl_prefer_server_ciphers ssl_preread ssl_protocols ssl_reject_handshake
 ssl_session_cache ssl_session_ticket_key ssl_session_tickets ssl_session_timeout ssl_stapling
 ssl_stapling_file ssl_stapling_responder ssl_stapling_verify ssl_trusted_certificate
-ssl_verify_client ssl_verify_depth starttls status status_format status_zone sticky stream
-stub_status sub_filter sub_filter_last_modified sub_filter_once sub_filter_types tcp_nodelay
-tcp_nopush thread_pool timeout timer_resolution try_files types types_hash_bucket_size
-types_hash_max_size underscores_in_headers uninitialized_variable_warn upstream upstream_conf use
-user userid userid_domain userid_expires userid_flags userid_mark userid_name userid_p3p
-userid_path userid_service uwsgi_bind uwsgi_buffer_size uwsgi_buffering uwsgi_buffers
-uwsgi_busy_buffers_size uwsgi_cache uwsgi_cache_background_update uwsgi_cache_bypass
-uwsgi_cache_key uwsgi_cache_lock uwsgi_cache_lock_age uwsgi_cache_lock_timeout
-uwsgi_cache_max_range_offset uwsgi_cache_methods uwsgi_cache_min_uses uwsgi_cache_path
-uwsgi_cache_purge uwsgi_cache_revalidate uwsgi_cache_use_stale uwsgi_cache_valid
-uwsgi_connect_timeout uwsgi_force_ranges uwsgi_hide_header uwsgi_ignore_client_abort
-uwsgi_ignore_headers uwsgi_intercept_errors uwsgi_limit_rate uwsgi_max_temp_file_size
-uwsgi_modifier1 uwsgi_modifier2 uwsgi_next_upstream uwsgi_next_upstream_timeout
-uwsgi_next_upstream_tries uwsgi_no_cache uwsgi_param uwsgi_pass uwsgi_pass_header
-uwsgi_pass_request_body uwsgi_pass_request_headers uwsgi_read_timeout uwsgi_request_buffering
-uwsgi_send_timeout uwsgi_socket_keepalive uwsgi_ssl_certificate uwsgi_ssl_certificate_key
-uwsgi_ssl_ciphers uwsgi_ssl_conf_command uwsgi_ssl_crl uwsgi_ssl_name uwsgi_ssl_password_file
-uwsgi_ssl_protocols uwsgi_ssl_server_name uwsgi_ssl_session_reuse uwsgi_ssl_trusted_certificate
-uwsgi_ssl_verify uwsgi_ssl_verify_depth uwsgi_store uwsgi_store_access uwsgi_temp_file_write_size
-uwsgi_temp_path valid_referers variables_hash_bucket_size variables_hash_max_size worker_aio_requests
-worker_connections worker_cpu_affinity worker_priority worker_processes worker_rlimit_core
-worker_rlimit_nofile worker_shutdown_timeout working_directory xclient xml_entities xslt_last_modified
-xslt_param xslt_string_param xslt_stylesheet xslt_types zone
+ssl_verify_client ssl_verify_depth starttls state status status_format status_zone sticky
+sticky_cookie_insert stream stub_status sub_filter sub_filter_last_modified sub_filter_once
+sub_filter_types subrequest_output_buffer_size tcp_nodelay tcp_nopush thread_pool timeout
+timer_resolution try_files types types_hash_bucket_size types_hash_max_size underscores_in_headers
+uninitialized_variable_warn upstream upstream_conf use user userid userid_domain userid_expires
+userid_flags userid_mark userid_name userid_p3p userid_path userid_service uwsgi_bind
+uwsgi_buffer_size uwsgi_buffering uwsgi_buffers uwsgi_busy_buffers_size uwsgi_cache
+uwsgi_cache_background_update uwsgi_cache_bypass uwsgi_cache_key uwsgi_cache_lock
+uwsgi_cache_lock_age uwsgi_cache_lock_timeout uwsgi_cache_max_range_offset uwsgi_cache_methods
+uwsgi_cache_min_uses uwsgi_cache_path uwsgi_cache_purge uwsgi_cache_revalidate uwsgi_cache_use_stale
+uwsgi_cache_valid uwsgi_connect_timeout uwsgi_force_ranges uwsgi_hide_header
+uwsgi_ignore_client_abort uwsgi_ignore_headers uwsgi_intercept_errors uwsgi_limit_rate
+uwsgi_max_temp_file_size uwsgi_modifier1 uwsgi_modifier2 uwsgi_next_upstream
+uwsgi_next_upstream_timeout uwsgi_next_upstream_tries uwsgi_no_cache uwsgi_param uwsgi_pass
+uwsgi_pass_header uwsgi_pass_request_body uwsgi_pass_request_headers uwsgi_read_timeout
+uwsgi_request_buffering uwsgi_send_timeout uwsgi_socket_keepalive uwsgi_ssl_certificate
+uwsgi_ssl_certificate_key uwsgi_ssl_ciphers uwsgi_ssl_conf_command uwsgi_ssl_crl uwsgi_ssl_name
+uwsgi_ssl_password_file uwsgi_ssl_protocols uwsgi_ssl_server_name uwsgi_ssl_session_reuse
+uwsgi_ssl_trusted_certificate uwsgi_ssl_verify uwsgi_ssl_verify_depth uwsgi_store uwsgi_store_access
+uwsgi_temp_file_write_size uwsgi_temp_path valid_referers variables_hash_bucket_size
+variables_hash_max_size worker_aio_requests worker_connections worker_cpu_affinity worker_priority
+worker_processes worker_rlimit_core worker_rlimit_nofile worker_shutdown_timeout working_directory
+xclient xml_entities xslt_last_modified xslt_param xslt_string_param xslt_stylesheet xslt_types zone
+zone_sync zone_sync_buffers zone_sync_connect_retry_interval zone_sync_connect_timeout
+zone_sync_interval zone_sync_recv_buffer_size zone_sync_server zone_sync_ssl
+zone_sync_ssl_certificate zone_sync_ssl_certificate_key zone_sync_ssl_ciphers zone_sync_ssl_crl
+zone_sync_ssl_name zone_sync_ssl_password_file zone_sync_ssl_protocols zone_sync_ssl_server_name
+zone_sync_ssl_trusted_certificate zone_sync_ssl_verify zone_sync_ssl_verify_depth zone_sync_timeout
 """.split())
 
 # hints for common unsupported directives: what to do instead
@@ -1080,18 +1160,34 @@ _CTX_ORDER = (MAIN, EVENTS, HTTP, UPS, SRV, LOC, ANY)
 
 
 def markdown() -> str:
+    from pyfront.config import nginx_validate as NV
     out = ["# nginx directives supported by pyfront", "",
            "Generated from `src/pyfront/config/nginx_directives.py` by "
-           "`python -m pyfront.config.nginx_directives --markdown`; do not edit by hand.", "",
-           "Every other directive of nginx is an error `\"x\" directive is not supported by pyfront` "
-           "(never ignored). Sizes take k/m/g, times ms/s/m/h/d/w/M/y (bare number = seconds).", ""]
+           "`python -m pyfront.config.nginx_directives --markdown`; do not edit by hand "
+           "(a test compares this file with the generator's output).", "",
+           "## How pyfront reads nginx syntax", "",
+           "- CONF_DIR files other than `nginx.conf` are read in name order as if inside `http {}`, after "
+           "nginx.conf's usual lines (`include mime.types; default_type application/octet-stream; "
+           "sendfile on; keepalive_timeout 65;` and `log_format main`), which they may override.",
+           "- A `nginx.conf` in CONF_DIR holds a full main config; CONF_DIR files it does not include are read "
+           "at the end of its `http {}` (or in an implicit one).",
+           "- Relative paths in `root`, `alias`, `access_log`, `error_log`, `pid` resolve against CONF_DIR.",
+           "- Sizes take k/m/g; times ms/s/m/h/d/w/M/y, combinable (`1h30m`); a bare number is seconds.",
+           "- Every other nginx directive is an error `\"x\" directive is not supported by pyfront` "
+           "(never ignored); a name nginx does not know is `unknown directive \"x\"`.",
+           "- Why the reader is hand-written and not crossplane: docs/config-parser.md.", "",
+           "## Variables", "",
+           "Supported: " + ", ".join(f"`${v}`" for v in sorted(NV.VARIABLES)) + ", and the families "
+           + ", ".join(f"`${p}*`" for p in NV.VARIABLE_PREFIXES) + ", plus regex captures `$1`..`$9`.", "",
+           "## Directives", ""]
     for dname in sorted(TABLE, key=lambda n: n.replace("@", " ")):
         dd = TABLE[dname]
         shown = dname.split("@")[0]
         ctx = ", ".join(c for c in _CTX_ORDER if c in dd.contexts)
-        out.append(f"## {shown}" + (f" (in {dname.split('@')[1]})" if "@" in dname else ""))
+        out.append(f"### {shown}" + (f" (in {dname.split('@')[1]})" if "@" in dname else ""))
         out.append("")
-        out.append(f"- Syntax: `{shown}{' ' + dd.syntax if dd.syntax else ''};`")
+        end = "" if dd.block else ";"
+        out.append(f"- Syntax: `{shown}{' ' + dd.syntax if dd.syntax else ''}{end}`")
         out.append(f"- Default: {('`' + dd.default + '`') if dd.default else '—'}")
         out.append(f"- Context: {ctx}")
         if dd.differs:

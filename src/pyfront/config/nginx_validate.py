@@ -9,6 +9,7 @@ can tell them from nginx's.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from pyfront.config.diagnostics import Report
 from pyfront.config.model import FrontConfig, Location, Settings
@@ -35,11 +36,12 @@ geoip_country_code invalid_referer secure_link uid_got uid_set upstream_bytes_re
 upstream_bytes_sent upstream_trailer_ tcpinfo_rtt fastcgi_script_name fastcgi_path_info
 """.split())
 
-_VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+# `$1x` is capture 1 then "x" (nginx reads one digit after `$`)
+_VAR = re.compile(r"\$(?:([0-9])|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
 def variables_in(text: str) -> list[str]:
-    return [a or b for a, b in _VAR.findall(text)]
+    return [a or b or c for a, b, c in _VAR.findall(text)]
 
 
 def is_supported_variable(name: str) -> bool:
@@ -55,18 +57,51 @@ def check_http_end(p) -> None:
     for t in h.passes:
         if t.upstream is not None and t.upstream not in h.upstreams:
             p.emerg(f'no port in upstream "{t.upstream}"', file=t.file, line=t.line)
+    resolved = {}
+    for t in h.passes:
+        a = t.address
+        if t.upstream is None and a is not None and a.kind == "name":
+            from pyfront.config.nginx_parser import resolve
+            ips = resolve(a.host, a.port)
+            if not ips:
+                p.emerg(f'host not found in upstream "{a.host}"', file=t.file, line=t.line)
+            resolved[id(t)] = replace(t, address=replace(a, resolved=ips))
+    if resolved:
+        for lvl in _levels(p):
+            hd = lvl.handler if hasattr(lvl, "handler") else None
+            if hd is not None and hd.target is not None and id(hd.target) in resolved:
+                lvl.handler = replace(hd, target=resolved[id(hd.target)])
     for srv in h.servers:
         _check_locations(p, srv.level.locations)
     # variables (nginx checks them last, without a location; pyfront adds where they were used)
+    captures = _named_captures(p)
     for text, file, line in p.pending_vars:
         for name in variables_in(text):
-            if is_supported_variable(name):
+            if is_supported_variable(name) or name in captures:
                 continue
             if name in NGINX_ONLY_VARIABLES or name.startswith(("ssl_", "geoip_", "upstream_cache")):
                 p.emerg(f'"${name}" variable is not supported by pyfront', file=file, line=line,
                         hint="remove it or use a supported variable; docs/reference-nginx.md lists them")
             p.emerg(f'unknown "{name}" variable', file=file, line=line)
     _check_server_names(p)
+
+
+def _named_captures(p) -> set:
+    """Named groups of server_name and location regexes: nginx makes them variables."""
+    from pyfront.config.nginx_match import compile_regex
+    names: set = set()
+    stack = []
+    for srv in p.http.servers:
+        for n in srv.names:
+            if n.kind == "regex":
+                names.update(compile_regex(n.pattern, False).groupindex)
+        stack.extend(srv.level.locations)
+    while stack:
+        ls = stack.pop()
+        if ls.modifier in ("~", "~*"):
+            names.update(compile_regex(ls.path, ls.modifier == "~*").groupindex)
+        stack.extend(ls.level.locations)
+    return names
 
 
 def _check_locations(p, locs) -> None:
@@ -95,11 +130,6 @@ def _check_server_names(p) -> None:
                     p.warn(f'conflicting server name "{sn.text}" on {a}, ignored', file=None, line=0)
                 else:
                     names[sn.text] = srv
-
-
-def check_after_parse(p, cfg: FrontConfig) -> None:
-    """Checks on the built model that end in an emerg (none beyond nginx's yet)."""
-    return None
 
 
 # ---------------------------------------------------------------- pyfront's own warnings
@@ -133,7 +163,7 @@ def _levels(p):
 
 
 def _gzip_types_check(p, report: Report) -> None:
-    from pyfront.config.nginx import _effective
+    from pyfront.config.nginx_build import _effective
     cache: dict = {}
     for lvl in _levels(p):
         where = lvl.v.get("_where_gzip_types")
