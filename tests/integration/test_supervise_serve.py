@@ -138,7 +138,8 @@ def test_pyfront_check_reports_the_seeds_supervisor_traps(tmp_path):
     d = tmp_path / "seed"
     d.mkdir()
     (d / "bbs_supervisor.conf").write_text(SEED.format(d=d))
-    (d / "uwsgi.ini").write_text("[uwsgi]\nsocket = app.sock\ndaemonize = /tmp/uwsgi.log\n")
+    (d / "uwsgi.ini").write_text("[uwsgi]\nsocket = app.sock\ndaemonize = /tmp/uwsgi.log\nwsgi-file = app.py\n")
+    (d / "app.py").write_text("def application(environ, start_response):\n    return []\n")
     r = subprocess.run([sys.executable, "-m", "pyfront", "check", str(d)], capture_output=True, text=True, cwd=ROOT)
     conf = d / "bbs_supervisor.conf"
     err = r.stderr
@@ -147,3 +148,25 @@ def test_pyfront_check_reports_the_seeds_supervisor_traps(tmp_path):
     assert f"stopwaitsecs=0 without killasgroup" in err and f"{conf}:5" in err
     assert "weak password" in err and f"{conf}:16" in err
     assert '"daemonize"' in err and f"{d / 'uwsgi.ini'}:3" in err
+
+
+def test_front_workers_are_read_only_groups_in_status(tmp_path, procs):
+    from tests.conftest import free_port
+    d, run = str(tmp_path / "conf"), str(tmp_path / "run")
+    conf, port = write_conf(d, run, "[program:p]\ncommand = sleep 1000\nstartsecs = 0\n")
+    web = free_port()
+    os.makedirs(os.path.join(d, "html"))
+    os.makedirs(os.path.join(d, "logs"))      # nginx's default access/error log directory
+    with open(os.path.join(d, "site.conf"), "w") as f:
+        f.write(f"server {{\n    listen 127.0.0.1:{web};\n    root html;\n}}\n")
+    start_pyfront(procs, d, run, port)
+    rpc = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/RPC2")
+    _wait(lambda: any(i["group"] == "front" for i in rpc.supervisor.getAllProcessInfo()), what="front rows")
+    out = wait_status(conf, lambda o: state_of(o, "front:worker-0") == "RUNNING" and state_of(o, "p") == "RUNNING")
+    assert "front:worker-0" in out
+    info = rpc.supervisor.getProcessInfo("front:worker-0")
+    assert info["statename"] == "RUNNING" and info["pid"] > 0
+    rc, text = pyctl(d, "stop", "front:worker-0")
+    assert "front:worker-0" in text and "read-only" in text and rc == 1
+    details = {f"{r['group']}:{r['name']}": r for r in rpc.pyfront.getAllProcessDetails()}
+    assert details["front:worker-0"]["read_only"] is True and details["p:p"]["read_only"] is False
