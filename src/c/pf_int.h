@@ -182,7 +182,7 @@ struct pf_worker {
     pf_conn *conns; pf_conn *free_conns; int nfree;
     pf_conn **heap; int heap_n;
     pf_buf *free_bufs; uint32_t nbufs, nbufs_free;
-    pf_req *free_reqs;
+    pf_req *free_reqs; uint32_t nreqs_free;
     pf_listener ls[PF_MAX_LISTENERS]; int nls; int accepting;
     int draining; int64_t drain_deadline;
     int holds_mutex;

@@ -200,7 +200,8 @@ static int write_head(pf_worker *w, pf_conn *c, pf_req *q, const meta_t *m)
         HB_LIT(&b, "\r\n");
     }
     if (m->clen >= 0) hb_fmt(&b, "Content-Length: %lld\r\n", (long long)m->clen);
-    if (m->lastmod) {
+    /* nginx's header filter drops Last-Modified unless the status is 200, 206 or 304 */
+    if (m->lastmod && (q->status == 200 || q->status == 206 || q->status == 304)) {
         char d[40];
         pf_http_date(m->lastmod, d);
         hb_fmt(&b, "Last-Modified: %s\r\n", d);
@@ -476,15 +477,18 @@ static int parse_range(pf_conn *c, pf_req *q, off_t size, const char *etag, time
     return 206;
 }
 
+/* nginx's gzip header filter: 0 = not compressible; 1 = compressible (gzip_vary then
+ * adds Vary whatever the client accepts); 2 = compress for this client. HEAD is skipped
+ * (header_only), so its head keeps Content-Length. */
 static int gzip_wanted(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, const char *ct, size_t ctl, off_t len)
 {
-    if (!(cf->flags & RT_F_GZIP) || !accepts_gzip(c, q)) return 0;
+    if (!(cf->flags & RT_F_GZIP) || q->header_only) return 0;
     if (q->status != 200 && q->status != 403 && q->status != 404) return 0;
     if (len < (off_t)cf->gzip_min_length) return 0;
+    if (!(cf->flags & RT_F_GZIP_TYPES_ANY) && !pf_rt_list_has(w->rt, cf->gzip_types, ct, ctl)) return 0;
     size_t vl;
-    if (pf_req_header(c, q, "via", 3, &vl)) return 0;      /* gzip_proxied off */
-    if (cf->flags & RT_F_GZIP_TYPES_ANY) return 1;
-    return pf_rt_list_has(w->rt, cf->gzip_types, ct, ctl);
+    if (!accepts_gzip(c, q) || pf_req_header(c, q, "via", 3, &vl)) return 1;   /* gzip_proxied off */
+    return 2;
 }
 
 static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, pf_fent *e)
@@ -498,16 +502,24 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
     const char *ct = pf_mime_lookup(w->rt, cf, q->uri, q->uri_len, &ctl);
     meta_t m = {0};
     m.ctype = ct; m.ctype_len = ctl; m.charset = 1; m.expires = 1;
-    if ((cf->flags & RT_F_GZIP_STATIC) && accepts_gzip(c, q) && q->fname_len + 4 < sizeof q->fname) {
+    /* gzip_static (nginx's handler): with gzip_vary, an existing .gz adds "Vary" even
+     * for a client that does not accept gzip; it is served only to those that do */
+    int acc = accepts_gzip(c, q);
+    if ((cf->flags & RT_F_GZIP_STATIC) && (acc || (cf->flags & RT_F_GZIP_VARY))
+        && q->fname_len + 4 < sizeof q->fname) {
         char gz[PF_PATH_MAX];
         memcpy(gz, q->fname, q->fname_len);
         memcpy(gz + q->fname_len, ".gz", 4);
         pf_fent *g = fcache_get(w, gz, q->fname_len + 3, cf->open_file_cache_valid_ms);
         if (g && !g->err && !g->is_dir) {
-            pf_fent_release(w, e);
-            e = g;
-            m.gzip = 1;
             m.vary = !!(cf->flags & RT_F_GZIP_VARY);
+            if (acc) {
+                pf_fent_release(w, e);
+                e = g;
+                m.gzip = 1;
+            } else {
+                pf_fent_release(w, g);
+            }
         } else if (g) {
             pf_fent_release(w, g);
         }
@@ -534,7 +546,9 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
         return;
     }
     off_t start = 0, end = e->size;
-    int gz = !m.gzip && gzip_wanted(w, c, q, cf, ct, ctl, e->size);
+    int gzw = m.gzip ? 0 : gzip_wanted(w, c, q, cf, ct, ctl, e->size);
+    int gz = gzw == 2;
+    if (gzw == 1 && (cf->flags & RT_F_GZIP_VARY)) m.vary = 1;
     if (!gz) {
         m.accept_ranges = 1;
         int r = plain ? parse_range(c, q, e->size, m.etag, e->mtime, &start, &end) : 0;
@@ -562,8 +576,8 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
         m.vary = !!(cf->flags & RT_F_GZIP_VARY);
         if (m.etag[0]) {                       /* the body changes: the ETag becomes weak */
             char weak[64];
-            snprintf(weak, sizeof weak, "W/%s", m.etag);
-            memcpy(m.etag, weak, sizeof m.etag);
+            snprintf(weak, sizeof weak, "W/%.60s", m.etag);
+            snprintf(m.etag, sizeof m.etag, "%s", weak);
         }
     }
     if (write_head(w, c, q, &m) < 0) goto fail;

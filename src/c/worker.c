@@ -82,8 +82,10 @@ pf_buf *pf_buf_get(pf_worker *w)
 void pf_buf_put(pf_worker *w, pf_buf *b)
 {
     if (!b) return;
-    /* keep a bounded free list so a burst does not pin memory forever */
-    if (w->nbufs_free >= 64 + (uint32_t)w->active / 4) {
+    if (b->cap != PF_BUF_SIZE) { free(b); return; }      /* a large header buffer: not pooled */
+    /* keep a bounded free list so a burst does not pin memory forever: idle keep-alive
+     * connections never need one, so only the busy ones count */
+    if (w->nbufs_free >= 32 + 2 * (w->active - w->idle)) {
         free(b);
         w->nbufs--;
         return;

@@ -121,6 +121,55 @@ class ServerPlan:
     locations: tuple[LocationPlan, ...] = ()
 
 
+# ---------------------------------------------------------------- regexes
+
+_CLASS_OUT = {"d": "[0-9]", "D": "[^0-9]", "w": "[[:alnum:]_]", "W": "[^[:alnum:]_]",
+              "s": "[[:space:]]", "S": "[^[:space:]]"}
+_CLASS_IN = {"d": "0-9", "w": "[:alnum:]_", "s": "[:space:]"}
+
+
+def pcre_to_ere(pattern: str) -> str:
+    """The PCRE idioms nginx configs use, rewritten for POSIX ERE (regcomp): \\d \\w \\s
+    (and negations outside brackets), (?:...) groups. Anything else is passed through and
+    regcomp judges it (docs/differences.md)."""
+    out, i, in_br = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            nx = pattern[i + 1]
+            if not in_br and nx in _CLASS_OUT:
+                out.append(_CLASS_OUT[nx])
+            elif in_br and nx in _CLASS_IN:
+                out.append(_CLASS_IN[nx])
+            elif in_br:
+                out.append(nx if nx not in "]^-" else "\\" + nx)
+            else:
+                out.append("\\" + nx)
+            i += 2
+            continue
+        if not in_br and pattern.startswith("(?:", i):
+            out.append("(")
+            i += 3
+            continue
+        if ch == "[" and not in_br:
+            in_br = True
+            out.append(ch)
+            # a leading "^" and/or "]" belong to the bracket expression
+            if pattern.startswith("^", i + 1):
+                out.append("^")
+                i += 1
+            if pattern.startswith("]", i + 1):
+                out.append("]")
+                i += 1
+            i += 1
+            continue
+        if ch == "]" and in_br:
+            in_br = False
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 # ---------------------------------------------------------------- templates
 
 _VAR_RE = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
@@ -299,7 +348,7 @@ def _server_name_records(b: _Blob, names, server_index: int) -> list[bytes]:
     recs = []
     for n in names:
         if n.startswith("~"):
-            recs.append((NAME_REGEX, n[1:]))
+            recs.append((NAME_REGEX, pcre_to_ere(n[1:])))
         elif n.startswith("*."):
             recs.append((NAME_WILD_HEAD, n[1:].lower()))
         elif n.startswith("."):
@@ -332,7 +381,8 @@ def build_blob(servers: list[ServerPlan] | tuple[ServerPlan, ...],
         loc_recs.append(None)
         conf = add_conf(loc.conf)
         kids = [add_loc(ch) for ch in loc.children]
-        loc_recs[me] = (LOC_KINDS[loc.modifier], loc.pattern, kids, conf)
+        pattern = pcre_to_ere(loc.pattern) if loc.modifier in ("~", "~*") else loc.pattern
+        loc_recs[me] = (LOC_KINDS[loc.modifier], pattern, kids, conf)
         return me
 
     server_recs = []
@@ -445,6 +495,22 @@ def compile_front(config) -> bytes:
     from pyfront.config.diagnostics import ConfigError, Diagnostic
     servers, formats = plan_from_config(config)
     try:
-        return build_blob(servers, formats)
+        blob = build_blob(servers, formats)
     except CompileError as e:
         raise ConfigError(Diagnostic("emerg", str(e), config.main_file, None)) from None
+    problem = check_blob(blob)
+    if problem:
+        raise ConfigError(Diagnostic("emerg", problem, config.main_file, None))
+    return blob
+
+
+def check_blob(blob: bytes) -> str | None:
+    """Load the blob with the C router (as a worker will) and report why it refuses, if it does:
+    a regex regcomp rejects is caught here, in the master, not in a crash-looping worker."""
+    from pyfront._native import ffi, lib
+    err = ffi.new("char[512]")
+    r = lib.pf_router_load(blob, len(blob), err, 512)
+    if r == ffi.NULL:
+        return ffi.string(err).decode(errors="replace")
+    lib.pf_router_free(r)
+    return None
