@@ -31,12 +31,10 @@ static uint64_t fnv1a(const char *p, size_t n)
     return h;
 }
 
-static size_t small_total;   /* per process; one worker per process */
-
-static void fent_free(pf_fent *e)
+static void fent_free(pf_worker *w, pf_fent *e)
 {
     if (e->fd >= 0) close(e->fd);
-    if (e->body) { small_total -= e->body_len; free(e->body); }
+    if (e->body) { w->small_total -= e->body_len; free(e->body); }
     free(e->path);
     free(e);
 }
@@ -45,7 +43,7 @@ void pf_fent_release(pf_worker *w, pf_fent *e)
 {
     if (!e) return;
     if (e->refs > 0) e->refs--;
-    if (e->refs == 0 && e->hash == 0) fent_free(e);     /* hash 0 = evicted while in use */
+    if (e->refs == 0 && e->hash == 0) fent_free(w, e);     /* hash 0 = evicted while in use */
 }
 
 static void fent_fill(pf_worker *w, pf_fent *e, const struct stat *st, int err)
@@ -61,11 +59,11 @@ static void fent_fill(pf_worker *w, pf_fent *e, const struct stat *st, int err)
     struct stat fst;
     if (fstat(e->fd, &fst) < 0) { e->err = errno; return; }
     e->size = fst.st_size; e->mtime = fst.st_mtime; e->ino = fst.st_ino; e->dev = fst.st_dev;
-    if (e->size > 0 && e->size <= SMALL_FILE && small_total + e->size <= SMALL_TOTAL) {
+    if (e->size > 0 && e->size <= SMALL_FILE && w->small_total + e->size <= SMALL_TOTAL) {
         e->body = malloc((size_t)e->size);
         if (e->body) {
             ssize_t n = pread(e->fd, e->body, (size_t)e->size, 0);
-            if (n == e->size) { e->body_len = (uint32_t)n; small_total += e->body_len; }
+            if (n == e->size) { e->body_len = (uint32_t)n; w->small_total += e->body_len; }
             else { free(e->body); e->body = NULL; }
         }
     }
@@ -87,7 +85,7 @@ static pf_fent *fcache_get(pf_worker *w, const char *path, size_t plen, uint32_t
         /* changed: evict and refill below with the stat we already have */
         *slot = NULL;
         e->hash = 0;
-        if (e->refs == 0) fent_free(e);
+        if (e->refs == 0) fent_free(w, e);
         e = calloc(1, sizeof *e);
         if (!e) return NULL;
         e->path = malloc(plen + 1);
@@ -97,7 +95,7 @@ static pf_fent *fcache_get(pf_worker *w, const char *path, size_t plen, uint32_t
         e->plen = (uint32_t)plen; e->fd = -1; e->hash = h;
         fent_fill(w, e, &st, err);
     } else {
-        if (e) { *slot = NULL; e->hash = 0; if (e->refs == 0) fent_free(e); }
+        if (e) { *slot = NULL; e->hash = 0; if (e->refs == 0) fent_free(w, e); }
         e = calloc(1, sizeof *e);
         if (!e) return NULL;
         e->path = malloc(plen + 1);
@@ -183,7 +181,8 @@ static int write_head(pf_worker *w, pf_conn *c, pf_req *q, const meta_t *m)
     size_t sl;
     const char *line = pf_status_line(q->status, &sl);
     HB_LIT(&b, "HTTP/1.1 ");
-    hb_put(&b, line, sl);
+    if (line) hb_put(&b, line, sl);
+    else hb_fmt(&b, "%03d ", q->status % 1000);    /* a code without a reason phrase */
     HB_LIT(&b, "\r\nServer: ");
     const char *tok = pf_server_token(tokens);
     hb_put(&b, tok, strlen(tok));
