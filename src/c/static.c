@@ -285,6 +285,19 @@ static void respond_page(pf_worker *w, pf_conn *c, pf_req *q, int status, const 
     reset_body(w, q);
     q->status = status;
     int n = pf_errpage_body(status, cf ? !!(cf->flags & RT_F_SERVER_TOKENS) : 1, page, sizeof page);
+    if (n > 0 && status >= 400 && (!cf || (cf->flags & RT_F_MSIE_PADDING))) {
+        /* msie_padding: MSIE and Chrome replace error pages shorter than 512 bytes with
+         * their own; nginx appends six comment lines to keep the server's page */
+        size_t ul;
+        const char *ua = pf_req_header(c, q, "user-agent", 10, &ul);
+        if (ua && (memmem(ua, ul, "MSIE ", 5) || memmem(ua, ul, "Chrome/", 7))) {
+            static const char pad[] = "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n";
+            for (int i = 0; i < 6 && (size_t)n + sizeof pad < sizeof page; i++) {
+                memcpy(page + n, pad, sizeof pad - 1);
+                n += (int)(sizeof pad - 1);
+            }
+        }
+    }
     meta_t m = {0};
     m.clen = n;
     if (n > 0) { m.ctype = "text/html"; m.ctype_len = 9; m.charset = 1; }
