@@ -66,6 +66,7 @@ typedef struct {
     uint32_t open_file_cache_valid_ms;
     uint32_t if_modified_since;     /* 0 off, 1 exact, 2 before */
     uint32_t lingering_timeout_ms;
+    uint32_t keepalive_header_s;    /* 0: no Keep-Alive header */
 } rt_conf;
 
 struct pf_router {

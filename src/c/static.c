@@ -212,7 +212,10 @@ static int write_head(pf_worker *w, pf_conn *c, pf_req *q, const meta_t *m)
     }
     if (m->chunked) HB_LIT(&b, "Transfer-Encoding: chunked\r\n");
     q->keep_alive = decide_keepalive(w, c, q);
-    if (q->keep_alive) HB_LIT(&b, "Connection: keep-alive\r\n");
+    if (q->keep_alive) {
+        HB_LIT(&b, "Connection: keep-alive\r\n");
+        if (cf && cf->keepalive_header_s) hb_fmt(&b, "Keep-Alive: timeout=%u\r\n", cf->keepalive_header_s);
+    }
     else HB_LIT(&b, "Connection: close\r\n");
     if (m->vary) HB_LIT(&b, "Vary: Accept-Encoding\r\n");
     if (m->etag[0]) hb_fmt(&b, "ETag: %s\r\n", m->etag);

@@ -228,3 +228,16 @@ def test_pool_exhaustion_pauses_accept_then_resumes(root):
             c.close()
     finally:
         s.close()
+
+
+def test_keepalive_header_timeout(root):
+    s = InProc(site(root, keepalive_header_s=20))
+    try:
+        c = s.connect()
+        c.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.settimeout(5)
+        head = c.recv(4096).split(b"\r\n\r\n")[0]
+        assert b"\r\nConnection: keep-alive\r\nKeep-Alive: timeout=20" in head
+        c.close()
+    finally:
+        s.close()
