@@ -62,7 +62,7 @@ static void conn_to(pf_worker *w, pf_conn *c, int to)
 static pf_req *req_get(pf_worker *w)
 {
     pf_req *q = w->free_reqs;
-    if (q) w->free_reqs = q->next_free;
+    if (q) { w->free_reqs = q->next_free; w->nreqs_free--; }
     else if (!(q = malloc(sizeof *q))) return NULL;
     q->next_free = NULL;
     q->h.method.len = 0;
@@ -92,9 +92,11 @@ static void req_release(pf_worker *w, pf_conn *c)
     if (q->fent) pf_fent_release(w, q->fent);
     pf_gzip_free(q);
     pf_buf_put(w, q->wbuf);
+    c->req = NULL;
+    if (w->nreqs_free >= 32 + (w->active - w->idle)) { free(q); return; }   /* bounded pool */
     q->next_free = w->free_reqs;
     w->free_reqs = q;
-    c->req = NULL;
+    w->nreqs_free++;
 }
 
 void pf_conn_close(pf_worker *w, pf_conn *c)
@@ -113,6 +115,7 @@ void pf_conn_close(pf_worker *w, pf_conn *c)
     w->free_conns = c;
     w->nfree++;
     w->active--;
+    pf_worker_conn_freed(w);
 }
 
 static void idle_timer(pf_worker *w, pf_conn *c, uint32_t ms)
@@ -206,6 +209,11 @@ static void start_request(pf_worker *w, pf_conn *c, pf_req *q, int head_len)
     pf_handle_request(w, c, q);
     if (q->close_now) { pf_alog_write(w, c, q); pf_conn_close(w, c); return; }
     if (q->discard_left || q->discard_chunked) {
+        /* a client waiting for "100 Continue" would never send the body we must drain
+         * (nginx's discard path sends it too); 25 bytes into an empty socket buffer */
+        if (q->h.expect_continue && c->rlen - c->rpos == q->head_len
+            && send(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+            pf_log_error(w, PF_LOG_INFO, c, q, "send() failed (%d: %s)", errno, strerror(errno));
         conn_to(w, c, CS_DISCARD_BODY);
         pf_timer_set(w, c, w->now_ms + addr_conf(w, c)->client_header_timeout_ms);
     } else {
@@ -226,6 +234,19 @@ static int do_read_head(pf_worker *w, pf_conn *c)
             int rc = pf_http_parse_request(c->rbuf->data + c->rpos, avail, &lim, &q->h);
             if (rc > 0) { start_request(w, c, q, rc); return c->state == CS_FREE ? -1 : 1; }
             if (rc != PF_NEED_MORE) { start_error(w, c, q, rc); return 1; }
+            size_t limit = (size_t)ac->large_header_buffers * ac->large_header_buffer_size;
+            if (avail == c->rbuf->cap && c->rbuf->cap < limit) {
+                /* large_client_header_buffers: a head may use number x size bytes (4 x 8k);
+                 * only such rare requests get a bigger, unpooled buffer */
+                pf_buf *big = malloc(sizeof *big + limit);
+                if (!big) { pf_conn_close(w, c); return -1; }
+                big->cap = (uint32_t)limit;
+                memcpy(big->data, c->rbuf->data + c->rpos, avail);
+                pf_buf_put(w, c->rbuf);
+                c->rbuf = big;
+                c->rpos = 0;
+                c->rlen = (uint32_t)avail;
+            }
             if (avail == c->rbuf->cap) {
                 /* buffer full: 414 while still in the request line, else nginx's 494 page */
                 start_error(w, c, q, memchr(c->rbuf->data + c->rpos, '\n', avail) ? PF_E_HEADER_TOO_LARGE
@@ -292,9 +313,10 @@ static int send_some(pf_worker *w, pf_conn *c, pf_req *q, const char *p, size_t 
     for (;;) {
         ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
         if (n >= 0) {
+            /* A short write does not prove the socket is full (and an edge-triggered
+             * EPOLLOUT may never come if it is not): only EAGAIN clears writable. */
             *sent = (size_t)n;
             q->bytes_sent += (uint64_t)n;
-            if ((size_t)n < len) c->writable = 0;
             return 0;
         }
         if (errno == EINTR) continue;
@@ -316,7 +338,6 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
             int more = !q->header_only && !q->gz && q->body_fd >= 0 && q->body_off < q->body_end && use_sendfile;
             if (send_some(w, c, q, q->wbuf->data + q->wpos, q->wlen - q->wpos, more, &sent) < 0) return -1;
             q->wpos += (uint32_t)sent;
-            if (q->wpos < q->wlen) return 0;
             continue;
         }
         if (q->header_only) return 1;
@@ -333,8 +354,7 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
             if (!c->writable) return 0;
             if (send_some(w, c, q, q->mem + q->mem_pos, q->mem_len - q->mem_pos, 0, &sent) < 0) return -1;
             q->mem_pos += (uint32_t)sent;
-            if (q->mem_pos < q->mem_len) return 0;
-            q->body_off = q->body_end;
+            if (q->mem_pos == q->mem_len) q->body_off = q->body_end;
             continue;
         }
         if (q->body_fd >= 0 && q->body_off < q->body_end) {
@@ -354,8 +374,7 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
                     return -1;
                 }
                 q->bytes_sent += (uint64_t)n;
-                if ((size_t)n < want) c->writable = 0;
-                continue;
+                continue;                     /* short: try again; EAGAIN decides (see send_some) */
             }
             size_t want = left > (off_t)q->wbuf->cap ? q->wbuf->cap : (size_t)left;
             ssize_t n = pread(q->body_fd, q->wbuf->data, want, q->body_off);

@@ -224,3 +224,21 @@ int pf_host_ok(const uint8_t *b, uint32_t n)
     }
     return 1;
 }
+
+int pf_http_header_index(const char *buf, const pf_http_header *headers, uint32_t nheaders,
+                         const char *name, size_t name_len, uint32_t from)
+{
+    const uint8_t *b = (const uint8_t *)buf;
+
+    for (uint32_t k = from; k < nheaders; k++) {
+        const pf_http_header *h = &headers[k];
+        if (h->name.len != name_len)
+            continue;
+        uint32_t i = 0;
+        while (i < name_len && pf_lower(b[h->name.off + i]) == pf_lower((uint8_t)name[i]))
+            i++;
+        if (i == name_len)
+            return (int)k;
+    }
+    return -1;
+}

@@ -193,7 +193,7 @@ static int request_semantics(const uint8_t *b, pf_http_request *r, const pf_errs
     }
 
     if (r->host_index < 0 && r->version_minor >= 1)   /* RFC 9112 §3.2 */
-        return pf_fail(e, e->bad, PF_HTTP_WHY_NO_HOST, r->target.off);
+        return pf_fail(e, e->bad, PF_HTTP_WHY_NO_HOST, r->method.off);
     if (r->target_form != PF_TARGET_ABSOLUTE && r->host_index >= 0)
         r->host = r->headers[r->host_index].value;
 

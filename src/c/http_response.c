@@ -92,6 +92,66 @@ static int response_semantics(const uint8_t *b, pf_http_response *r, const pf_er
     return 0;
 }
 
+static void response_reset(pf_http_response *resp)
+{
+    memset(resp, 0, offsetof(pf_http_response, headers));
+    resp->content_length = -1;
+    resp->body = PF_BODY_NONE;
+    resp->chunked = resp->keep_alive = 0;
+    resp->error = PF_HTTP_WHY_NONE;
+    resp->error_off = 0;
+}
+
+/* "Status: NNN [reason]" of a CGI-style head; 0 or -1. */
+static int cgi_status(const uint8_t *b, const pf_http_header *h, pf_http_response *r)
+{
+    const uint8_t *v = b + h->value.off;
+    uint32_t n = h->value.len;
+
+    if (n < 3 || v[0] < '1' || v[0] > '9' || v[1] < '0' || v[1] > '9' || v[2] < '0' || v[2] > '9')
+        return -1;
+    if (n > 3 && v[3] != ' ')
+        return -1;
+    r->status = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+    r->reason.off = h->value.off + (n > 3 ? 4 : 3);
+    r->reason.len = n > 3 ? n - 4 : 0;
+    return 0;
+}
+
+int pf_http_parse_cgi_response(const char *buf, size_t len, const pf_http_limits *limits,
+                               pf_http_response *resp)
+{
+    const uint8_t *b = (const uint8_t *)buf;
+    uint32_t n = pf_clamp_len(len);
+    uint32_t max_hl = pf_limit_or(limits ? limits->max_header_line : 0, PF_HTTP_DEFAULT_LINE, limits);
+    pf_errsink e = { PF_E_BAD_GATEWAY, PF_E_BAD_GATEWAY, &resp->error, &resp->error_off };
+    int rc, status = -1, location = -1;
+
+    response_reset(resp);
+    rc = pf_parse_fields(b, n, 0, max_hl, resp->headers, &resp->nheaders, &e);
+    if (rc < 0)
+        return rc;
+    int head = rc;
+    for (uint32_t k = 0; k < resp->nheaders; k++) {
+        if (NAME_IS(b, &resp->headers[k], "status") && status < 0)
+            status = (int)k;
+        else if (NAME_IS(b, &resp->headers[k], "location") && location < 0)
+            location = (int)k;
+    }
+    resp->version_minor = 1;
+    resp->reason.off = 0;
+    if (status >= 0) {
+        if (cgi_status(b, &resp->headers[status], resp) != 0)
+            return pf_fail(&e, e.bad, PF_HTTP_WHY_BAD_STATUS_LINE, resp->headers[status].name.off);
+    } else {
+        resp->status = location >= 0 ? 302 : 200;   /* as ngx_http_uwsgi_process_header */
+    }
+    rc = response_semantics(b, resp, &e);
+    if (rc != 0)
+        return rc;
+    return head;
+}
+
 int pf_http_parse_response(const char *buf, size_t len, const pf_http_limits *limits,
                            pf_http_response *resp)
 {
@@ -103,13 +163,7 @@ int pf_http_parse_response(const char *buf, size_t len, const pf_http_limits *li
     pf_line ln = {0, 0, 0};
     int rc;
 
-    memset(resp, 0, offsetof(pf_http_response, headers));
-    resp->content_length = -1;
-    resp->body = PF_BODY_NONE;
-    resp->chunked = resp->keep_alive = 0;
-    resp->error = PF_HTTP_WHY_NONE;
-    resp->error_off = 0;
-
+    response_reset(resp);
     rc = pf_find_line(b, n, 0, 0, max_sl, PF_E_BAD_GATEWAY, PF_HTTP_WHY_BAD_STATUS_LINE, &e, &ln);
     if (rc != 0)
         return rc;

@@ -148,7 +148,8 @@ typedef struct {
     int upgrade;              /* Connection has "upgrade" and an Upgrade header is present */
     int host_index;           /* index into headers of Host, -1 if none */
     int error;                /* PF_HTTP_WHY_* when the result is an error, else 0 */
-    uint32_t error_off;       /* offset of the line holding the error */
+    uint32_t error_off;       /* offset of the line holding the error (the request line when
+                                 the error is about the whole head, e.g. a missing Host) */
 } pf_http_request;
 
 typedef struct {
@@ -183,8 +184,21 @@ typedef struct {
 int pf_http_parse_response(const char *buf, size_t len, const pf_http_limits *limits,
                            pf_http_response *resp);
 
-/* Log text for a PF_HTTP_WHY_* code, e.g. "client sent invalid header line: bare LF". */
+/* CGI-style response head (no status line; fields through the blank line), which nginx's
+ * uwsgi/scgi modules accept when the status line does not parse: status from "Status: NNN
+ * [reason]", else 302 with a Location field, else 200; version_minor is 1 and keep_alive is
+ * computed as for HTTP/1.1. Same contract as pf_http_parse_response. */
+int pf_http_parse_cgi_response(const char *buf, size_t len, const pf_http_limits *limits,
+                               pf_http_response *resp);
+
+/* Log text for a PF_HTTP_WHY_* code, e.g. "invalid line ending: bare LF (CRLF required)". */
 const char *pf_http_why_text(int why);
+
+/* Index of the first header at index >= from whose name equals name[0..name_len)
+ * case-insensitively (name need not be lower case), or -1. Works on req->headers and
+ * resp->headers alike; call again with from = found + 1 for repeated fields. */
+int pf_http_header_index(const char *buf, const pf_http_header *headers, uint32_t nheaders,
+                         const char *name, size_t name_len, uint32_t from);
 
 /*
  * Incremental chunked-body decoder (RFC 9112 §7.1), caller-owned state, no copies.
@@ -196,7 +210,7 @@ const char *pf_http_why_text(int why);
  * bytes after that (a pipelined request) are left unconsumed, later calls return 0.
  * Errors: PF_E_BAD_REQUEST (c->error = PF_HTTP_WHY_*) — sticky; a proxy maps it to 502 for
  * an upstream body. Size: 1*HEXDIG, < 2^63; the size line (with extensions) is at most
- * PF_CHUNK_LINE_MAX bytes and the trailer section at most PF_CHUNK_TRAILERS_MAX bytes.
+ * PF_CHUNK_LINE_MAX bytes with its CRLF, the trailer section at most PF_CHUNK_TRAILERS_MAX.
  * c->total counts payload bytes so far (for client_max_body_size).
  */
 #define PF_CHUNK_LINE_MAX     4096

@@ -31,12 +31,10 @@ static uint64_t fnv1a(const char *p, size_t n)
     return h;
 }
 
-static size_t small_total;   /* per process; one worker per process */
-
-static void fent_free(pf_fent *e)
+static void fent_free(pf_worker *w, pf_fent *e)
 {
     if (e->fd >= 0) close(e->fd);
-    if (e->body) { small_total -= e->body_len; free(e->body); }
+    if (e->body) { w->small_total -= e->body_len; free(e->body); }
     free(e->path);
     free(e);
 }
@@ -45,7 +43,7 @@ void pf_fent_release(pf_worker *w, pf_fent *e)
 {
     if (!e) return;
     if (e->refs > 0) e->refs--;
-    if (e->refs == 0 && e->hash == 0) fent_free(e);     /* hash 0 = evicted while in use */
+    if (e->refs == 0 && e->hash == 0) fent_free(w, e);     /* hash 0 = evicted while in use */
 }
 
 static void fent_fill(pf_worker *w, pf_fent *e, const struct stat *st, int err)
@@ -61,11 +59,11 @@ static void fent_fill(pf_worker *w, pf_fent *e, const struct stat *st, int err)
     struct stat fst;
     if (fstat(e->fd, &fst) < 0) { e->err = errno; return; }
     e->size = fst.st_size; e->mtime = fst.st_mtime; e->ino = fst.st_ino; e->dev = fst.st_dev;
-    if (e->size > 0 && e->size <= SMALL_FILE && small_total + e->size <= SMALL_TOTAL) {
+    if (e->size > 0 && e->size <= SMALL_FILE && w->small_total + e->size <= SMALL_TOTAL) {
         e->body = malloc((size_t)e->size);
         if (e->body) {
             ssize_t n = pread(e->fd, e->body, (size_t)e->size, 0);
-            if (n == e->size) { e->body_len = (uint32_t)n; small_total += e->body_len; }
+            if (n == e->size) { e->body_len = (uint32_t)n; w->small_total += e->body_len; }
             else { free(e->body); e->body = NULL; }
         }
     }
@@ -87,7 +85,7 @@ static pf_fent *fcache_get(pf_worker *w, const char *path, size_t plen, uint32_t
         /* changed: evict and refill below with the stat we already have */
         *slot = NULL;
         e->hash = 0;
-        if (e->refs == 0) fent_free(e);
+        if (e->refs == 0) fent_free(w, e);
         e = calloc(1, sizeof *e);
         if (!e) return NULL;
         e->path = malloc(plen + 1);
@@ -97,7 +95,7 @@ static pf_fent *fcache_get(pf_worker *w, const char *path, size_t plen, uint32_t
         e->plen = (uint32_t)plen; e->fd = -1; e->hash = h;
         fent_fill(w, e, &st, err);
     } else {
-        if (e) { *slot = NULL; e->hash = 0; if (e->refs == 0) fent_free(e); }
+        if (e) { *slot = NULL; e->hash = 0; if (e->refs == 0) fent_free(w, e); }
         e = calloc(1, sizeof *e);
         if (!e) return NULL;
         e->path = malloc(plen + 1);
@@ -183,7 +181,8 @@ static int write_head(pf_worker *w, pf_conn *c, pf_req *q, const meta_t *m)
     size_t sl;
     const char *line = pf_status_line(q->status, &sl);
     HB_LIT(&b, "HTTP/1.1 ");
-    hb_put(&b, line, sl);
+    if (line) hb_put(&b, line, sl);
+    else hb_fmt(&b, "%03d ", q->status % 1000);    /* a code without a reason phrase */
     HB_LIT(&b, "\r\nServer: ");
     const char *tok = pf_server_token(tokens);
     hb_put(&b, tok, strlen(tok));
@@ -200,7 +199,8 @@ static int write_head(pf_worker *w, pf_conn *c, pf_req *q, const meta_t *m)
         HB_LIT(&b, "\r\n");
     }
     if (m->clen >= 0) hb_fmt(&b, "Content-Length: %lld\r\n", (long long)m->clen);
-    if (m->lastmod) {
+    /* nginx's header filter drops Last-Modified unless the status is 200, 206 or 304 */
+    if (m->lastmod && (q->status == 200 || q->status == 206 || q->status == 304)) {
         char d[40];
         pf_http_date(m->lastmod, d);
         hb_fmt(&b, "Last-Modified: %s\r\n", d);
@@ -212,7 +212,10 @@ static int write_head(pf_worker *w, pf_conn *c, pf_req *q, const meta_t *m)
     }
     if (m->chunked) HB_LIT(&b, "Transfer-Encoding: chunked\r\n");
     q->keep_alive = decide_keepalive(w, c, q);
-    if (q->keep_alive) HB_LIT(&b, "Connection: keep-alive\r\n");
+    if (q->keep_alive) {
+        HB_LIT(&b, "Connection: keep-alive\r\n");
+        if (cf && cf->keepalive_header_s) hb_fmt(&b, "Keep-Alive: timeout=%u\r\n", cf->keepalive_header_s);
+    }
     else HB_LIT(&b, "Connection: close\r\n");
     if (m->vary) HB_LIT(&b, "Vary: Accept-Encoding\r\n");
     if (m->etag[0]) hb_fmt(&b, "ETag: %s\r\n", m->etag);
@@ -285,6 +288,19 @@ static void respond_page(pf_worker *w, pf_conn *c, pf_req *q, int status, const 
     reset_body(w, q);
     q->status = status;
     int n = pf_errpage_body(status, cf ? !!(cf->flags & RT_F_SERVER_TOKENS) : 1, page, sizeof page);
+    if (n > 0 && status >= 400 && (!cf || (cf->flags & RT_F_MSIE_PADDING))) {
+        /* msie_padding: MSIE and Chrome replace error pages shorter than 512 bytes with
+         * their own; nginx appends six comment lines to keep the server's page */
+        size_t ul;
+        const char *ua = pf_req_header(c, q, "user-agent", 10, &ul);
+        if (ua && (memmem(ua, ul, "MSIE ", 5) || memmem(ua, ul, "Chrome/", 7))) {
+            static const char pad[] = "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n";
+            for (int i = 0; i < 6 && (size_t)n + sizeof pad < sizeof page; i++) {
+                memcpy(page + n, pad, sizeof pad - 1);
+                n += (int)(sizeof pad - 1);
+            }
+        }
+    }
     meta_t m = {0};
     m.clen = n;
     if (n > 0) { m.ctype = "text/html"; m.ctype_len = 9; m.charset = 1; }
@@ -476,15 +492,18 @@ static int parse_range(pf_conn *c, pf_req *q, off_t size, const char *etag, time
     return 206;
 }
 
+/* nginx's gzip header filter: 0 = not compressible; 1 = compressible (gzip_vary then
+ * adds Vary whatever the client accepts); 2 = compress for this client. HEAD is skipped
+ * (header_only), so its head keeps Content-Length. */
 static int gzip_wanted(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, const char *ct, size_t ctl, off_t len)
 {
-    if (!(cf->flags & RT_F_GZIP) || !accepts_gzip(c, q)) return 0;
+    if (!(cf->flags & RT_F_GZIP) || q->header_only) return 0;
     if (q->status != 200 && q->status != 403 && q->status != 404) return 0;
     if (len < (off_t)cf->gzip_min_length) return 0;
+    if (!(cf->flags & RT_F_GZIP_TYPES_ANY) && !pf_rt_list_has(w->rt, cf->gzip_types, ct, ctl)) return 0;
     size_t vl;
-    if (pf_req_header(c, q, "via", 3, &vl)) return 0;      /* gzip_proxied off */
-    if (cf->flags & RT_F_GZIP_TYPES_ANY) return 1;
-    return pf_rt_list_has(w->rt, cf->gzip_types, ct, ctl);
+    if (!accepts_gzip(c, q) || pf_req_header(c, q, "via", 3, &vl)) return 1;   /* gzip_proxied off */
+    return 2;
 }
 
 static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, pf_fent *e)
@@ -498,16 +517,24 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
     const char *ct = pf_mime_lookup(w->rt, cf, q->uri, q->uri_len, &ctl);
     meta_t m = {0};
     m.ctype = ct; m.ctype_len = ctl; m.charset = 1; m.expires = 1;
-    if ((cf->flags & RT_F_GZIP_STATIC) && accepts_gzip(c, q) && q->fname_len + 4 < sizeof q->fname) {
+    /* gzip_static (nginx's handler): with gzip_vary, an existing .gz adds "Vary" even
+     * for a client that does not accept gzip; it is served only to those that do */
+    int acc = accepts_gzip(c, q);
+    if ((cf->flags & RT_F_GZIP_STATIC) && (acc || (cf->flags & RT_F_GZIP_VARY))
+        && q->fname_len + 4 < sizeof q->fname) {
         char gz[PF_PATH_MAX];
         memcpy(gz, q->fname, q->fname_len);
         memcpy(gz + q->fname_len, ".gz", 4);
         pf_fent *g = fcache_get(w, gz, q->fname_len + 3, cf->open_file_cache_valid_ms);
         if (g && !g->err && !g->is_dir) {
-            pf_fent_release(w, e);
-            e = g;
-            m.gzip = 1;
             m.vary = !!(cf->flags & RT_F_GZIP_VARY);
+            if (acc) {
+                pf_fent_release(w, e);
+                e = g;
+                m.gzip = 1;
+            } else {
+                pf_fent_release(w, g);
+            }
         } else if (g) {
             pf_fent_release(w, g);
         }
@@ -534,7 +561,9 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
         return;
     }
     off_t start = 0, end = e->size;
-    int gz = !m.gzip && gzip_wanted(w, c, q, cf, ct, ctl, e->size);
+    int gzw = m.gzip ? 0 : gzip_wanted(w, c, q, cf, ct, ctl, e->size);
+    int gz = gzw == 2;
+    if (gzw == 1 && (cf->flags & RT_F_GZIP_VARY)) m.vary = 1;
     if (!gz) {
         m.accept_ranges = 1;
         int r = plain ? parse_range(c, q, e->size, m.etag, e->mtime, &start, &end) : 0;
@@ -562,8 +591,8 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
         m.vary = !!(cf->flags & RT_F_GZIP_VARY);
         if (m.etag[0]) {                       /* the body changes: the ETag becomes weak */
             char weak[64];
-            snprintf(weak, sizeof weak, "W/%s", m.etag);
-            memcpy(m.etag, weak, sizeof m.etag);
+            snprintf(weak, sizeof weak, "W/%.60s", m.etag);
+            snprintf(m.etag, sizeof m.etag, "%s", weak);
         }
     }
     if (write_head(w, c, q, &m) < 0) goto fail;

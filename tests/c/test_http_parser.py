@@ -110,3 +110,29 @@ def test_spans_point_into_the_callers_buffer():
     assert ffi.string(buf + req.path.off, req.path.len) == b"/p"
     assert ffi.string(buf + req.query.off, req.query.len) == b"q"
     assert req.error == 0
+
+
+def test_header_index_finds_repeated_fields_case_insensitively():
+    from pyfront._native import ffi, lib
+    data = b"GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\nX-Y: 1\r\naccept: b\r\n\r\n"
+    req = ffi.new("pf_http_request *")
+    assert lib.pf_http_parse_request(data, len(data), ffi.NULL, req) == len(data)
+    first = lib.pf_http_header_index(data, req.headers, req.nheaders, b"ACCEPT", 6, 0)
+    second = lib.pf_http_header_index(data, req.headers, req.nheaders, b"ACCEPT", 6, first + 1)
+    assert (first, second) == (1, 3)
+    assert lib.pf_http_header_index(data, req.headers, req.nheaders, b"ACCEPT", 6, second + 1) == -1
+    assert lib.pf_http_header_index(data, req.headers, req.nheaders, b"Accep", 5, 0) == -1
+    assert lib.pf_http_header_index(data, req.headers, req.nheaders, b"host", 4, 0) == req.host_index == 0
+
+
+def test_error_names_the_offending_line():
+    from pyfront._native import ffi, lib
+    data = b"\r\nGET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n"
+    req = ffi.new("pf_http_request *")
+    assert lib.pf_http_parse_request(data, len(data), ffi.NULL, req) == lib.PF_E_BAD_REQUEST
+    assert req.error == lib.PF_HTTP_WHY_OBS_FOLD and data[req.error_off:].startswith(b" b\r\n")
+    assert ffi.string(lib.pf_http_why_text(req.error)) == b"obsolete line folding"
+    data = b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n"
+    assert lib.pf_http_parse_request(data, len(data), ffi.NULL, req) == lib.PF_E_BAD_REQUEST
+    assert req.error == lib.PF_HTTP_WHY_NO_HOST and req.error_off == 0
+    assert ffi.string(lib.pf_http_why_text(9999)) == b"unknown error"

@@ -98,3 +98,39 @@ def test_response_limits():
     data = enc(OK + "X: " + "v" * 61 + "\r\n\r\n")   # field line of 64 bytes
     assert parse_response(data, dict(max_header_line=64))[0] == len(data)
     assert parse_response(data, dict(max_header_line=63))[2] == "HEADER_LINE_TOO_LONG"
+
+
+def parse_cgi(data: bytes):
+    from pyfront._native import ffi
+    from tests.c.http_support import exact_buffer, s, WHY_NAME, BODY
+    r = ffi.new("pf_http_response *")
+    with exact_buffer(data) as p:
+        rc = lib.pf_http_parse_cgi_response(p, len(data), ffi.NULL, r)
+    if rc < 0:
+        return rc, WHY_NAME[r.error] if rc != NEED_MORE else "NONE"
+    return rc, (r.status, s(data, r.reason), BODY[r.body], bool(r.keep_alive))
+
+
+@pytest.mark.parametrize("raw,exp", [
+    ("Status: 404 Not Found\r\nContent-Length: 3\r\n\r\nnf!", (404, "Not Found", "length", True)),
+    ("Content-Type: text/plain\r\nStatus: 201\r\n\r\n", (201, "", "close", False)),
+    ("Location: /x\r\nContent-Length: 0\r\n\r\n", (302, "", "length", True)),
+    ("Content-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n", (200, "", "chunked", True)),
+    ("\r\n", (200, "", "close", False)),
+])
+def test_cgi_style_response(raw, exp):
+    data = enc(raw)
+    head = data.index(b"\r\n\r\n") + 4 if b"\r\n\r\n" in data else 2
+    for k in range(head):
+        assert parse_cgi(data[:k])[0] == NEED_MORE
+    assert parse_cgi(data) == (head, exp)
+
+
+@pytest.mark.parametrize("raw,why", [
+    ("Status: 2000 X\r\n\r\n", "BAD_STATUS_LINE"),
+    ("Status: OK\r\n\r\n", "BAD_STATUS_LINE"),
+    ("HTTP/1.1 200 OK\r\n\r\n", "NO_COLON"),
+    ("Status: 200\nX: y\r\n\r\n", "BARE_LF"),
+])
+def test_cgi_style_garbage_is_bad_gateway(raw, why):
+    assert parse_cgi(enc(raw)) == (lib.PF_E_BAD_GATEWAY, why)

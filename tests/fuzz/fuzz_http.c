@@ -70,6 +70,15 @@ static void check_response(const uint8_t *d, size_t size)
     }
     int prc = pf_http_parse_response((const char *)d, size / 2, NULL, &p);
     CHECK(prc == PF_NEED_MORE || prc == rc);
+
+    rc = pf_http_parse_cgi_response((const char *)d, size, NULL, &r);
+    CHECK(rc > 0 ? (size_t)rc <= size : (rc == PF_NEED_MORE || rc == PF_E_BAD_GATEWAY));
+    if (rc > 0) {
+        CHECK(r.status >= 100 && r.status <= 999);
+        span_ok(r.reason, rc);
+    }
+    prc = pf_http_parse_cgi_response((const char *)d, size / 2, NULL, &p);
+    CHECK(prc == PF_NEED_MORE || prc == rc);
 }
 
 /* Decodes d[0..size) in pieces of `step` (0 = whole); returns a hash of the payload. */

@@ -136,3 +136,35 @@ def test_chunked_arbitrary_bytes(raw, step):
             break
     if c.error != "NONE":   # sticky
         assert c.feed(b"0\r\n\r\n") == -1
+
+
+@st.composite
+def pipelined(draw):
+    """Several requests back to back, each with no body, a Content-Length body or a chunked one."""
+    stream, want = b"", []
+    for _ in range(draw(st.integers(1, 4))):
+        p = draw(path)
+        kind = draw(st.sampled_from(["none", "length", "chunked"]))
+        body = b"" if kind == "none" else draw(st.binary(max_size=200))
+        head = f"POST {p} HTTP/1.1\r\nHost: h\r\n".encode()
+        if kind == "length":
+            stream += head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+        elif kind == "chunked":
+            cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=4)))
+            parts = [body[a:b] for a, b in zip([0] + cuts, cuts + [len(body)]) if b > a]
+            stream += head + b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(
+                b"%x\r\n%s\r\n" % (len(x), x) for x in parts) + b"0\r\n\r\n"
+        else:
+            stream += head + b"\r\n"
+        want.append((p, kind, body.decode("latin-1")))
+    return stream, want
+
+
+@SETTINGS
+@given(pipelined(), st.integers(0, 9))
+def test_pipelined_requests_come_out_as_sent(case, step):
+    from tests.c.http_support import read_messages
+    stream, want = case
+    got, err, rest = read_messages(stream, step=step)
+    assert err is None and rest == b""
+    assert [(g["path"], g["body_kind"], g["body"]) for g in got] == want

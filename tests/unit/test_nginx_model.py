@@ -341,3 +341,63 @@ def test_front_config_helpers():
     assert [l.path for _, l in cfg.locations()] == ["/", "/x/"]
     assert [t.text for _, _, t in cfg.pass_targets()] == ["unix:/a.sock", "http://u"]
     assert cfg.listen_addresses() == ("0.0.0.0:8080", "0.0.0.0:8081")
+
+
+def test_reference_matcher_order():
+    from pyfront.config.nginx_match import find_location, find_server, named_location
+    cfg = load("server { listen 127.0.0.1:8080; server_name a.test *.b.test; location = / { } location / { }"
+               " location ^~ /s/ { } location ~ \\.png$ { } location /d/ { location ~ \\.txt$ { } } location @n { } }\n"
+               "server { listen 127.0.0.1:8080 default_server; server_name ~^(?<x>.+)\\.r\\.test$; }")
+    s0, s1 = cfg.http.servers
+    assert find_server(cfg, "127.0.0.1:8080", "A.TEST:8080") is s0
+    assert find_server(cfg, "127.0.0.1:8080", "x.b.test") is s0
+    assert find_server(cfg, "127.0.0.1:8080", "q.r.test") is s1
+    assert find_server(cfg, "127.0.0.1:8080", "nope") is s1          # default_server
+    assert find_server(cfg, "127.0.0.1:9", "a.test") is None
+    name = lambda uri: find_location(s0, uri).name
+    assert name("/") == "= /" and name("/x") == "/" and name("/s/a.png") == "^~ /s/"
+    assert name("/a.png") == "~ \\.png$" and name("/d/a.txt") == "~ \\.txt$" and name("/d/a.png") == "~ \\.png$"
+    assert named_location(s0, "@n").path == "n" and find_location(s1, "/") is None
+
+
+def test_render_effective_is_loadable_and_shows_inherited_values():
+    from pyfront.config.nginx_dump import render_effective
+    text = ("upstream app { least_conn; server 127.0.0.1:3031 weight=2; keepalive 4; }\n"
+            "server {\n listen 127.0.0.1:8080 default_server;\n server_name a.test;\n add_header X-A 1 always;\n"
+            " include uwsgi_params;\n uwsgi_read_timeout 5m;\n"
+            " location / { uwsgi_pass app; }\n location /s/ { alias /srv/s/; expires 1d; gzip on; }\n}\n")
+    cfg = load(text)
+    out = render_effective(cfg)
+    assert "uwsgi_read_timeout 5m;" in out and "least_conn;" in out
+    loc_block = out[out.index("location / {"):out.index("location /s/")]
+    assert "add_header X-A 1 always;" in loc_block and "uwsgi_pass app;" in loc_block
+    body = out.split("http {", 1)[1].rsplit("}", 1)[0]
+    again = load(body)
+    assert [l.name for _, l in again.locations()] == [l.name for _, l in cfg.locations()]
+    assert loc(again, "/").settings.uwsgi.read_timeout_ms == 300000
+
+
+def test_http_level_types_add_to_mime_types_and_blocks_add_up():
+    cfg = load("types { application/wasm wasm; }\nserver { types { text/a a; } types { text/b b; } }")
+    t = dict(cfg.http.settings.types)
+    assert t["wasm"] == "application/wasm" and t["css"] == "text/css"
+    assert dict(cfg.http.servers[0].settings.types) == {"a": "text/a", "b": "text/b"}
+
+
+def test_salvage_pid_from_a_broken_nginx_conf(tmp_path):
+    from pyfront.config.nginx import salvage_pid
+    (tmp_path / "nginx.conf").write_text("worker_processes 1;\npid run/x.pid;\nhttp {\n bogus on;\n server { pid /no; }\n}\n")
+    cd = load_confdir(str(tmp_path))
+    with pytest.raises(ConfigError):
+        load_nginx(cd)
+    assert salvage_pid(cd) == str(tmp_path / "run/x.pid")
+
+
+def test_host_names_resolved_at_load_as_nginx_does():
+    cfg = load("upstream u { server localhost:3031; }\nserver { location / { uwsgi_pass localhost:3032; } }")
+    assert "127.0.0.1" in cfg.http.upstream("u").servers[0].address.resolved
+    assert "127.0.0.1" in cfg.http.servers[0].locations[0].handler.target.address.resolved
+    assert emerg("upstream u {\n server nosuchhost.invalid:80;\n}").message == \
+        'host not found in upstream "nosuchhost.invalid:80"'
+    d = emerg("server {\n location / {\n  uwsgi_pass nosuchhost.invalid:80;\n }\n}")
+    assert (d.message, d.line) == ('host not found in upstream "nosuchhost.invalid"', 3)

@@ -103,6 +103,7 @@ class ConfPlan:
     open_file_cache_valid_ms: int = 0               # 0: revalidate with one stat() per request
     if_modified_since: str = "exact"
     lingering_timeout_ms: int = 5000
+    keepalive_header_s: int = 0                     # keepalive_timeout's 2nd argument: "Keep-Alive: timeout=N"
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,55 @@ class ServerPlan:
     names: tuple[str, ...]
     conf: ConfPlan
     locations: tuple[LocationPlan, ...] = ()
+
+
+# ---------------------------------------------------------------- regexes
+
+_CLASS_OUT = {"d": "[0-9]", "D": "[^0-9]", "w": "[[:alnum:]_]", "W": "[^[:alnum:]_]",
+              "s": "[[:space:]]", "S": "[^[:space:]]"}
+_CLASS_IN = {"d": "0-9", "w": "[:alnum:]_", "s": "[:space:]"}
+
+
+def pcre_to_ere(pattern: str) -> str:
+    """The PCRE idioms nginx configs use, rewritten for POSIX ERE (regcomp): \\d \\w \\s
+    (and negations outside brackets), (?:...) groups. Anything else is passed through and
+    regcomp judges it (docs/differences.md)."""
+    out, i, in_br = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            nx = pattern[i + 1]
+            if not in_br and nx in _CLASS_OUT:
+                out.append(_CLASS_OUT[nx])
+            elif in_br and nx in _CLASS_IN:
+                out.append(_CLASS_IN[nx])
+            elif in_br:
+                out.append(nx if nx not in "]^-" else "\\" + nx)
+            else:
+                out.append("\\" + nx)
+            i += 2
+            continue
+        if not in_br and pattern.startswith("(?:", i):
+            out.append("(")
+            i += 3
+            continue
+        if ch == "[" and not in_br:
+            in_br = True
+            out.append(ch)
+            # a leading "^" and/or "]" belong to the bracket expression
+            if pattern.startswith("^", i + 1):
+                out.append("^")
+                i += 1
+            if pattern.startswith("]", i + 1):
+                out.append("]")
+                i += 1
+            i += 1
+            continue
+        if ch == "]" and in_br:
+            in_br = False
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 # ---------------------------------------------------------------- templates
@@ -156,7 +206,7 @@ _CONF_FIELDS = ("str:root I:alias str:loc_prefix rng:index rng:try_files i:retur
                 "rng:mime str:default_type I:keepalive_timeout_ms I:keepalive_requests "
                 "I:send_timeout_ms I:client_header_timeout_ms I:client_header_buffer_size "
                 "I:large_header_buffer_size I:large_header_buffers rng:access_logs "
-                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms").split()
+                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms I:keepalive_header_s").split()
 _CONF_FMT = "<" + "".join({"str": "II", "rng": "II", "I": "I", "i": "i"}[f.split(":")[0]] for f in _CONF_FIELDS)
 
 
@@ -286,7 +336,8 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
         large_header_buffer_size=c.large_header_buffer_size,
         large_header_buffers=c.large_header_buffers, access_logs=(al_first, len(c.access_logs)),
         open_file_cache_valid_ms=c.open_file_cache_valid_ms,
-        if_modified_since=IMS_MODES[c.if_modified_since], lingering_timeout_ms=c.lingering_timeout_ms)
+        if_modified_since=IMS_MODES[c.if_modified_since], lingering_timeout_ms=c.lingering_timeout_ms,
+        keepalive_header_s=c.keepalive_header_s)
     args: list[int] = []
     for f in _CONF_FIELDS:
         kind, name = f.split(":")
@@ -299,7 +350,7 @@ def _server_name_records(b: _Blob, names, server_index: int) -> list[bytes]:
     recs = []
     for n in names:
         if n.startswith("~"):
-            recs.append((NAME_REGEX, n[1:]))
+            recs.append((NAME_REGEX, pcre_to_ere(n[1:])))
         elif n.startswith("*."):
             recs.append((NAME_WILD_HEAD, n[1:].lower()))
         elif n.startswith("."):
@@ -332,7 +383,8 @@ def build_blob(servers: list[ServerPlan] | tuple[ServerPlan, ...],
         loc_recs.append(None)
         conf = add_conf(loc.conf)
         kids = [add_loc(ch) for ch in loc.children]
-        loc_recs[me] = (LOC_KINDS[loc.modifier], loc.pattern, kids, conf)
+        pattern = pcre_to_ere(loc.pattern) if loc.modifier in ("~", "~*") else loc.pattern
+        loc_recs[me] = (LOC_KINDS[loc.modifier], pattern, kids, conf)
         return me
 
     server_recs = []
@@ -417,7 +469,7 @@ def _conf_from_settings(st, server, loc=None, ret=None) -> ConfPlan:
         large_header_buffer_size=server.large_client_header_buffers[1],
         access_logs=logs,
         open_file_cache_valid_ms=st.open_file_cache_valid_ms if st.open_file_cache is not None else 0,
-        if_modified_since=st.if_modified_since)
+        if_modified_since=st.if_modified_since, keepalive_header_s=st.keepalive_header_timeout_s or 0)
 
 
 def _location_plan(loc, server) -> LocationPlan:
@@ -445,6 +497,22 @@ def compile_front(config) -> bytes:
     from pyfront.config.diagnostics import ConfigError, Diagnostic
     servers, formats = plan_from_config(config)
     try:
-        return build_blob(servers, formats)
+        blob = build_blob(servers, formats)
     except CompileError as e:
         raise ConfigError(Diagnostic("emerg", str(e), config.main_file, None)) from None
+    problem = check_blob(blob)
+    if problem:
+        raise ConfigError(Diagnostic("emerg", problem, config.main_file, None))
+    return blob
+
+
+def check_blob(blob: bytes) -> str | None:
+    """Load the blob with the C router (as a worker will) and report why it refuses, if it does:
+    a regex regcomp rejects is caught here, in the master, not in a crash-looping worker."""
+    from pyfront._native import ffi, lib
+    err = ffi.new("char[512]")
+    r = lib.pf_router_load(blob, len(blob), err, 512)
+    if r == ffi.NULL:
+        return ffi.string(err).decode(errors="replace")
+    lib.pf_router_free(r)
+    return None

@@ -88,9 +88,13 @@ class FrontWorker:
 
 
 def _set_pdeathsig() -> None:
+    """Die with the master: keep the master's choice (SIGKILL) if it set one, else TERM."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)     # PR_SET_PDEATHSIG
+        cur = ctypes.c_int(0)
+        libc.prctl(2, ctypes.byref(cur), 0, 0, 0)        # PR_GET_PDEATHSIG
+        if cur.value == 0:
+            libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 
