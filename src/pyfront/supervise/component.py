@@ -53,6 +53,7 @@ class SupervisorComponent:
         self._timer_when = 0.0
         self._stopping = False
         self._orphans: set[Subprocess] = set()   # removed groups still stopping
+        self._pending: dict[str, GroupConfig] = {}  # changed groups waiting for the old ones to exit
         self._listeners: list[Callable[[Subprocess, ProcessState, ProcessState], None]] = []
         self.mainlog: RotatingLog | None = None
         self._threshold = _LEVELS.get(config.supervisord.loglevel, 20)
@@ -144,12 +145,18 @@ class SupervisorComponent:
         self.config = new
         self._threshold = _LEVELS.get(new.supervisord.loglevel, 20)
         self._open_mainlog(new)
-        for name in removed + changed:
+        for name in removed:
             self.remove_group_force(name)
-        for name in changed + added:
-            g = new.group(name)
-            if g is not None:
-                self.add_group(g)
+        for name in changed:
+            # like `supervisorctl update`: the old processes stop (still shown as STOPPING),
+            # then the group is replaced and the new ones start
+            self._pending[name] = new.group(name)
+            for p in self.groups[name].processes.values():
+                if p.state in (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.BACKOFF):
+                    p.stop()
+        for name in added:
+            self.add_group(new.group(name))
+        self._replace_stopped()
         self.kick()
 
     def reopen_logs(self) -> None:
@@ -180,7 +187,7 @@ class SupervisorComponent:
                 p.kill_tree()
 
     def stopped(self) -> bool:
-        return all(p.pid == 0 for p in self.all_processes())
+        return all(p.pid == 0 for p in self.all_processes() + list(self._orphans))
 
     def status(self) -> list[ProcessStatus]:
         rows = []
@@ -277,14 +284,28 @@ class SupervisorComponent:
         self._timer_when = now
         self._timer = self.loop.call_at(now, self._tick)
 
+    def _replace_stopped(self) -> None:
+        for name in list(self._pending):
+            old = self.groups.get(name)
+            if old is not None and any(p.pid for p in old.processes.values()):
+                continue
+            g = self._pending.pop(name)
+            if old is not None:
+                self._drop(old)
+            if not self._stopping:
+                self.add_group(g)
+
     def _tick(self) -> None:
         self._timer = None
         now = self.now()
+        self._replace_stopped()
         for p in self.all_processes_by_priority() + list(self._orphans):
             p.transition(now)
             if p.state == ProcessState.STOPPING:
                 p.stop_report()
-        self._orphans = {p for p in self._orphans if p.pid}
+        for p in [p for p in self._orphans if not p.pid]:
+            self._close_logs(p)
+            self._orphans.discard(p)
         deadlines = [d for p in self.all_processes() + list(self._orphans)
                      if (d := p.next_deadline()) is not None]
         if self._timer is not None:     # a transition kicked again
