@@ -126,9 +126,23 @@ class SupervisorComponent:
     def start(self, loop: Loop) -> None:
         self.loop = loop
         self.os.set_child_subreaper()
+        self._raise_nofile(self.config.supervisord.minfds)
         for fd in list(self._pipes):
             loop.add_reader(fd, lambda fd=fd: self._readable(fd))
         self.kick()
+
+    def _raise_nofile(self, minfds: int) -> None:
+        """[supervisord] minfds: raise the soft RLIMIT_NOFILE (inherited by programs)."""
+        import resource
+        try:
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            if soft != resource.RLIM_INFINITY and soft < minfds:
+                want = minfds if hard == resource.RLIM_INFINITY else min(minfds, hard)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+                if want < minfds:
+                    self.log("warn", f"minfds {minfds} is above the hard limit {hard}; using {want}")
+        except (ValueError, OSError) as e:
+            self.log("warn", f"cannot raise RLIMIT_NOFILE to minfds {minfds}: {e}")
 
     def child_exited(self, pid: int, status: int) -> bool:
         proc = self._by_pid.pop(pid, None)
