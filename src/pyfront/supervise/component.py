@@ -111,6 +111,17 @@ class SupervisorComponent:
             cb(proc, old, new)
         self.kick()
 
+    @property
+    def serverurl(self) -> str | None:
+        """serverurl=AUTO: the control server programs can reach (unix socket first)."""
+        c = self.config
+        if c.unix is not None:
+            return f"unix://{c.unix.file}"
+        if c.inet is not None:
+            host = c.inet.host if c.inet.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+            return f"http://{host}:{c.inet.port}"
+        return None
+
     def accepting_starts(self) -> bool:
         return not self._stopping
 

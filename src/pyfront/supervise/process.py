@@ -123,8 +123,9 @@ class Subprocess:
         env = dict(os.environ)
         env.update({"SUPERVISOR_ENABLED": "1", "SUPERVISOR_PROCESS_NAME": self.name,
                     "SUPERVISOR_GROUP_NAME": self.group})
-        if self.config.serverurl:
-            env["SUPERVISOR_SERVER_URL"] = self.config.serverurl
+        url = self.config.serverurl or getattr(self.host, "serverurl", None)
+        if url:
+            env["SUPERVISOR_SERVER_URL"] = url   # supervisor.childutils and `supervisorctl` use it
         env.update(dict(self.config.environment))
         if "PYTHONUNBUFFERED" not in env and _is_python(self.config.argv[0]):
             env["PYTHONUNBUFFERED"] = "1"
