@@ -285,3 +285,33 @@ def test_serve_without_argument_runs_the_bundled_site(procs):
     st, body = get(8080, "/")
     assert st == 200 and b"pyfront is serving this page" in body
     assert get(8080, "/static/hello.txt") == (200, b"Hello from pyfront.\n")
+
+
+def test_listen_variants_affinity_and_reuseport(tmp_path, procs):
+    """IPv6, unix and reuseport listeners opened by the master, workers pinned by
+    `worker_cpu_affinity auto`, all served by the real front workers."""
+    p4, p6 = free_port(), free_port(socket.AF_INET6, "::1")
+    sock = tmp_path / "front.sock"
+    d = tmp_path / "c"
+    write_conf(d, p4, workers=2, extra_main="worker_cpu_affinity auto;",
+               listen_extra=f" reuseport;\n        listen [::1]:{p6};\n        listen unix:{sock}")
+    s = Serve(procs, d, p4)
+    ws = wait_until(lambda: len(s.workers()) == 2 and s.workers(), what="workers")
+    ncpu = os.cpu_count() or 1
+    pinned = sorted(tuple(os.sched_getaffinity(w)) for w in ws)
+    assert pinned == sorted([(0,), (1 % ncpu,)])
+    assert get(p4, "/a.txt") == (200, b"A\n")
+    c6 = http.client.HTTPConnection("::1", p6, timeout=10)
+    c6.request("GET", "/a.txt")
+    assert c6.getresponse().read() == b"A\n"
+    c6.close()
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(str(sock))
+    u.sendall(b"GET /a.txt HTTP/1.0\r\nHost: x\r\n\r\n")
+    data = b""
+    while chunk := u.recv(4096):
+        data += chunk
+    assert data.endswith(b"\r\n\r\nA\n")
+    os.kill(s.pid, signal.SIGQUIT)
+    assert s.proc.p.wait(30) == 0
+    assert not sock.exists()
