@@ -315,3 +315,38 @@ def test_listen_variants_affinity_and_reuseport(tmp_path, procs):
     os.kill(s.pid, signal.SIGQUIT)
     assert s.proc.p.wait(30) == 0
     assert not sock.exists()
+
+
+def test_reload_with_keepalive_clients_zero_failures(serve):
+    """Busy keep-alive connections across reloads: the old workers answer their next request
+    with `Connection: close` (http.client then reconnects), so no client sees an error."""
+    s = serve(workers=2)
+    res = {"ok": 0, "fail": 0, "errors": []}
+    stop = threading.Event()
+
+    def client():
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        while not stop.is_set():
+            try:
+                c.request("GET", "/a.txt")
+                r = c.getresponse()
+                body = r.read()
+                res["ok" if (r.status, body) == (200, b"A\n") else "fail"] += 1
+            except (OSError, http.client.HTTPException) as e:
+                res["fail"] += 1
+                res["errors"].append(repr(e))
+                c.close()
+        c.close()
+    ts = [threading.Thread(target=client) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for _ in range(4):
+        old = set(wait_until(lambda: len(s.workers()) == 2 and s.workers(), what="workers"))
+        os.kill(s.pid, signal.SIGHUP)
+        wait_until(lambda: (w := set(s.workers())) and len(w) == 2 and not (w & old), what="new generation")
+        n = res["ok"]
+        wait_until(lambda: res["ok"] > n + 100, what="traffic on the new generation")
+    stop.set()
+    for t in ts:
+        t.join()
+    assert res["fail"] == 0, res["errors"][:5]
