@@ -174,6 +174,13 @@ autorestart = true
             if c.recv(100).startswith(b"HTTP/1.1 400"):
                 bad += 1
     assert bad == 1000
+    # size caps answer instead of buffering without bound
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.sendall(b"POST /RPC2 HTTP/1.1\r\nContent-Length: 50000000\r\n\r\n")
+        assert c.recv(100).startswith(b"HTTP/1.1 413")
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.sendall(b"GET / HTTP/1.1\r\n" + b"X-Pad: " + b"a" * 70000 + b"\r\n")
+        assert c.recv(100).startswith(b"HTTP/1.1 431")
     # the restart happened while the flood and the stalled clients were there
     new = _wait(lambda: (i := s.supervisor.getProcessInfo("svc"))["pid"] not in (0, old) and i["pid"],
                 what="restarted")

@@ -927,7 +927,7 @@ d("server@upstream", UPS, "1+", h_upstream_server,
 d("least_conn", UPS, "0", h_balance("least_conn"), "", "", "Pick the server with the fewest active connections (then weights).")
 d("ip_hash", UPS, "0", h_balance("ip_hash"), "", "", "Pick by the client address (first three octets of IPv4).")
 d("hash", UPS, "12", h_balance("hash"), "key [consistent]", "", "Pick by a key with variables; `consistent` = ketama.")
-d("random", UPS, "0", h_balance("random"), "", "", "Pick a random server (weighted).",
+d("random", UPS, "012", h_balance("random"), "", "", "Pick a random server (weighted).",
   differs="`random two [method]` is not supported.")
 
 

@@ -91,6 +91,7 @@ class UpstreamState:
         self.method = None
         self.hash_key = None
         self.hash_consistent = False
+        self.backup_conflict = False
 
 
 class HttpState:
@@ -423,22 +424,27 @@ class Parser:
             elif x.startswith("backlog="):
                 n = V.parse_int(x[8:])
                 if n is None or n == 0:
-                    self.emerg(f'invalid backlog "{x[8:]}"')
+                    self.emerg(f'invalid backlog "{x}"')
                 opts["backlog"] = n
                 has_opts = True
             elif x.startswith(("rcvbuf=", "sndbuf=")):
                 n = V.parse_size(x[7:])
                 if n is None:
-                    self.emerg(f'invalid {x[:6]} "{x[7:]}"')
+                    self.emerg(f'invalid {x[:6]} "{x}"')
                 opts[x[:6]] = n
                 has_opts = True
             elif x.startswith("ipv6only="):
                 v = V.parse_flag(x[9:])
-                if v is None:
-                    self.emerg(f'invalid ipv6only flags "{x[9:]}"')
+                if v is None or x[9:] not in ("on", "off"):
+                    self.emerg(f'invalid parameter "{x}"')
                 opts["ipv6only"] = v
                 has_opts = True
-            elif x in ("bind", "deferred") or x.startswith(("so_keepalive=", "fastopen=")):
+            elif x.startswith("so_keepalive="):
+                v = x[13:]
+                if v not in ("on", "off") and not re.fullmatch(r"(\d+[smhd]?)?:(\d+[smhd]?)?:(\d+)?", v):
+                    self.emerg(f'invalid so_keepalive value: "{v}"')
+                has_opts = True
+            elif x in ("bind", "deferred") or x.startswith("fastopen="):
                 has_opts = True
             elif x in ("ssl", "http2", "quic", "proxy_protocol", "http3"):
                 self.emerg(f'the "{x}" parameter of "listen" is not supported by pyfront',
@@ -588,6 +594,8 @@ class Parser:
                     self.emerg(f'invalid parameter "{x}"')
                 kw["fail_timeout_ms"] = t
             elif x in ("backup", "down"):
+                if x == "backup" and up.method in ("ip_hash", "hash", "random"):
+                    self.emerg('balancing method does not support parameter "backup"')
                 kw[x] = True
             else:
                 self.emerg(f'invalid parameter "{x}"')
@@ -598,6 +606,10 @@ class Parser:
         if up.method is not None:
             self.warn("load balancing method redefined")
         up.method = method
+        if method == "random" and a:
+            self.emerg('"random two" is not supported by pyfront', hint="use `random;` or `least_conn;`")
+        if method in ("ip_hash", "hash", "random") and any(s.backup for s in up.servers):
+            up.backup_conflict = True       # nginx fails when it initialises the upstream
         if method == "hash":
             up.hash_key = a[0]
             self.check_vars(a[0])
