@@ -38,7 +38,7 @@ typedef struct { rt_str ext; rt_str type; } rt_mime;
 typedef struct { rt_range ops; } rt_tpl;
 typedef struct { uint32_t var; rt_str arg; } rt_tplop;
 typedef struct { rt_str path; } rt_logfile;
-typedef struct { uint32_t file; uint32_t tpl; } rt_acclog;
+typedef struct { uint32_t file; uint32_t tpl; uint32_t escape; } rt_acclog;   /* escape: 1 default, 2 json, 3 none */
 
 enum {
     RT_F_SENDFILE = 1, RT_F_ETAG = 2, RT_F_GZIP = 4, RT_F_GZIP_STATIC = 8, RT_F_GZIP_VARY = 16,
