@@ -78,7 +78,11 @@ def cases(etag, lastmod):
         ("GET", "/a.txt", {"Range": "bytes=0-9"}), ("GET", "/a.txt", {"Range": "bytes=5-"}),
         ("GET", "/a.txt", {"Range": "bytes=-5"}), ("GET", "/a.txt", {"Range": "bytes=100-"}),
         ("GET", "/a.txt", {"Range": "bytes=0-100"}), ("GET", "/a.txt", {"Range": "items=0-1"}),
-        ("HEAD", "/a.txt", {"Range": "bytes=0-3"}),
+        ("HEAD", "/a.txt", {"Range": "bytes=0-3"}), ("GET", "/a.txt", {"Range": "bytes=0-0,2-3"}),
+        ("GET", "/a.txt", {"Range": "bytes=0-1, 5-"}), ("GET", "/a.txt", {"Range": "bytes=0-5,3-8"}),
+        ("GET", "/a.txt", {"Range": "bytes=0-20,0-20"}), ("GET", "/a.txt", {"Range": "bytes=3-1"}),
+        ("GET", "/a.txt", {"Range": "bytes=-0"}), ("GET", "/a.txt", {"Range": "bytes=50-60,0-1"}),
+        ("GET", "/big.bin", {"Range": "bytes=0-99,50000-50099,-10"}), ("GET", "/a.txt", {"Range": "bytes=x-1"}),
         ("GET", "/a.txt", {"If-Modified-Since": lastmod}),
         ("GET", "/a.txt", {"If-Modified-Since": "Tue, 01 Jan 2030 00:00:00 GMT"}),
         ("GET", "/a.txt", {"If-None-Match": etag}), ("GET", "/a.txt", {"If-None-Match": '"other"'}),
@@ -103,6 +107,11 @@ def norm_body(body: bytes) -> bytes:
 
 def summary(r, port):
     d = {"status": r.status}
+    ct = r.header("content-type") or ""
+    if ct.startswith("multipart/byteranges; boundary="):
+        boundary = ct.split("=", 1)[1].encode()      # nginx's counter differs run to run
+        r.body = r.body.replace(boundary, b"BOUNDARY")
+        r.headers = [(k, v.replace(boundary.decode(), "BOUNDARY")) for k, v in r.headers]
     for f in FIELDS:
         v = r.header(f)
         if v is not None and f == "location":
