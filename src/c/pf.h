@@ -375,6 +375,8 @@ int pf_app_recv(int fd, char *buf, size_t len, int timeout_ms, int *err);
  * PF_APP_CLOSED, PF_APP_TIMEOUT or PF_APP_IOERR. */
 int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int timeout_ms,
                       pf_uwsgi_packet *pkt, char *flat, size_t flat_cap, size_t *nread, int *err);
+/* Make fd blocking with SO_RCVTIMEO/SO_SNDTIMEO (keep-alive HTTP); 0 or PF_APP_IOERR. */
+int pf_app_blocking(int fd, int rcv_timeout_ms, int snd_timeout_ms, int *err);
 /* Send a then b completely (writev); 0 or PF_APP_TIMEOUT/IOERR. */
 int pf_app_send2(int fd, const char *a, size_t alen, const char *b, size_t blen, int timeout_ms, int *err);
 /* sendfile() count bytes (-1: to EOF) from offset; bytes sent or PF_APP_TIMEOUT/IOERR. */
@@ -391,6 +393,38 @@ typedef struct {
 int pf_app_http_environ(const char *buf, const pf_http_request *req, char *out, size_t cap, pf_app_env *env);
 /* Peer address of a connected socket as "addr\0port" (unix: "\0"); bytes written or PF_APP_IOERR. */
 int pf_app_peer(int fd, char *out, size_t cap, int *err);
+
+/* HTTP connection multiplexer for http-socket workers (app_loop.c). */
+#define PF_APP_BATCH 64
+#define PF_APP_READY_HTTP  1    /* ctx holds a parsed request head (status > 0) or a PF_E_* status */
+#define PF_APP_READY_UWSGI 2    /* ctx->fd is a new uwsgi-protocol connection: serve it, close it */
+typedef struct pf_app_loop pf_app_loop;
+typedef struct {
+    int fd;                /* the connection */
+    int listener;          /* index of its listener */
+    int kind;              /* PF_APP_READY_* */
+    int status;            /* > 0: head length; PF_E_*: a bad request (answer it, then done(keep=0)) */
+    const char *buf;       /* the connection's bytes, valid until pf_app_loop_done */
+    uint32_t have;         /* bytes in buf (head, maybe body and pipelined requests) */
+    const char *peer;      /* "addr\0port" of the client */
+    uint32_t peer_len;
+    pf_http_request req;
+    int npending, ipending;            /* private to app_loop.c */
+    uint64_t pending[PF_APP_BATCH];
+} pf_app_ready;
+/* lfds/is_http: n listeners; threads decides level-triggered (1) vs one-shot (>1); idle_ms =
+ * http-timeout. NULL on failure (errno in *err). */
+pf_app_loop *pf_app_loop_new(const int *lfds, const int *is_http, int n, int wakefd, uint32_t bufsize,
+                             int threads, int idle_ms, int *err);
+/* Closes every connection it still holds. */
+void pf_app_loop_free(pf_app_loop *l);
+/* 1: ctx is ready (see kind); PF_APP_STOP (wake fd); PF_APP_AGAIN (timeout/EINTR); PF_APP_IOERR. */
+int pf_app_loop_next(pf_app_loop *l, pf_app_ready *ctx, int timeout_ms, int *err);
+/* Give an HTTP connection back: `consumed` bytes of buf were used; keep = 0 closes it. */
+void pf_app_loop_done(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep);
+/* Replace the connection's buffered bytes (bytes read past a chunked body belong to the next
+ * request); then call done(consumed = 0). 0, or -1 when it does not fit. */
+int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, uint32_t len);
 
 /* PF_CDEF_END */
 
