@@ -82,6 +82,7 @@ static pf_req *req_get(pf_worker *w)
     q->gz = NULL;
     q->bytes_sent = q->header_bytes = 0;
     q->content_type_set = 0;
+    q->nranges = q->range_i = 0;
     return q;
 }
 
@@ -115,6 +116,7 @@ void pf_conn_close(pf_worker *w, pf_conn *c)
     w->free_conns = c;
     w->nfree++;
     w->active--;
+    pf_worker_conn_freed(w);
 }
 
 static void idle_timer(pf_worker *w, pf_conn *c, uint32_t ms)
@@ -312,9 +314,10 @@ static int send_some(pf_worker *w, pf_conn *c, pf_req *q, const char *p, size_t 
     for (;;) {
         ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
         if (n >= 0) {
+            /* A short write does not prove the socket is full (and an edge-triggered
+             * EPOLLOUT may never come if it is not): only EAGAIN clears writable. */
             *sent = (size_t)n;
             q->bytes_sent += (uint64_t)n;
-            if ((size_t)n < len) c->writable = 0;
             return 0;
         }
         if (errno == EINTR) continue;
@@ -336,7 +339,6 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
             int more = !q->header_only && !q->gz && q->body_fd >= 0 && q->body_off < q->body_end && use_sendfile;
             if (send_some(w, c, q, q->wbuf->data + q->wpos, q->wlen - q->wpos, more, &sent) < 0) return -1;
             q->wpos += (uint32_t)sent;
-            if (q->wpos < q->wlen) return 0;
             continue;
         }
         if (q->header_only) return 1;
@@ -353,8 +355,7 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
             if (!c->writable) return 0;
             if (send_some(w, c, q, q->mem + q->mem_pos, q->mem_len - q->mem_pos, 0, &sent) < 0) return -1;
             q->mem_pos += (uint32_t)sent;
-            if (q->mem_pos < q->mem_len) return 0;
-            q->body_off = q->body_end;
+            if (q->mem_pos == q->mem_len) q->body_off = q->body_end;
             continue;
         }
         if (q->body_fd >= 0 && q->body_off < q->body_end) {
@@ -374,8 +375,7 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
                     return -1;
                 }
                 q->bytes_sent += (uint64_t)n;
-                if ((size_t)n < want) c->writable = 0;
-                continue;
+                continue;                     /* short: try again; EAGAIN decides (see send_some) */
             }
             size_t want = left > (off_t)q->wbuf->cap ? q->wbuf->cap : (size_t)left;
             ssize_t n = pread(q->body_fd, q->wbuf->data, want, q->body_off);
@@ -388,6 +388,7 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
             q->wlen = (uint32_t)n;
             continue;
         }
+        if (q->nranges > 1 && pf_next_part(q)) continue;    /* multipart/byteranges */
         return 1;
     }
 }

@@ -91,6 +91,8 @@ class UpstreamState:
         self.method = None
         self.hash_key = None
         self.hash_consistent = False
+        self.backup_conflict = False
+        self.peer_init_set = False
 
 
 class HttpState:
@@ -342,13 +344,15 @@ class Parser:
                 self.emerg(f'pcre2_compile() failed: {e.msg} in "{path}"')
         if parent.kind == ND.LOC:
             pl = self._loc_of[id(parent)]
+            cname = "@" + path if mod == "@" else path      # nginx's name of the nested location
             if pl.modifier == "=":
-                self.emerg(f'location "{path}" cannot be inside the exact location "{pl.path}"')
+                self.emerg(f'location "{cname}" cannot be inside the exact location "{pl.path}"')
             if pl.modifier == "@":
-                self.emerg(f'location "{path}" cannot be inside the named location "@{pl.path}"')
+                self.emerg(f'location "{cname}" cannot be inside the named location "@{pl.path}"')
             if mod == "@":
                 self.emerg(f'named location "@{path}" can be on the server level only')
-            if mod in ("", "=", "^~") and pl.modifier in ("", "^~") and not path.startswith(pl.path):
+            # nginx compares the names as text, whatever the parent's kind (even a regex parent)
+            if mod in ("", "=", "^~") and not path.startswith(pl.path):
                 self.emerg(f'location "{path}" is outside location "{pl.path}"')
         lvl = Level(ND.LOC, parent, named=(mod == "@"))
         ls = LocState(mod, path, lvl, self.file, st.line)
@@ -423,22 +427,27 @@ class Parser:
             elif x.startswith("backlog="):
                 n = V.parse_int(x[8:])
                 if n is None or n == 0:
-                    self.emerg(f'invalid backlog "{x[8:]}"')
+                    self.emerg(f'invalid backlog "{x}"')
                 opts["backlog"] = n
                 has_opts = True
             elif x.startswith(("rcvbuf=", "sndbuf=")):
                 n = V.parse_size(x[7:])
                 if n is None:
-                    self.emerg(f'invalid {x[:6]} "{x[7:]}"')
+                    self.emerg(f'invalid {x[:6]} "{x}"')
                 opts[x[:6]] = n
                 has_opts = True
             elif x.startswith("ipv6only="):
                 v = V.parse_flag(x[9:])
-                if v is None:
-                    self.emerg(f'invalid ipv6only flags "{x[9:]}"')
+                if v is None or x[9:] not in ("on", "off"):
+                    self.emerg(f'invalid parameter "{x}"')
                 opts["ipv6only"] = v
                 has_opts = True
-            elif x in ("bind", "deferred") or x.startswith(("so_keepalive=", "fastopen=")):
+            elif x.startswith("so_keepalive="):
+                v = x[13:]
+                if v not in ("on", "off") and not re.fullmatch(r"(\d+[smhd]?)?:(\d+[smhd]?)?:(\d+)?", v):
+                    self.emerg(f'invalid so_keepalive value: "{v}"')
+                has_opts = True
+            elif x in ("bind", "deferred") or x.startswith("fastopen="):
                 has_opts = True
             elif x in ("ssl", "http2", "quic", "proxy_protocol", "http3"):
                 self.emerg(f'the "{x}" parameter of "listen" is not supported by pyfront',
@@ -588,6 +597,8 @@ class Parser:
                     self.emerg(f'invalid parameter "{x}"')
                 kw["fail_timeout_ms"] = t
             elif x in ("backup", "down"):
+                if x == "backup" and up.method in ("ip_hash", "hash", "random"):
+                    self.emerg('balancing method does not support parameter "backup"')
                 kw[x] = True
             else:
                 self.emerg(f'invalid parameter "{x}"')
@@ -595,9 +606,14 @@ class Parser:
 
     def set_balance(self, st, method, a):
         up = self.upstream_state
-        if up.method is not None:
+        if up.method is not None or up.peer_init_set:
             self.warn("load balancing method redefined")
         up.method = method
+        up.peer_init_set = True
+        if method == "random" and a:
+            self.emerg('"random two" is not supported by pyfront', hint="use `random;` or `least_conn;`")
+        if method in ("ip_hash", "hash", "random") and any(s.backup for s in up.servers):
+            up.backup_conflict = True       # nginx fails when it initialises the upstream
         if method == "hash":
             up.hash_key = a[0]
             self.check_vars(a[0])
