@@ -49,6 +49,7 @@ class SupervisorComponent:
         self.groups: dict[str, ProcessGroup] = {}
         self._by_pid: dict[int, Subprocess] = {}
         self._pipes: dict[int, tuple[Subprocess, str]] = {}
+        self._writers: dict[int, Subprocess] = {}
         self._timer: Timer | None = None
         self._timer_when = 0.0
         self._stopping = False
@@ -98,6 +99,16 @@ class SupervisorComponent:
         self._pipes.pop(fd, None)
         if self.loop is not None:
             self.loop.remove(fd)
+
+    def want_write(self, fd: int, proc: Subprocess | None) -> None:
+        if self.loop is None:
+            return
+        if proc is None:
+            if self._writers.pop(fd, None) is not None:
+                self.loop.remove(fd)
+        elif fd not in self._writers:
+            self._writers[fd] = proc
+            self.loop.add_writer(fd, proc.flush_stdin)
 
     def _readable(self, fd: int) -> None:
         entry = self._pipes.get(fd)
