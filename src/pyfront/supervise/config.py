@@ -580,6 +580,9 @@ def parse_supervisor_sections(sections: Sequence[IniSection], here: str, report:
             elif s.get("supervisor.rpcinterface_factory") is None and s.name == "rpcinterface:supervisor":
                 report.warn(f"section [{s.name}] does not specify a supervisor.rpcinterface_factory", s.file, s.line,
                             hint="pyfront serves the supervisor namespace anyway; real supervisord would refuse to start")
+        elif kind is None and s.name.startswith(("eventlistener:", "fcgi-program:")):
+            report.warn(f"[{s.name}] is not supported by pyfront and is ignored", s.file, s.line,
+                        hint="run it as a [program:x]; for FastCGI, serve the app with an [uwsgi] section")
         elif kind is None:
             report.warn(f"unknown section [{s.name}] is ignored", s.file, s.line)
 
