@@ -352,7 +352,14 @@ class Subprocess:
         too_quickly = now - self._start_mono < self.config.startsecs
         expected = es in self.config.exitcodes
         self.last_exit_text = text
-        if self.killing:
+        if self.state == S.UNKNOWN:
+            # a kill() that failed left us not knowing; the exit settles it
+            self.killing = False
+            self.delay = 0
+            self.exitstatus = es
+            msg = f"exited: {self.name} ({text}; state was UNKNOWN)"
+            self.change_state(S.STOPPED)
+        elif self.killing:
             self.killing = False
             self.delay = 0
             self.exitstatus = es
