@@ -59,6 +59,10 @@ def test_sighup_restarts_changed_programs_only_and_usr1_reopens_logs(tmp_path, p
     os.rename(log, log + ".old")
     os.kill(master.pid, signal.SIGUSR1)
     _wait(lambda: os.path.exists(log), what="edit.log reopened")
+    # and the same through `pyfront ctl reopen`
+    os.rename(log, log + ".old2")
+    assert pyctl(d, "reopen") == (0, "Reopened log files\n")
+    _wait(lambda: os.path.exists(log), what="edit.log reopened by ctl")
 
 
 def test_ctl_explains_fatal_programs_and_accepts_server_options(tmp_path, procs):
