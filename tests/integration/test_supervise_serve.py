@@ -174,3 +174,25 @@ def test_front_workers_are_read_only_groups_in_status(tmp_path, procs):
     assert "front:worker-0" in text and "read-only" in text and rc == 1
     details = {f"{r['group']}:{r['name']}": r for r in rpc.pyfront.getAllProcessDetails()}
     assert details["front:worker-0"]["read_only"] is True and details["p:p"]["read_only"] is False
+
+
+def test_reload_applies_a_new_password_to_the_control_server(tmp_path, procs):
+    d, run = str(tmp_path / "conf"), str(tmp_path / "run")
+    conf, port = write_conf(d, run, "[program:p]\ncommand = sleep 1000\nstartsecs = 0\n", user="u",
+                            password="first-password")
+    master = start_pyfront(procs, d, run, port)
+    assert xmlrpc.client.ServerProxy(f"http://u:first-password@127.0.0.1:{port}/RPC2").supervisor.getAPIVersion()
+    write_conf(d, run, "[program:p]\ncommand = sleep 1000\nstartsecs = 0\n", port=port, user="u",
+               password="second-password")
+    os.kill(master.pid, signal.SIGHUP)
+
+    def new_password_works():
+        try:
+            return xmlrpc.client.ServerProxy(f"http://u:second-password@127.0.0.1:{port}/RPC2"
+                                             ).supervisor.getAPIVersion() == "3.0"
+        except xmlrpc.client.ProtocolError:
+            return False
+    _wait(new_password_works, what="new password accepted")
+    with pytest.raises(xmlrpc.client.ProtocolError) as e:
+        xmlrpc.client.ServerProxy(f"http://u:first-password@127.0.0.1:{port}/RPC2").supervisor.getAPIVersion()
+    assert e.value.errcode == 401

@@ -756,8 +756,6 @@ def _program(s: IniSection, pname: str, group_name: str, sd: SupervisordConfig, 
         for ch in ("stdout", "stderr"):
             raw = r.get(f"{ch}_logfile", exp_env)
             logs[ch] = _logfile(raw, name, ch, sd, s, r, report)
-            if logs[ch] == "AUTO-UNRESOLVED":
-                logs[ch] = None
         out_max, err_max = r.get("stdout_logfile_maxbytes"), r.get("stderr_logfile_maxbytes")
         if redirect_stderr:
             if s.get("stderr_logfile") not in (None,) and (s.get("stderr_logfile") or "").upper() not in ("AUTO", "NONE"):
