@@ -218,6 +218,18 @@ stdout_logfile = {{run}}/ticker.log
         p.wait()
     assert first.startswith("==> Press Ctrl-C to exit <==")
     assert all("tick" in ln for ln in lines[1:])
+    # pyfront ctl: tail -f and maintail -f print the same way
+    for args, needle in ((["tail", "-f", "ticker"], "tick"), (["maintail", "-f"], "spawned: 'ticker'")):
+        p = subprocess.Popen([sys.executable, "-m", "pyfront", "ctl", "-c", conf, *args], stdout=subprocess.PIPE,
+                             text=True)
+        try:
+            first = p.stdout.readline()
+            got = [p.stdout.readline() for _ in range(2)]
+        finally:
+            p.kill()
+            p.wait()
+        assert first.startswith("==> Press Ctrl-C to exit <==")
+        assert any(needle in ln for ln in got), got
 
 
 def test_unix_socket_server_with_real_supervisorctl(tmp_path, procs):

@@ -80,10 +80,15 @@ startretries = 0
 [program:crashy]
 command = /bin/sh -c "echo 'ImportError: No module named flask' >&2; exit 1"
 startretries = 0
+
+[program:noexec]
+command = {tmp_path}/not-executable.sh
+startretries = 0
 """, user="ops", password="a-long-password")
+    (tmp_path / "not-executable.sh").write_text("#!/bin/sh\nsleep 100\n")
     start_pyfront(procs, d, run, port)
     rc, out = _wait(lambda: (r := pyctl(d, "status")) and all(
-        state_of(r[1], n) == "FATAL" for n in ("nofile", "badcwd", "crashy")) and r, what="all FATAL")
+        state_of(r[1], n) == "FATAL" for n in ("nofile", "badcwd", "crashy", "noexec")) and r, what="all FATAL")
     assert rc == 3
     lines = out.splitlines()
 
@@ -92,6 +97,7 @@ startretries = 0
         return lines[i + 1].strip()
     assert cause("nofile").startswith("└ cause: can't find command '/nonexistent/bin/app'")
     assert "couldn't chdir to" in cause("badcwd") and "missing-dir" in cause("badcwd")
+    assert cause("noexec").startswith("└ cause: command at '") and "is not executable" in cause("noexec")
     assert "exit status 1" in cause("crashy") and "ImportError: No module named flask" in cause("crashy")
     # -s/-u/-p instead of -c, and the wrong password
     base = [sys.executable, "-m", "pyfront", "ctl", "-s", f"http://127.0.0.1:{port}"]
