@@ -202,3 +202,19 @@ def test_reload_applies_a_new_password_to_the_control_server(tmp_path, procs):
     with pytest.raises(xmlrpc.client.ProtocolError) as e:
         xmlrpc.client.ServerProxy(f"http://u:first-password@127.0.0.1:{port}/RPC2").supervisor.getAPIVersion()
     assert e.value.errcode == 401
+
+
+def test_dev_stdout_log_needs_no_maxbytes_zero(tmp_path, procs):
+    d, run = str(tmp_path / "conf"), str(tmp_path / "run")
+    conf, port = write_conf(d, run, """
+[program:talk]
+command = /bin/sh -c "echo container-log-line; exec sleep 1000"
+startsecs = 0
+stdout_logfile = /dev/stdout
+""")
+    master = start_pyfront(procs, d, run, port)
+    wait_status(conf, lambda o: state_of(o, "talk") == "RUNNING")
+    time.sleep(0.3)
+    out = master.stop()
+    assert "container-log-line" in out
+    assert "Illegal seek" not in out
