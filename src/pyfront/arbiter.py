@@ -24,6 +24,7 @@ import errno
 import os
 import signal
 import socket
+import sys
 import time
 import traceback
 from typing import Callable
@@ -184,6 +185,8 @@ class Arbiter:
         except Exception as e:   # startup errors are printed nginx-style, never as a traceback
             for line in _messages(e):
                 self.log("emerg", line)
+                if self.log.path is not None:   # the operator at the terminal sees it too, as with nginx
+                    print(f"pyfront: [emerg] {line}", file=sys.stderr, flush=True)
             self.log("debug", traceback.format_exc().rstrip())
             self._transition(Event.BOOT_FAILED)
         while self.state is not State.EXITED:
