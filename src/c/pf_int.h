@@ -67,6 +67,7 @@ typedef struct {
     uint32_t if_modified_since;     /* 0 off, 1 exact, 2 before */
     uint32_t lingering_timeout_ms;
     uint32_t keepalive_header_s;    /* 0: no Keep-Alive header */
+    uint32_t max_body_lo, max_body_hi;   /* client_max_body_size, 0 = unlimited */
 } rt_conf;
 
 struct pf_router {
@@ -132,7 +133,7 @@ typedef struct pf_req {
     uint32_t uri_len; char uri[PF_URI_MAX];          /* normalised $uri */
     uint32_t fname_len; char fname[PF_PATH_MAX];     /* $request_filename */
     int status; int keep_alive; int header_only; int redirects;
-    int err_page_done; int forced_status; int close_now;
+    int err_page_done; int forced_status; int close_now; int body_too_large;
     int64_t start_ms;
     int64_t discard_left; int discard_chunked; pf_chunked chunk;
     /* response */

@@ -859,6 +859,15 @@ static int do_return(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
 static int in_location(pf_worker *w, pf_conn *c, pf_req *q)
 {
     const rt_conf *cf = &w->rt->conf[q->conf];
+    uint64_t max = ((uint64_t)cf->max_body_hi << 32) | cf->max_body_lo;
+    if (max && q->h.content_length > 0 && (uint64_t)q->h.content_length > max && !q->err_page_done) {
+        /* nginx checks client_max_body_size when the location is chosen: 413, then close */
+        pf_log_error(w, PF_LOG_ERR, c, q, "client intended to send too large body: %lld bytes",
+                     (long long)q->h.content_length);
+        q->body_too_large = 1;
+        pf_respond_error(w, c, q, 413);
+        return LOC_DONE;
+    }
     if (cf->return_code >= 0) return do_return(w, c, q, cf);
     if (cf->try_files.count) return do_try_files(w, c, q, cf);
     return serve_uri(w, c, q, cf);

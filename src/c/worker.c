@@ -185,6 +185,7 @@ static void update_shm(pf_worker *w)
     s->active = w->active;
     s->idle = w->idle;
     s->pid = (uint32_t)w->pid;
+    s->generation = (uint32_t)w->conf.generation;
 }
 
 void pf_accept_ready(pf_worker *w, pf_listener *l)
