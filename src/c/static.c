@@ -552,6 +552,14 @@ static int gzip_wanted(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, c
     if (!(cf->flags & RT_F_GZIP_TYPES_ANY) && !pf_rt_list_has(w->rt, cf->gzip_types, ct, ctl)) return 0;
     size_t vl;
     if (!accepts_gzip(c, q) || pf_req_header(c, q, "via", 3, &vl)) return 1;   /* gzip_proxied off */
+    if (cf->flags & RT_F_GZIP_DISABLE_MSIE6) {
+        /* nginx's "msie6": MSIE 4-6 without SV1 (its gzip handling was broken) */
+        const char *ua = pf_req_header(c, q, "user-agent", 10, &vl);
+        const char *m = ua ? memmem(ua, vl, "MSIE ", 5) : NULL;
+        if (m && (size_t)(ua + vl - m) > 6 && m[5] >= '4' && m[5] <= '6' && m[6] == '.'
+            && !memmem(ua, vl, "; SV1", 5))
+            return 1;
+    }
     return 2;
 }
 

@@ -27,7 +27,7 @@ LOC_KINDS = {"": 1, "^~": 2, "=": 3, "~": 4, "~*": 5, "@": 6}
 
 F_SENDFILE, F_ETAG, F_GZIP, F_GZIP_STATIC, F_GZIP_VARY, F_SERVER_TOKENS, F_LOG_NOT_FOUND, \
     F_TCP_NOPUSH, F_MSIE_PADDING, F_ABS_REDIRECT, F_PORT_IN_REDIRECT, F_GZIP_TYPES_ANY, \
-    F_TCP_NODELAY = (1 << i for i in range(13))
+    F_TCP_NODELAY, F_ADD_HEADER_INHERIT, F_GZIP_DISABLE_MSIE6 = (1 << i for i in range(15))
 EXPIRES_MODES = {"off": 0, "epoch": 1, "max": 2, "access": 3, "modified": 4}
 IMS_MODES = {"off": 0, "exact": 1, "before": 2}
 ESCAPES = {"default": 1, "json": 2, "none": 3}
@@ -91,6 +91,7 @@ class ConfPlan:
     gzip_comp_level: int = 1
     gzip_min_length: int = 20
     gzip_types: tuple[str, ...] = ("text/html",)
+    gzip_disable_msie6: bool = False
     types: tuple[tuple[str, str], ...] = ()     # (ext, type)
     default_type: str = "text/plain"
     keepalive_timeout_ms: int = 75000
@@ -306,7 +307,8 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
                     (c.server_tokens, F_SERVER_TOKENS), (c.log_not_found, F_LOG_NOT_FOUND),
                     (c.tcp_nopush, F_TCP_NOPUSH), (c.msie_padding, F_MSIE_PADDING),
                     (c.absolute_redirect, F_ABS_REDIRECT), (c.port_in_redirect, F_PORT_IN_REDIRECT),
-                    ("*" in c.gzip_types, F_GZIP_TYPES_ANY), (c.tcp_nodelay, F_TCP_NODELAY)):
+                    ("*" in c.gzip_types, F_GZIP_TYPES_ANY), (c.tcp_nodelay, F_TCP_NODELAY),
+                    (c.gzip_disable_msie6, F_GZIP_DISABLE_MSIE6)):
         if on:
             flags |= bit
     ep_first = len(b.sec[SEC_ERRPAGE])
@@ -453,6 +455,10 @@ def _conf_from_settings(st, server, loc=None, ret=None) -> ConfPlan:
                                          al.file, al.line, hint="log to a plain file path"))
     logs = () if st.access_log_off else tuple((al.path, al.format.name) for al in st.access_logs)
     where = loc if loc is not None else server
+    other = [d for d in st.gzip_disable if d != "msie6"]
+    if other:
+        raise ConfigError(Diagnostic("emerg", f'"gzip_disable {other[0]}" is not supported by pyfront yet '
+                                     '(only "msie6")', where.file, where.line))
     for name, value in (("root", st.root), ("alias", alias)):
         if value and "$" in value:
             raise ConfigError(Diagnostic("emerg", f'variables in "{name}" are not supported by pyfront yet',
@@ -476,7 +482,7 @@ def _conf_from_settings(st, server, loc=None, ret=None) -> ConfPlan:
         tcp_nodelay=st.tcp_nodelay, etag=st.etag, server_tokens=st.server_tokens != "off",
         msie_padding=st.msie_padding, gzip=st.gzip, gzip_static=st.gzip_static != "off",
         gzip_vary=st.gzip_vary, gzip_comp_level=st.gzip_comp_level, gzip_min_length=st.gzip_min_length,
-        gzip_types=tuple(st.gzip_types), types=tuple(st.types), default_type=st.default_type,
+        gzip_types=tuple(st.gzip_types), gzip_disable_msie6="msie6" in st.gzip_disable, types=tuple(st.types), default_type=st.default_type,
         keepalive_timeout_ms=st.keepalive_timeout_ms, keepalive_requests=st.keepalive_requests,
         send_timeout_ms=st.send_timeout_ms, client_header_timeout_ms=server.client_header_timeout_ms,
         client_header_buffer_size=server.client_header_buffer_size,
