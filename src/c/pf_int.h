@@ -69,6 +69,7 @@ typedef struct {
     uint32_t lingering_timeout_ms;
     uint32_t keepalive_header_s;    /* 0: no Keep-Alive header */
     uint32_t max_body_lo, max_body_hi;   /* client_max_body_size, 0 = unlimited */
+    uint32_t error_log_file, error_log_level;   /* RT_NONE: the worker's error log */
 } rt_conf;
 
 struct pf_router {

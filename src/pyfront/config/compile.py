@@ -31,6 +31,7 @@ F_SENDFILE, F_ETAG, F_GZIP, F_GZIP_STATIC, F_GZIP_VARY, F_SERVER_TOKENS, F_LOG_N
 EXPIRES_MODES = {"off": 0, "epoch": 1, "max": 2, "access": 3, "modified": 4}
 IMS_MODES = {"off": 0, "exact": 1, "before": 2}
 ESCAPES = {"default": 1, "json": 2, "none": 3}
+LOG_LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "error": 3, "warn": 4, "notice": 5, "info": 6, "debug": 7}
 
 # $variables understood by the C core (src/c/pf_int.h enum pf_var; same order).
 VARIABLES = [
@@ -107,6 +108,7 @@ class ConfPlan:
     lingering_timeout_ms: int = 5000
     keepalive_header_s: int = 0                     # keepalive_timeout's 2nd argument: "Keep-Alive: timeout=N"
     client_max_body_size: int = 1048576             # 0 = unlimited (413 beyond it, as nginx)
+    error_log: tuple[str, str] | None = None        # (path, level) of this level's error_log; None = the worker's
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ _CONF_FIELDS = ("str:root I:alias str:loc_prefix rng:index rng:try_files i:retur
                 "rng:mime str:default_type I:keepalive_timeout_ms I:keepalive_requests "
                 "I:send_timeout_ms I:client_header_timeout_ms I:client_header_buffer_size "
                 "I:large_header_buffer_size I:large_header_buffers rng:access_logs "
-                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms I:keepalive_header_s I:max_body_lo I:max_body_hi").split()
+                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms I:keepalive_header_s I:max_body_lo I:max_body_hi I:error_log_file I:error_log_level").split()
 _CONF_FMT = "<" + "".join({"str": "II", "rng": "II", "I": "I", "i": "i"}[f.split(":")[0]] for f in _CONF_FIELDS)
 
 
@@ -343,7 +345,9 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
         open_file_cache_valid_ms=c.open_file_cache_valid_ms,
         if_modified_since=IMS_MODES[c.if_modified_since], lingering_timeout_ms=c.lingering_timeout_ms,
         keepalive_header_s=c.keepalive_header_s, max_body_lo=c.client_max_body_size & 0xFFFFFFFF,
-        max_body_hi=c.client_max_body_size >> 32)
+        max_body_hi=c.client_max_body_size >> 32,
+        error_log_file=NONE if c.error_log is None else b.logfile(c.error_log[0]),
+        error_log_level=0 if c.error_log is None else LOG_LEVELS[c.error_log[1]])
     args: list[int] = []
     for f in _CONF_FIELDS:
         kind, name = f.split(":")
@@ -491,7 +495,22 @@ def _conf_from_settings(st, server, loc=None, ret=None) -> ConfPlan:
         access_logs=logs,
         open_file_cache_valid_ms=st.open_file_cache_valid_ms if st.open_file_cache is not None else 0,
         if_modified_since=st.if_modified_since, keepalive_header_s=st.keepalive_header_timeout_s or 0,
-        client_max_body_size=st.client_max_body_size)
+        client_max_body_size=st.client_max_body_size, error_log=_error_log(st))
+
+
+def _error_log(st) -> tuple[str, str] | None:
+    """The level's own error_log (server/location), as nginx writes request errors there."""
+    for el in st.error_logs:
+        if el.implicit:
+            continue
+        if el.path in ("stderr", "/dev/stderr"):
+            return None
+        if el.path.startswith(("syslog:", "memory:")):
+            from pyfront.config.diagnostics import ConfigError, Diagnostic
+            raise ConfigError(Diagnostic("emerg", f'"error_log {el.path}" is not supported by pyfront yet',
+                                         el.file, el.line, hint="log to a file or stderr"))
+        return (el.path, el.level)
+    return None
 
 
 def _location_plan(loc, server) -> LocationPlan:
