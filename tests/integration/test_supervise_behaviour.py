@@ -91,10 +91,10 @@ def test_stop_removes_grandchild_that_ignores_sigterm(tmp_path, procs):
         "if pid == 0:\n"
         "    if os.fork() == 0:\n"
         "        os.setsid()\n"           # a grandchild escaping the process group too
-        "        print('grandchild', os.getpid(), flush=True)\n"
+        "        os.write(1, b'grandchild %d\\n' % os.getpid())\n"
         "        time.sleep(1000)\n"
         "    time.sleep(1000)\n"
-        "print('child', pid, flush=True)\n"
+        "os.write(1, b'child %d\\n' % pid)\n"
         "time.sleep(1000)\n")
     conf, port, run = _setup(tmp_path, procs, f"""
 [program:forker]

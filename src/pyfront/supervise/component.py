@@ -160,12 +160,24 @@ class SupervisorComponent:
                 if ch.log is not None:
                     ch.log.reopen()
 
+    FAST_STOP_WAIT = 4.0   # s: a fast stop (SIGTERM/SIGINT to pyfront) must end within 5 s
+
     def stop(self, graceful: bool = True) -> None:
+        """Stop every program in reverse priority order; graceful honours stopwaitsecs, a fast
+        stop escalates to SIGKILL after at most FAST_STOP_WAIT seconds."""
         self._stopping = True
-        for p in reversed(self.all_processes_by_priority()):
+        for p in list(reversed(self.all_processes_by_priority())) + list(self._orphans):
             if p.state in (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.BACKOFF):
                 p.stop()
+            if not graceful and p.state == ProcessState.STOPPING:
+                p.delay = min(p.delay, self.now() + self.FAST_STOP_WAIT)
         self.kick()
+
+    def kill_all(self) -> None:
+        """The master's stop deadline passed: SIGKILL every program's whole tree now."""
+        for p in self.all_processes() + list(self._orphans):
+            if p.pid:
+                p.kill_tree()
 
     def stopped(self) -> bool:
         return all(p.pid == 0 for p in self.all_processes())

@@ -274,6 +274,19 @@ class Subprocess:
             return msg
         return None
 
+    def kill_tree(self) -> None:
+        """SIGKILL the process, its group and every descendant recorded or found now."""
+        if not self.pid:
+            return
+        osapi = self.host.os
+        for p, st in osapi.tree(self.pid, self.pid) | self._tree:
+            osapi.kill_if_same(p, st, signal.SIGKILL)
+        osapi.killpg(self.pid, signal.SIGKILL)
+        try:
+            osapi.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
     def signal(self, sig: int) -> str | None:
         if not self.pid:
             return f"attempted to kill {self.name} with sig {signame(sig)} but it wasn't running"
