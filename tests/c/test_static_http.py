@@ -290,3 +290,28 @@ def test_request_line_rules_as_nginx(srv, req, status):
     s.settimeout(5)
     assert s.recv(4096).startswith(b"HTTP/1.1 %d " % status)
     s.close()
+
+
+def test_half_close_after_request_is_answered_then_closed(root):
+    """Request and FIN in one go: answer, then close at once (not at keepalive_timeout)."""
+    s = InProc(site(root))                        # keepalive_timeout 75 s
+    try:
+        for _ in range(5):
+            c = s.connect()
+            c.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.shutdown(socket.SHUT_WR)
+            c.settimeout(10)
+            got, eof = b"", False
+            try:
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        eof = True
+                        break
+                    got += chunk
+            except socket.timeout:
+                pass
+            c.close()
+            assert got.startswith(b"HTTP/1.1 200") and eof
+    finally:
+        s.close()
