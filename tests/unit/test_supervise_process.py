@@ -33,7 +33,14 @@ class FakeOS:
     def pipe(self):
         return (-1, -1)
 
-    def spawn(self, executable, argv, env, cwd, uid, umask, out, err):
+    def stdin_pipe(self):
+        return (-1, 50)
+
+    def write(self, fd, data):
+        self.stdin_written = getattr(self, "stdin_written", b"") + data[:3]
+        return min(3, len(data))
+
+    def spawn(self, executable, argv, env, cwd, uid, umask, out, err, stdin=None):
         if self.fail_spawn:
             raise SpawnError(self.fail_spawn)
         self.next_pid += 1
@@ -289,3 +296,12 @@ def test_fast_stop_caps_stopwaitsecs_and_kill_all_takes_the_tree():
     assert sup.stopped() and p.state == S.STOPPED
     loop.advance(5)
     assert len(fos.spawned) == 1                     # nothing restarts while stopping
+
+
+def test_stdin_is_written_in_pieces_as_the_pipe_accepts():
+    sup, fos, loop, lines = make("[program:c]\ncommand=cat\nstartsecs=0\nstdout_logfile=NONE\nstderr_logfile=NONE\n")
+    loop.advance(0.5)
+    p = proc(sup, "c")
+    assert p.write_stdin(b"hello world\n") is None
+    assert fos.stdin_written == b"hello world\n"
+    assert p.write_stdin(b"x" * (p.STDIN_MAX + 1)) is not None
