@@ -324,6 +324,7 @@ typedef struct {
     void *shm;                  /* shared block or NULL */
     size_t shm_len;
     int nworkers;
+    int generation;             /* reload generation, published in the shm slot */
 } pf_worker_conf;
 #define PF_LOG_EMERG 0
 #define PF_LOG_ALERT 1
