@@ -73,7 +73,7 @@ static pf_req *req_get(pf_worker *w)
     q->uri_len = 0; q->uri[0] = 0;
     q->fname_len = 0; q->fname[0] = 0;
     q->status = 0; q->keep_alive = 0; q->header_only = 0; q->redirects = 0;
-    q->err_page_done = 0; q->forced_status = 0; q->close_now = 0;
+    q->err_page_done = 0; q->forced_status = 0; q->close_now = 0; q->body_too_large = 0;
     q->start_ms = w->now_ms;
     q->discard_left = 0; q->discard_chunked = 0;
     q->wbuf = NULL; q->wlen = q->wpos = 0;
@@ -157,7 +157,10 @@ static int conn_recv(pf_worker *w, pf_conn *c)
         ssize_t n = recv(c->fd, b->data + c->rlen, room, 0);
         if (n > 0) {
             c->rlen += (uint32_t)n;
-            if ((size_t)n < room) c->readable = 0;
+            /* a short read drained the socket, unless the peer's FIN came with the data
+             * (EPOLLRDHUP in the same edge): then the next recv must see the EOF, as no
+             * further event will come (nginx's pending_eof) */
+            if ((size_t)n < room && !c->eof_pending) c->readable = 0;
             return (int)n;
         }
         if (n == 0) return 0;
@@ -209,6 +212,11 @@ static void start_request(pf_worker *w, pf_conn *c, pf_req *q, int head_len)
     else if (q->h.body == PF_BODY_CHUNKED) { q->discard_chunked = 1; pf_chunked_init(&q->chunk); }
     pf_handle_request(w, c, q);
     if (q->close_now) { pf_alog_write(w, c, q); pf_conn_close(w, c); return; }
+    if (q->body_too_large) {                       /* 413: answer, then close; never read it */
+        q->discard_left = 0;
+        q->discard_chunked = 0;
+        q->keep_alive = 0;
+    }
     if (q->discard_left || q->discard_chunked) {
         /* a client waiting for "100 Continue" would never send the body we must drain
          * (nginx's discard path sends it too); 25 bytes into an empty socket buffer */
@@ -495,7 +503,7 @@ void pf_conn_event(pf_worker *w, pf_conn *c, int readable, int writable, int hup
 {
     if (readable) c->readable = 1;
     if (writable) c->writable = 1;
-    (void)hup;
+    if (hup) c->eof_pending = 1;
     conn_run(w, c);
 }
 
