@@ -73,7 +73,7 @@ static pf_req *req_get(pf_worker *w)
     q->uri_len = 0; q->uri[0] = 0;
     q->fname_len = 0; q->fname[0] = 0;
     q->status = 0; q->keep_alive = 0; q->header_only = 0; q->redirects = 0;
-    q->err_page_done = 0; q->forced_status = 0; q->close_now = 0;
+    q->err_page_done = 0; q->forced_status = 0; q->close_now = 0; q->body_too_large = 0;
     q->start_ms = w->now_ms;
     q->discard_left = 0; q->discard_chunked = 0;
     q->wbuf = NULL; q->wlen = q->wpos = 0;
@@ -82,6 +82,7 @@ static pf_req *req_get(pf_worker *w)
     q->gz = NULL;
     q->bytes_sent = q->header_bytes = 0;
     q->content_type_set = 0;
+    q->nranges = q->range_i = 0;
     return q;
 }
 
@@ -208,6 +209,11 @@ static void start_request(pf_worker *w, pf_conn *c, pf_req *q, int head_len)
     else if (q->h.body == PF_BODY_CHUNKED) { q->discard_chunked = 1; pf_chunked_init(&q->chunk); }
     pf_handle_request(w, c, q);
     if (q->close_now) { pf_alog_write(w, c, q); pf_conn_close(w, c); return; }
+    if (q->body_too_large) {                       /* 413: answer, then close; never read it */
+        q->discard_left = 0;
+        q->discard_chunked = 0;
+        q->keep_alive = 0;
+    }
     if (q->discard_left || q->discard_chunked) {
         /* a client waiting for "100 Continue" would never send the body we must drain
          * (nginx's discard path sends it too); 25 bytes into an empty socket buffer */
@@ -387,6 +393,7 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
             q->wlen = (uint32_t)n;
             continue;
         }
+        if (q->nranges > 1 && pf_next_part(q)) continue;    /* multipart/byteranges */
         return 1;
     }
 }

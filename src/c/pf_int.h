@@ -38,13 +38,14 @@ typedef struct { rt_str ext; rt_str type; } rt_mime;
 typedef struct { rt_range ops; } rt_tpl;
 typedef struct { uint32_t var; rt_str arg; } rt_tplop;
 typedef struct { rt_str path; } rt_logfile;
-typedef struct { uint32_t file; uint32_t tpl; } rt_acclog;
+typedef struct { uint32_t file; uint32_t tpl; uint32_t escape; } rt_acclog;   /* escape: 1 default, 2 json, 3 none */
 
 enum {
     RT_F_SENDFILE = 1, RT_F_ETAG = 2, RT_F_GZIP = 4, RT_F_GZIP_STATIC = 8, RT_F_GZIP_VARY = 16,
     RT_F_SERVER_TOKENS = 32, RT_F_LOG_NOT_FOUND = 64, RT_F_TCP_NOPUSH = 128,
     RT_F_MSIE_PADDING = 256, RT_F_ABS_REDIRECT = 512, RT_F_PORT_IN_REDIRECT = 1024,
     RT_F_GZIP_TYPES_ANY = 2048, RT_F_TCP_NODELAY = 4096, RT_F_ADD_HEADER_INHERIT = 8192,
+    RT_F_GZIP_DISABLE_MSIE6 = 16384,
 };
 enum { RT_EXP_OFF = 0, RT_EXP_EPOCH, RT_EXP_MAX, RT_EXP_ACCESS, RT_EXP_MODIFIED };
 
@@ -67,6 +68,8 @@ typedef struct {
     uint32_t if_modified_since;     /* 0 off, 1 exact, 2 before */
     uint32_t lingering_timeout_ms;
     uint32_t keepalive_header_s;    /* 0: no Keep-Alive header */
+    uint32_t max_body_lo, max_body_hi;   /* client_max_body_size, 0 = unlimited */
+    uint32_t error_log_file, error_log_level;   /* RT_NONE: the worker's error log */
 } rt_conf;
 
 struct pf_router {
@@ -132,7 +135,7 @@ typedef struct pf_req {
     uint32_t uri_len; char uri[PF_URI_MAX];          /* normalised $uri */
     uint32_t fname_len; char fname[PF_PATH_MAX];     /* $request_filename */
     int status; int keep_alive; int header_only; int redirects;
-    int err_page_done; int forced_status; int close_now;
+    int err_page_done; int forced_status; int close_now; int body_too_large;
     int64_t start_ms;
     int64_t discard_left; int discard_chunked; pf_chunked chunk;
     /* response */
@@ -142,7 +145,12 @@ typedef struct pf_req {
     void *gz;                                        /* gzip.c state when compressing */
     uint64_t bytes_sent, header_bytes;
     int content_type_set;
+    /* multipart/byteranges (static.c) */
+    uint8_t nranges, range_i; char boundary[24];
+    off_t rstart[16], rend[16]; off_t part_size;
+    const char *part_ctype; size_t part_ctype_len; char part_ctype_buf[256];
 } pf_req;
+#define PF_MAX_RANGES 16
 
 enum pf_conn_state {
     CS_FREE = 0,        /* in the free list */
@@ -191,7 +199,7 @@ struct pf_worker {
     char date_hdr[40]; char time_local[48]; char time_iso[48]; time_t date_for;
     pf_alog *alogs; uint32_t nalogs; int64_t next_flush_ms;
     pf_fent *fcache[PF_FCACHE_SLOTS]; size_t small_total;
-    uint64_t accepted, requests, conn_seq; uint32_t active, idle;
+    uint64_t accepted, requests, conn_seq, boundary_seq; uint32_t active, idle;
     int pid;
     char hostname[256];
 };
@@ -218,6 +226,7 @@ void pf_log_error(struct pf_worker *w, int level, pf_conn *c, pf_req *q, const c
 /* static.c: fills q's response (status, wbuf headers, body source) */
 void pf_handle_request(struct pf_worker *w, pf_conn *c, pf_req *q);
 void pf_fent_release(struct pf_worker *w, pf_fent *e);
+int pf_next_part(pf_req *q);
 /* errpage.c */
 const char *pf_status_line(int status, size_t *len);
 int pf_errpage_body(int status, int server_tokens, char *out, size_t cap);

@@ -119,7 +119,7 @@ static int check_refs(pf_router *r, char *err, size_t errlen)
         if (r->tplop[i].var >= V_MAX || !str_ok(r, r->tplop[i].arg)) FAIL("template op %u: bad", i);
     for (i = 0; i < r->nlogfile; i++) if (!str_ok(r, r->logfile[i].path)) FAIL("log file %u: bad", i);
     for (i = 0; i < r->nacclog; i++)
-        if (r->acclog[i].file >= r->nlogfile || r->acclog[i].tpl >= r->ntpl) FAIL("access_log %u: bad", i);
+        if (r->acclog[i].file >= r->nlogfile || r->acclog[i].tpl >= r->ntpl || r->acclog[i].escape < 1 || r->acclog[i].escape > 3) FAIL("access_log %u: bad", i);
     for (i = 0; i < r->nerrpage; i++)
         if (!str_ok(r, r->errpage[i].uri) || r->errpage[i].code < 300 || r->errpage[i].code > 599)
             FAIL("error_page %u: bad", i);
@@ -134,7 +134,8 @@ static int check_refs(pf_router *r, char *err, size_t errlen)
             || !str_ok(r, c->charset) || !range_ok(c->charset_types, r->nlist)
             || !range_ok(c->gzip_types, r->nlist) || !range_ok(c->mime, r->nmime)
             || !str_ok(r, c->default_type) || !range_ok(c->access_logs, r->nacclog)
-            || c->root.len >= PF_PATH_MAX || c->gzip_comp_level > 9)
+            || c->root.len >= PF_PATH_MAX || c->gzip_comp_level > 9
+            || (c->error_log_file != RT_NONE && c->error_log_file >= r->nlogfile) || c->error_log_level > 7)
             FAIL("conf %u: bad record", i);
     }
     return 0;
