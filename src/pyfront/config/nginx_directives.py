@@ -473,6 +473,11 @@ d("add_header", HSL, "23", h_add_header, "name value [always]", "",
 def h_charset(p, st, a):
     if "charset" in p.level.v:
         return "is duplicate"
+    if a[0].startswith("$"):
+        name = a[0][1:]
+        if not name or not all(c.isalnum() or c == "_" for c in name) or not name.isascii():
+            p.emerg(f'invalid variable name "{a[0]}"')
+        p.emerg('"charset" from a variable is not supported by pyfront', hint="name the charset, e.g. `charset utf-8;`")
     p.level.v["charset"] = None if a[0] == "off" else a[0]
 
 

@@ -574,11 +574,11 @@ class Parser:
             if msg == "invalid port":
                 self.emerg(f'invalid port in upstream "{hostpart}"')
             self.emerg(f'invalid host in upstream "{hostpart}"')
+        # Without a port the target names an upstream block. If there is none, nginx takes
+        # http's port 80 for proxy_pass; uwsgi has no default port ("no port in upstream").
         upstream = None
-        if addr.kind == "name" and addr.port is None:
-            upstream = addr.host
-        elif addr.kind == "inet" and addr.port is None:
-            addr = Address(addr.kind, addr.host, 80 if scheme == "http" else None, None, addr.text)
+        if addr.port is None and addr.kind != "unix":
+            upstream = addr.host if addr.kind == "name" else addr.text
         return PassTarget(scheme, addr, upstream, uri, text, False, self.file, st.line)
 
     def set_stub_status(self, st) -> None:
