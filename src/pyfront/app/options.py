@@ -509,7 +509,8 @@ connections are multiplexed in C (epoll), so an idle keep-alive client never hol
 thread; pipelining, chunked request bodies, `Expect: 100-continue`; responses without
 Content-Length are chunked on HTTP/1.1. Header names with `_` are dropped (they would
 alias `-`). Repeated request headers are joined (`, `; `; ` for Cookie) in both modes —
-nginx before 1.23 sends them as separate uwsgi vars, where uWSGI keeps only the last.
+nginx before 1.23 sends them as separate uwsgi vars, which a plain dict update would
+reduce to the last one.
 
 ## Request log
 
