@@ -4,10 +4,8 @@ import signal
 import threading
 import time
 
-import pytest
-
 from tests.conftest import free_port
-from tests.integration.app_support import (alive, children, http_request, start_app, wait_until,
+from tests.integration.app_support import (alive, http_request, start_app, wait_until,
                                            write_test_app)
 
 
@@ -79,7 +77,7 @@ def test_harakiri_logs_request_and_stack_then_respawns(procs, tmp_path):
     assert "GET /sleep?s=30" in log
     assert "stuck_in_the_app" in log          # the Python stack of the stuck thread
     wait_until(lambda: app.worker_pids() and app.worker_pids() != before, what="respawn")
-    app.wait_log(f"spawned pyfront worker 1")
+    app.wait_log("spawned pyfront worker 1")
     status, _, body = get(port, "/pid")
     assert status == 200
 
