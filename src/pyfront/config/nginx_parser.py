@@ -63,6 +63,19 @@ def _printable(msg: str) -> str:
     return msg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _where_allowed(entries) -> str | None:
+    """What to do about a directive in the wrong block (pyfront's hint after nginx's message)."""
+    ctx = set().union(*(e.contexts for e in entries))
+    if ctx == {ND.MAIN}:
+        return "move it to nginx.conf's main context"
+    if ctx == {ND.EVENTS}:
+        return "move it into events {} in nginx.conf"
+    names = {ND.HTTP: "at the http level, outside server {}", ND.SRV: "in server {}", ND.LOC: "in location {}",
+             ND.UPS: "in upstream {}"}
+    where = [names[c] for c in (ND.HTTP, ND.SRV, ND.LOC, ND.UPS) if c in ctx]
+    return "use it " + " or ".join(where) if where else None
+
+
 def var_syntax_error(text: str) -> str | None:
     """nginx's script-compiler message for a malformed `$name` / `${name}` in `text`, or None."""
     i, n = 0, len(text)
@@ -251,7 +264,7 @@ class Parser:
             self.emerg(f'unknown directive "{name}"')
         ent = next((e for e in entries if ctx in e.contexts or ND.ANY in e.contexts), None)
         if ent is None:
-            self.emerg(f'"{name}" directive is not allowed here')
+            self.emerg(f'"{name}" directive is not allowed here', hint=_where_allowed(entries))
         if not ent.block and st.end != ";":
             self.emerg(f'directive "{name}" is not terminated by ";"')
         if ent.block and st.end != "{":
