@@ -420,3 +420,14 @@ def test_proxy_pass_without_port_uses_80_unless_an_upstream_has_the_name():
     assert (b.upstream, b.address.port) == ("b", None)
     assert (c.upstream, c.address.text) == (None, "127.0.0.1:80")
     assert emerg("server {\n location / {\n  uwsgi_pass 127.0.0.1;\n }\n}").message == 'no port in upstream "127.0.0.1"'
+
+
+def test_include_falls_back_to_confdir_like_nginx(tmp_path):
+    """Debian layout: sites-enabled/x includes snippets/y.conf, which nginx finds under its prefix."""
+    (tmp_path / "snippets").mkdir()
+    (tmp_path / "snippets" / "y.conf").write_text("add_header X-Snippet 1;\n")
+    (tmp_path / "sites-enabled").mkdir()
+    (tmp_path / "sites-enabled" / "x").write_text("server {\n listen 8080;\n include snippets/y.conf;\n}\n")
+    (tmp_path / "nginx.conf").write_text("events {}\nhttp {\n include sites-enabled/*;\n}\n")
+    cfg, _ = load_nginx(load_confdir(str(tmp_path)))
+    assert [h.name for h in cfg.http.servers[0].settings.add_headers] == ["X-Snippet"]

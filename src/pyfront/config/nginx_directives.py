@@ -1009,9 +1009,10 @@ for _name, _ctx in (("types_hash_max_size", HSL), ("types_hash_bucket_size", HSL
       "Accepted (checked as a number) and ignored: pyfront's C tables have no hash buckets to size.")
 
 d("include", ANY, "1", None, "file | mask", "",
-  "Read another file (or every file matching a glob, in name order) here. Relative to the including file's "
-  "directory; `mime.types` and `uwsgi_params` are built in.",
-  differs="nginx resolves relative includes against the main config's directory; pyfront against the including file's (the same for files in CONF_DIR).")
+  "Read another file (or every file matching a glob, in name order) here. `mime.types` and `uwsgi_params` "
+  "are built in.",
+  differs="a relative path is tried against the including file's directory first, then against CONF_DIR "
+  "(nginx's prefix, its only rule).")
 
 # ---------------------------------------------------------------- nginx directives pyfront does not implement
 # Names only (nginx's and NGINX Plus's, as crossplane's analyzer lists them); any of them is an emerg
