@@ -14,7 +14,7 @@
 #include "pf.h"
 
 #define PF_PATH_MAX 4096
-#define PF_URI_MAX  4096
+#define PF_URI_MAX  8192    /* a request line may be 8k (large_client_header_buffers) */
 
 /* ---- route table (router.c); format in docs/route-table.md -------------- */
 typedef struct { uint32_t off, len; } rt_str;

@@ -739,7 +739,7 @@ static int do_index(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
 {
     char path[PF_PATH_MAX];
     int n = map_path(w, q, cf, q->uri, q->uri_len, path, sizeof path);
-    if (n < 0) { pf_respond_error(w, c, q, 400); return LOC_DONE; }
+    if (n < 0) { pf_respond_error(w, c, q, n == PF_E_URI_TOO_LONG ? 404 : 400); return LOC_DONE; }
     for (uint32_t i = 0; i < cf->index.count; i++) {
         rt_str ix = w->rt->list[cf->index.first + i];
         if ((size_t)n + ix.len >= sizeof path || q->uri_len + ix.len >= PF_URI_MAX) continue;
@@ -781,7 +781,12 @@ static int serve_uri(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
 {
     if (q->uri_len && q->uri[q->uri_len - 1] == '/') return do_index(w, c, q, cf);
     int n = map_path(w, q, cf, q->uri, q->uri_len, q->fname, sizeof q->fname);
-    if (n < 0) { pf_respond_error(w, c, q, n == PF_E_URI_TOO_LONG ? 414 : 400); return LOC_DONE; }
+    if (n == PF_E_URI_TOO_LONG) {             /* longer than PATH_MAX: nginx's ENAMETOOLONG -> 404 */
+        pf_log_error(w, PF_LOG_ERR, c, q, "open() failed (36: File name too long)");
+        pf_respond_error(w, c, q, 404);
+        return LOC_DONE;
+    }
+    if (n < 0) { pf_respond_error(w, c, q, 400); return LOC_DONE; }
     q->fname_len = (uint32_t)n;
     pf_fent *e = fcache_get(w, q->fname, (size_t)n, cf->open_file_cache_valid_ms);
     if (!e) { pf_respond_error(w, c, q, 500); return LOC_DONE; }
