@@ -330,7 +330,7 @@ static void respond_redirect(pf_worker *w, pf_conn *c, pf_req *q, int status, co
         (void)op;
         /* $host: Host header without port, else the server's first name */
         size_t hl = 0;
-        if (q->h.host.len) {
+        if (q->h.host.len && !(cf && (cf->flags & RT_F_SERVER_NAME_IN_REDIRECT))) {
             const char *h = pf_req_base(c) + q->h.host.off;
             size_t e = q->h.host.len;
             if (h[0] != '[') { const char *colon = memchr(h, ':', e); if (colon) e = (size_t)(colon - h); }
@@ -947,6 +947,7 @@ void pf_handle_request(pf_worker *w, pf_conn *c, pf_req *q)
                                       q->h.host.len);
     if (q->server < 0) { q->conf = -1; respond_page(w, c, q, 500, NULL, 0); return; }
     q->conf = (int)r->server[q->server].conf;
+    q->underscores = !!(r->conf[q->conf].flags & RT_F_UNDERSCORES);
     q->header_only = q->h.method_id == PF_M_HEAD;
     /* nginx's request-line rules on top of RFC 9112's: a method is upper-case letters, '_'
      * and '-' only ("get" is a 400 there, not an unknown method), and the asterisk-form

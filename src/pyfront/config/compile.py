@@ -27,7 +27,8 @@ LOC_KINDS = {"": 1, "^~": 2, "=": 3, "~": 4, "~*": 5, "@": 6}
 
 F_SENDFILE, F_ETAG, F_GZIP, F_GZIP_STATIC, F_GZIP_VARY, F_SERVER_TOKENS, F_LOG_NOT_FOUND, \
     F_TCP_NOPUSH, F_MSIE_PADDING, F_ABS_REDIRECT, F_PORT_IN_REDIRECT, F_GZIP_TYPES_ANY, \
-    F_TCP_NODELAY, F_ADD_HEADER_INHERIT, F_GZIP_DISABLE_MSIE6 = (1 << i for i in range(15))
+    F_TCP_NODELAY, F_ADD_HEADER_INHERIT, F_GZIP_DISABLE_MSIE6, F_SERVER_NAME_IN_REDIRECT, \
+    F_UNDERSCORES_IN_HEADERS = (1 << i for i in range(17))
 EXPIRES_MODES = {"off": 0, "epoch": 1, "max": 2, "access": 3, "modified": 4}
 IMS_MODES = {"off": 0, "exact": 1, "before": 2}
 ESCAPES = {"default": 1, "json": 2, "none": 3}
@@ -86,6 +87,8 @@ class ConfPlan:
     msie_padding: bool = True
     absolute_redirect: bool = True
     port_in_redirect: bool = True
+    server_name_in_redirect: bool = False
+    underscores_in_headers: bool = False
     gzip: bool = False
     gzip_static: bool = False
     gzip_vary: bool = False
@@ -310,7 +313,9 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
                     (c.tcp_nopush, F_TCP_NOPUSH), (c.msie_padding, F_MSIE_PADDING),
                     (c.absolute_redirect, F_ABS_REDIRECT), (c.port_in_redirect, F_PORT_IN_REDIRECT),
                     ("*" in c.gzip_types, F_GZIP_TYPES_ANY), (c.tcp_nodelay, F_TCP_NODELAY),
-                    (c.gzip_disable_msie6, F_GZIP_DISABLE_MSIE6)):
+                    (c.gzip_disable_msie6, F_GZIP_DISABLE_MSIE6),
+                    (c.server_name_in_redirect, F_SERVER_NAME_IN_REDIRECT),
+                    (c.underscores_in_headers, F_UNDERSCORES_IN_HEADERS)):
         if on:
             flags |= bit
     ep_first = len(b.sec[SEC_ERRPAGE])
@@ -459,6 +464,9 @@ def _conf_from_settings(st, server, loc=None, ret=None) -> ConfPlan:
                                          al.file, al.line, hint="log to a plain file path"))
     logs = () if st.access_log_off else tuple((al.path, al.format.name) for al in st.access_logs)
     where = loc if loc is not None else server
+    if not server.merge_slashes:
+        raise ConfigError(Diagnostic("emerg", '"merge_slashes off" is not supported by pyfront yet',
+                                     server.file, server.line))
     other = [d for d in st.gzip_disable if d != "msie6"]
     if other:
         raise ConfigError(Diagnostic("emerg", f'"gzip_disable {other[0]}" is not supported by pyfront yet '
@@ -484,7 +492,9 @@ def _conf_from_settings(st, server, loc=None, ret=None) -> ConfPlan:
         expires=expires, expires_s=expires_s, charset=st.charset or "",
         charset_types=tuple(st.charset_types), sendfile=st.sendfile, tcp_nopush=st.tcp_nopush,
         tcp_nodelay=st.tcp_nodelay, etag=st.etag, server_tokens=st.server_tokens != "off",
-        msie_padding=st.msie_padding, gzip=st.gzip, gzip_static=st.gzip_static != "off",
+        msie_padding=st.msie_padding, log_not_found=st.log_not_found, absolute_redirect=st.absolute_redirect,
+        port_in_redirect=st.port_in_redirect, server_name_in_redirect=st.server_name_in_redirect,
+        underscores_in_headers=server.underscores_in_headers, gzip=st.gzip, gzip_static=st.gzip_static != "off",
         gzip_vary=st.gzip_vary, gzip_comp_level=st.gzip_comp_level, gzip_min_length=st.gzip_min_length,
         gzip_types=tuple(st.gzip_types), gzip_disable_msie6="msie6" in st.gzip_disable, types=tuple(st.types), default_type=st.default_type,
         keepalive_timeout_ms=st.keepalive_timeout_ms, keepalive_requests=st.keepalive_requests,
