@@ -46,6 +46,7 @@ enum {
     RT_F_MSIE_PADDING = 256, RT_F_ABS_REDIRECT = 512, RT_F_PORT_IN_REDIRECT = 1024,
     RT_F_GZIP_TYPES_ANY = 2048, RT_F_TCP_NODELAY = 4096, RT_F_ADD_HEADER_INHERIT = 8192,
     RT_F_GZIP_DISABLE_MSIE6 = 16384, RT_F_SERVER_NAME_IN_REDIRECT = 32768, RT_F_UNDERSCORES = 65536,
+    RT_F_GZIP_PROXIED_ANY = 131072, RT_F_GZIP_HTTP10 = 262144,
 };
 enum { RT_EXP_OFF = 0, RT_EXP_EPOCH, RT_EXP_MAX, RT_EXP_ACCESS, RT_EXP_MODIFIED };
 
@@ -70,6 +71,7 @@ typedef struct {
     uint32_t keepalive_header_s;    /* 0: no Keep-Alive header */
     uint32_t max_body_lo, max_body_hi;   /* client_max_body_size, 0 = unlimited */
     uint32_t error_log_file, error_log_level;   /* RT_NONE: the worker's error log */
+    uint32_t client_body_timeout_ms;
 } rt_conf;
 
 struct pf_router {

@@ -378,11 +378,11 @@ static int set_uri(pf_req *q, const char *u, size_t n)
     return 0;
 }
 
-static int accepts_gzip(pf_conn *c, pf_req *q)
+static int accepts_gzip(pf_conn *c, pf_req *q, const rt_conf *cf)
 {
     size_t vl;
     const char *v = pf_req_header(c, q, "accept-encoding", 15, &vl);
-    if (!v || q->h.version_minor < 1) return 0;         /* gzip_http_version 1.1 */
+    if (!v || (q->h.version_minor < 1 && !(cf->flags & RT_F_GZIP_HTTP10))) return 0;   /* gzip_http_version */
     for (size_t i = 0; i + 4 <= vl; i++)
         if (strncasecmp(v + i, "gzip", 4) == 0) {
             /* refuse "gzip;q=0" (RFC 9110 §12.5.3) */
@@ -551,7 +551,8 @@ static int gzip_wanted(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, c
     if (len < (off_t)cf->gzip_min_length) return 0;
     if (!(cf->flags & RT_F_GZIP_TYPES_ANY) && !pf_rt_list_has(w->rt, cf->gzip_types, ct, ctl)) return 0;
     size_t vl;
-    if (!accepts_gzip(c, q) || pf_req_header(c, q, "via", 3, &vl)) return 1;   /* gzip_proxied off */
+    if (!accepts_gzip(c, q, cf)) return 1;
+    if (!(cf->flags & RT_F_GZIP_PROXIED_ANY) && pf_req_header(c, q, "via", 3, &vl)) return 1;   /* gzip_proxied off */
     if (cf->flags & RT_F_GZIP_DISABLE_MSIE6) {
         /* nginx's "msie6": MSIE 4-6 without SV1 (its gzip handling was broken) */
         const char *ua = pf_req_header(c, q, "user-agent", 10, &vl);
@@ -576,7 +577,7 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
     m.ctype = ct; m.ctype_len = ctl; m.charset = 1; m.expires = 1;
     /* gzip_static (nginx's handler): with gzip_vary, an existing .gz adds "Vary" even
      * for a client that does not accept gzip; it is served only to those that do */
-    int acc = accepts_gzip(c, q);
+    int acc = accepts_gzip(c, q, cf);
     if ((cf->flags & RT_F_GZIP_STATIC) && (acc || (cf->flags & RT_F_GZIP_VARY))
         && q->fname_len + 4 < sizeof q->fname) {
         char gz[PF_PATH_MAX];

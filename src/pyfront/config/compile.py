@@ -28,7 +28,7 @@ LOC_KINDS = {"": 1, "^~": 2, "=": 3, "~": 4, "~*": 5, "@": 6}
 F_SENDFILE, F_ETAG, F_GZIP, F_GZIP_STATIC, F_GZIP_VARY, F_SERVER_TOKENS, F_LOG_NOT_FOUND, \
     F_TCP_NOPUSH, F_MSIE_PADDING, F_ABS_REDIRECT, F_PORT_IN_REDIRECT, F_GZIP_TYPES_ANY, \
     F_TCP_NODELAY, F_ADD_HEADER_INHERIT, F_GZIP_DISABLE_MSIE6, F_SERVER_NAME_IN_REDIRECT, \
-    F_UNDERSCORES_IN_HEADERS = (1 << i for i in range(17))
+    F_UNDERSCORES_IN_HEADERS, F_GZIP_PROXIED_ANY, F_GZIP_HTTP10 = (1 << i for i in range(19))
 EXPIRES_MODES = {"off": 0, "epoch": 1, "max": 2, "access": 3, "modified": 4}
 IMS_MODES = {"off": 0, "exact": 1, "before": 2}
 ESCAPES = {"default": 1, "json": 2, "none": 3}
@@ -89,6 +89,8 @@ class ConfPlan:
     port_in_redirect: bool = True
     server_name_in_redirect: bool = False
     underscores_in_headers: bool = False
+    gzip_proxied_any: bool = False                  # gzip_proxied any (other values: as off)
+    gzip_http10: bool = False                       # gzip_http_version 1.0
     gzip: bool = False
     gzip_static: bool = False
     gzip_vary: bool = False
@@ -111,6 +113,7 @@ class ConfPlan:
     lingering_timeout_ms: int = 5000
     keepalive_header_s: int = 0                     # keepalive_timeout's 2nd argument: "Keep-Alive: timeout=N"
     client_max_body_size: int = 1048576             # 0 = unlimited (413 beyond it, as nginx)
+    client_body_timeout_ms: int = 60000
     error_log: tuple[str, str] | None = None        # (path, level) of this level's error_log; None = the worker's
 
 
@@ -214,7 +217,7 @@ _CONF_FIELDS = ("str:root I:alias str:loc_prefix rng:index rng:try_files i:retur
                 "rng:mime str:default_type I:keepalive_timeout_ms I:keepalive_requests "
                 "I:send_timeout_ms I:client_header_timeout_ms I:client_header_buffer_size "
                 "I:large_header_buffer_size I:large_header_buffers rng:access_logs "
-                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms I:keepalive_header_s I:max_body_lo I:max_body_hi I:error_log_file I:error_log_level").split()
+                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms I:keepalive_header_s I:max_body_lo I:max_body_hi I:error_log_file I:error_log_level I:client_body_timeout_ms").split()
 _CONF_FMT = "<" + "".join({"str": "II", "rng": "II", "I": "I", "i": "i"}[f.split(":")[0]] for f in _CONF_FIELDS)
 
 
@@ -315,7 +318,8 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
                     ("*" in c.gzip_types, F_GZIP_TYPES_ANY), (c.tcp_nodelay, F_TCP_NODELAY),
                     (c.gzip_disable_msie6, F_GZIP_DISABLE_MSIE6),
                     (c.server_name_in_redirect, F_SERVER_NAME_IN_REDIRECT),
-                    (c.underscores_in_headers, F_UNDERSCORES_IN_HEADERS)):
+                    (c.underscores_in_headers, F_UNDERSCORES_IN_HEADERS),
+                    (c.gzip_proxied_any, F_GZIP_PROXIED_ANY), (c.gzip_http10, F_GZIP_HTTP10)):
         if on:
             flags |= bit
     ep_first = len(b.sec[SEC_ERRPAGE])
@@ -352,7 +356,8 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
         keepalive_header_s=c.keepalive_header_s, max_body_lo=c.client_max_body_size & 0xFFFFFFFF,
         max_body_hi=c.client_max_body_size >> 32,
         error_log_file=NONE if c.error_log is None else b.logfile(c.error_log[0]),
-        error_log_level=0 if c.error_log is None else LOG_LEVELS[c.error_log[1]])
+        error_log_level=0 if c.error_log is None else LOG_LEVELS[c.error_log[1]],
+        client_body_timeout_ms=c.client_body_timeout_ms)
     args: list[int] = []
     for f in _CONF_FIELDS:
         kind, name = f.split(":")
@@ -494,7 +499,9 @@ def _conf_from_settings(st, server, loc=None, ret=None) -> ConfPlan:
         tcp_nodelay=st.tcp_nodelay, etag=st.etag, server_tokens=st.server_tokens != "off",
         msie_padding=st.msie_padding, log_not_found=st.log_not_found, absolute_redirect=st.absolute_redirect,
         port_in_redirect=st.port_in_redirect, server_name_in_redirect=st.server_name_in_redirect,
-        underscores_in_headers=server.underscores_in_headers, gzip=st.gzip, gzip_static=st.gzip_static != "off",
+        underscores_in_headers=server.underscores_in_headers, gzip=st.gzip,
+        gzip_proxied_any="any" in st.gzip_proxied, gzip_http10=st.gzip_http_version == "1.0",
+        client_body_timeout_ms=st.client_body_timeout_ms, gzip_static=st.gzip_static != "off",
         gzip_vary=st.gzip_vary, gzip_comp_level=st.gzip_comp_level, gzip_min_length=st.gzip_min_length,
         gzip_types=tuple(st.gzip_types), gzip_disable_msie6="msie6" in st.gzip_disable, types=tuple(st.types), default_type=st.default_type,
         keepalive_timeout_ms=st.keepalive_timeout_ms, keepalive_requests=st.keepalive_requests,
