@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyfront.app.options import BY_NAME, OPTIONS, load_app
+from pyfront.app.options import BY_NAME, load_app
 from pyfront.config.diagnostics import Report
 from pyfront.config.ini import IniEntry, IniSection, IniSyntaxError, read_ini
 
@@ -121,5 +121,5 @@ def main(argv: list[str]) -> int:
     try:
         return AppMaster(cfg).run()
     except OSError as exc:
-        print(f"pyfront: [emerg] {exc}", file=sys.stderr)
+        print(f"pyfront: [emerg] {exc.strerror or exc}", file=sys.stderr)
         return 1
