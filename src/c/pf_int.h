@@ -228,6 +228,7 @@ void pf_log_error(struct pf_worker *w, int level, pf_conn *c, pf_req *q, const c
 /* static.c: fills q's response (status, wbuf headers, body source) */
 void pf_handle_request(struct pf_worker *w, pf_conn *c, pf_req *q);
 void pf_fent_release(struct pf_worker *w, pf_fent *e);
+pf_fent *pf_fcache_get(struct pf_worker *w, const char *path, size_t plen, uint32_t valid_ms);   /* fcache.c */
 int pf_next_part(pf_req *q);
 /* errpage.c */
 const char *pf_status_line(int status, size_t *len);
