@@ -21,7 +21,6 @@
  * readable/writable flags, cleared on EAGAIN or a short read/write (nginx's ready
  * flags), so a keep-alive request costs recv + send (+ stat) and no epoll_ctl.
  */
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +49,9 @@ static void conn_to(pf_worker *w, pf_conn *c, int to)
     case CS_WRITE:        ok = to == CS_IDLE || to == CS_READ_HEAD || to == CS_LINGER || to == CS_FREE; break;
     case CS_LINGER:       ok = to == CS_FREE; break;
     case CS_UPSTREAM:     ok = to == CS_WRITE || to == CS_FREE; break;
-    default:              assert(!"bad connection state"); break;
+    default:              PF_ASSERT(!"bad connection state"); break;
     }
-    assert(ok);
-    (void)ok;
+    PF_ASSERT(ok);
     if (from == CS_IDLE) w->idle--;
     if (to == CS_IDLE) w->idle++;
     c->state = (uint8_t)to;
@@ -494,7 +492,7 @@ static void conn_run(pf_worker *w, pf_conn *c)
         case CS_UPSTREAM:
             return;                  /* issue 4: driven by the upstream's events */
         default:
-            assert(!"bad connection state");
+            PF_ASSERT(!"bad connection state");
             return;
         }
         if (rc <= 0) return;
@@ -533,7 +531,7 @@ void pf_conn_timeout(pf_worker *w, pf_conn *c)
         pf_conn_close(w, c);
         break;
     default:
-        assert(!"timer on a free connection");
+        PF_ASSERT(!"timer on a free connection");
         break;
     }
 }

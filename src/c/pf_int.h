@@ -13,6 +13,12 @@
 #include <netinet/in.h>
 #include "pf.h"
 
+/* Always-on invariant check (Python's CFLAGS carry -DNDEBUG, which would silence
+ * assert()): a broken state machine edge is a bug; the worker aborts with the location
+ * and the master respawns it, instead of serving from a corrupt state. */
+void pf_assert_fail(const char *what, const char *file, int line) __attribute__((noreturn));
+#define PF_ASSERT(x) do { if (!(x)) pf_assert_fail(#x, __FILE__, __LINE__); } while (0)
+
 #define PF_PATH_MAX 4096
 #define PF_URI_MAX  8192    /* a request line may be 8k (large_client_header_buffers) */
 
