@@ -54,6 +54,11 @@ static void conn_to(pf_worker *w, pf_conn *c, int to)
     PF_ASSERT(ok);
     if (from == CS_IDLE) w->idle--;
     if (to == CS_IDLE) w->idle++;
+    /* stub_status: Reading = request head, Writing = request being answered */
+    if (from == CS_READ_HEAD) w->reading--;
+    if (to == CS_READ_HEAD) w->reading++;
+    if (from == CS_DISCARD_BODY || from == CS_WRITE || from == CS_UPSTREAM) w->writing--;
+    if (to == CS_DISCARD_BODY || to == CS_WRITE || to == CS_UPSTREAM) w->writing++;
     c->state = (uint8_t)to;
 }
 

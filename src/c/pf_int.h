@@ -52,7 +52,7 @@ enum {
     RT_F_MSIE_PADDING = 256, RT_F_ABS_REDIRECT = 512, RT_F_PORT_IN_REDIRECT = 1024,
     RT_F_GZIP_TYPES_ANY = 2048, RT_F_TCP_NODELAY = 4096, RT_F_ADD_HEADER_INHERIT = 8192,
     RT_F_GZIP_DISABLE_MSIE6 = 16384, RT_F_SERVER_NAME_IN_REDIRECT = 32768, RT_F_UNDERSCORES = 65536,
-    RT_F_GZIP_PROXIED_ANY = 131072, RT_F_GZIP_HTTP10 = 262144,
+    RT_F_GZIP_PROXIED_ANY = 131072, RT_F_GZIP_HTTP10 = 262144, RT_F_STUB_STATUS = 524288,
 };
 enum { RT_EXP_OFF = 0, RT_EXP_EPOCH, RT_EXP_MAX, RT_EXP_ACCESS, RT_EXP_MODIFIED };
 
@@ -207,7 +207,7 @@ struct pf_worker {
     char date_hdr[40]; char time_local[48]; char time_iso[48]; time_t date_for;
     pf_alog *alogs; uint32_t nalogs; int64_t next_flush_ms;
     pf_fent *fcache[PF_FCACHE_SLOTS]; size_t small_total;
-    uint64_t accepted, requests, conn_seq, boundary_seq; uint32_t active, idle;
+    uint64_t accepted, requests, conn_seq, boundary_seq; uint32_t active, idle, reading, writing;
     int pid;
     char hostname[256];
 };

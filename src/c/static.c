@@ -786,6 +786,46 @@ static int do_return(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
     return LOC_DONE;
 }
 
+/* stub_status: nginx's counters, summed over this generation's workers (shm slots);
+ * this worker's own counters are live, the others' are at most one loop turn old */
+static int do_stub_status(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
+{
+    if (q->h.method_id != PF_M_GET && q->h.method_id != PF_M_HEAD) { pf_respond_error(w, c, q, 405); return LOC_DONE; }
+    uint64_t active = w->active, accepted = w->accepted, requests = w->requests;
+    /* this request's head is read: it counts as Writing, as in nginx (our state only
+     * moves READ_HEAD -> WRITE once this handler has built the response) */
+    uint64_t reading = w->reading ? w->reading - 1 : 0, writing = w->writing + 1, waiting = w->idle;
+    if (w->conf.shm && w->conf.shm_len > 64) {
+        size_t nslots = (w->conf.shm_len - 64) / sizeof(pf_shm_slot);
+        for (size_t i = 0; i < nslots; i++) {
+            pf_shm_slot sl;
+            if ((int)i == w->conf.index) continue;
+            pf_shm_read_slot(w->conf.shm, (int)i, &sl);
+            if (!sl.pid) continue;
+            active += sl.active; accepted += sl.accepted; requests += sl.requests;
+            reading += sl.reading; writing += sl.writing; waiting += sl.idle;
+        }
+    }
+    char body[512];
+    int n = snprintf(body, sizeof body,
+                     "Active connections: %llu \nserver accepts handled requests\n %llu %llu %llu \n"
+                     "Reading: %llu Writing: %llu Waiting: %llu \n",
+                     (unsigned long long)active, (unsigned long long)accepted, (unsigned long long)accepted,
+                     (unsigned long long)requests, (unsigned long long)reading, (unsigned long long)writing,
+                     (unsigned long long)waiting);
+    q->status = 200;
+    meta_t m = {0};
+    m.ctype = "text/plain";
+    m.ctype_len = 10;
+    m.charset = 1;
+    m.clen = n;
+    if (write_head(w, c, q, &m) < 0 || (!q->header_only && wbuf_append(q, body, (size_t)n) < 0)) {
+        q->keep_alive = 0;
+        respond_page(w, c, q, 500, NULL, 0);
+    }
+    return LOC_DONE;
+}
+
 static int in_location(pf_worker *w, pf_conn *c, pf_req *q)
 {
     const rt_conf *cf = &w->rt->conf[q->conf];
@@ -799,6 +839,7 @@ static int in_location(pf_worker *w, pf_conn *c, pf_req *q)
         return LOC_DONE;
     }
     if (cf->return_code >= 0) return do_return(w, c, q, cf);
+    if (cf->flags & RT_F_STUB_STATUS) return do_stub_status(w, c, q, cf);
     if (cf->try_files.count) return do_try_files(w, c, q, cf);
     return serve_uri(w, c, q, cf);
 }

@@ -217,6 +217,8 @@ static void update_shm(pf_worker *w)
     s->idle = w->idle;
     s->pid = (uint32_t)w->pid;
     s->generation = (uint32_t)w->conf.generation;
+    s->reading = w->reading;
+    s->writing = w->writing;
 }
 
 void pf_accept_ready(pf_worker *w, pf_listener *l)
