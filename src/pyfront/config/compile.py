@@ -488,7 +488,7 @@ def _conf_from_settings(st, server, loc=None, ret=None) -> ConfPlan:
     handler = getattr(loc, "handler", None) if loc is not None else None
     stub = handler is not None and handler.kind == "stub_status"
     if handler is not None and not stub and code < 0:
-        # uwsgi_pass / proxy_pass / stub_status run in the front's proxy leg (issue 4);
+        # uwsgi_pass / proxy_pass run in the front's proxy leg (issue 4);
         # until it lands such a location answers 502 rather than serving files.
         code, text = 502, None
     return ConfPlan(
