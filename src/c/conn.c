@@ -21,7 +21,6 @@
  * readable/writable flags, cleared on EAGAIN or a short read/write (nginx's ready
  * flags), so a keep-alive request costs recv + send (+ stat) and no epoll_ctl.
  */
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,12 +49,16 @@ static void conn_to(pf_worker *w, pf_conn *c, int to)
     case CS_WRITE:        ok = to == CS_IDLE || to == CS_READ_HEAD || to == CS_LINGER || to == CS_FREE; break;
     case CS_LINGER:       ok = to == CS_FREE; break;
     case CS_UPSTREAM:     ok = to == CS_WRITE || to == CS_FREE; break;
-    default:              assert(!"bad connection state"); break;
+    default:              PF_ASSERT(!"bad connection state"); break;
     }
-    assert(ok);
-    (void)ok;
+    PF_ASSERT(ok);
     if (from == CS_IDLE) w->idle--;
     if (to == CS_IDLE) w->idle++;
+    /* stub_status: Reading = request head, Writing = request being answered */
+    if (from == CS_READ_HEAD) w->reading--;
+    if (to == CS_READ_HEAD) w->reading++;
+    if (from == CS_DISCARD_BODY || from == CS_WRITE || from == CS_UPSTREAM) w->writing--;
+    if (to == CS_DISCARD_BODY || to == CS_WRITE || to == CS_UPSTREAM) w->writing++;
     c->state = (uint8_t)to;
 }
 
@@ -73,7 +76,7 @@ static pf_req *req_get(pf_worker *w)
     q->uri_len = 0; q->uri[0] = 0;
     q->fname_len = 0; q->fname[0] = 0;
     q->status = 0; q->keep_alive = 0; q->header_only = 0; q->redirects = 0;
-    q->err_page_done = 0; q->forced_status = 0; q->close_now = 0; q->body_too_large = 0;
+    q->err_page_done = 0; q->forced_status = 0; q->close_now = 0; q->body_too_large = 0; q->underscores = 0;
     q->start_ms = w->now_ms;
     q->discard_left = 0; q->discard_chunked = 0;
     q->wbuf = NULL; q->wlen = q->wpos = 0;
@@ -224,7 +227,7 @@ static void start_request(pf_worker *w, pf_conn *c, pf_req *q, int head_len)
             && send(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, MSG_NOSIGNAL) < 0 && errno != EAGAIN)
             pf_log_error(w, PF_LOG_INFO, c, q, "send() failed (%d: %s)", errno, strerror(errno));
         conn_to(w, c, CS_DISCARD_BODY);
-        pf_timer_set(w, c, w->now_ms + addr_conf(w, c)->client_header_timeout_ms);
+        pf_timer_set(w, c, w->now_ms + (q->conf >= 0 ? w->rt->conf[q->conf].client_body_timeout_ms : 60000));
     } else {
         conn_to(w, c, CS_WRITE);
     }
@@ -314,6 +317,8 @@ static int do_discard(pf_worker *w, pf_conn *c)
         int n = conn_recv(w, c);
         if (n == 0 || n == -2 || n == -3) { pf_conn_close(w, c); return -1; }
         if (n == -1) return 0;
+        /* client_body_timeout is the gap between two reads, as nginx's */
+        pf_timer_set(w, c, w->now_ms + (q->conf >= 0 ? w->rt->conf[q->conf].client_body_timeout_ms : 60000));
     }
 }
 
@@ -492,7 +497,7 @@ static void conn_run(pf_worker *w, pf_conn *c)
         case CS_UPSTREAM:
             return;                  /* issue 4: driven by the upstream's events */
         default:
-            assert(!"bad connection state");
+            PF_ASSERT(!"bad connection state");
             return;
         }
         if (rc <= 0) return;
@@ -531,7 +536,7 @@ void pf_conn_timeout(pf_worker *w, pf_conn *c)
         pf_conn_close(w, c);
         break;
     default:
-        assert(!"timer on a free connection");
+        PF_ASSERT(!"timer on a free connection");
         break;
     }
 }

@@ -13,8 +13,14 @@
 #include <netinet/in.h>
 #include "pf.h"
 
+/* Always-on invariant check (Python's CFLAGS carry -DNDEBUG, which would silence
+ * assert()): a broken state machine edge is a bug; the worker aborts with the location
+ * and the master respawns it, instead of serving from a corrupt state. */
+void pf_assert_fail(const char *what, const char *file, int line) __attribute__((noreturn));
+#define PF_ASSERT(x) do { if (!(x)) pf_assert_fail(#x, __FILE__, __LINE__); } while (0)
+
 #define PF_PATH_MAX 4096
-#define PF_URI_MAX  4096
+#define PF_URI_MAX  8192    /* a request line may be 8k (large_client_header_buffers) */
 
 /* ---- route table (router.c); format in docs/route-table.md -------------- */
 typedef struct { uint32_t off, len; } rt_str;
@@ -45,7 +51,8 @@ enum {
     RT_F_SERVER_TOKENS = 32, RT_F_LOG_NOT_FOUND = 64, RT_F_TCP_NOPUSH = 128,
     RT_F_MSIE_PADDING = 256, RT_F_ABS_REDIRECT = 512, RT_F_PORT_IN_REDIRECT = 1024,
     RT_F_GZIP_TYPES_ANY = 2048, RT_F_TCP_NODELAY = 4096, RT_F_ADD_HEADER_INHERIT = 8192,
-    RT_F_GZIP_DISABLE_MSIE6 = 16384,
+    RT_F_GZIP_DISABLE_MSIE6 = 16384, RT_F_SERVER_NAME_IN_REDIRECT = 32768, RT_F_UNDERSCORES = 65536,
+    RT_F_GZIP_PROXIED_ANY = 131072, RT_F_GZIP_HTTP10 = 262144, RT_F_STUB_STATUS = 524288,
 };
 enum { RT_EXP_OFF = 0, RT_EXP_EPOCH, RT_EXP_MAX, RT_EXP_ACCESS, RT_EXP_MODIFIED };
 
@@ -70,6 +77,7 @@ typedef struct {
     uint32_t keepalive_header_s;    /* 0: no Keep-Alive header */
     uint32_t max_body_lo, max_body_hi;   /* client_max_body_size, 0 = unlimited */
     uint32_t error_log_file, error_log_level;   /* RT_NONE: the worker's error log */
+    uint32_t client_body_timeout_ms;
 } rt_conf;
 
 struct pf_router {
@@ -135,7 +143,7 @@ typedef struct pf_req {
     uint32_t uri_len; char uri[PF_URI_MAX];          /* normalised $uri */
     uint32_t fname_len; char fname[PF_PATH_MAX];     /* $request_filename */
     int status; int keep_alive; int header_only; int redirects;
-    int err_page_done; int forced_status; int close_now; int body_too_large;
+    int err_page_done; int forced_status; int close_now; int body_too_large; int underscores;
     int64_t start_ms;
     int64_t discard_left; int discard_chunked; pf_chunked chunk;
     /* response */
@@ -199,7 +207,7 @@ struct pf_worker {
     char date_hdr[40]; char time_local[48]; char time_iso[48]; time_t date_for;
     pf_alog *alogs; uint32_t nalogs; int64_t next_flush_ms;
     pf_fent *fcache[PF_FCACHE_SLOTS]; size_t small_total;
-    uint64_t accepted, requests, conn_seq, boundary_seq; uint32_t active, idle;
+    uint64_t accepted, requests, conn_seq, boundary_seq; uint32_t active, idle, reading, writing;
     int pid;
     char hostname[256];
 };
@@ -226,6 +234,7 @@ void pf_log_error(struct pf_worker *w, int level, pf_conn *c, pf_req *q, const c
 /* static.c: fills q's response (status, wbuf headers, body source) */
 void pf_handle_request(struct pf_worker *w, pf_conn *c, pf_req *q);
 void pf_fent_release(struct pf_worker *w, pf_fent *e);
+pf_fent *pf_fcache_get(struct pf_worker *w, const char *path, size_t plen, uint32_t valid_ms);   /* fcache.c */
 int pf_next_part(pf_req *q);
 /* errpage.c */
 const char *pf_status_line(int status, size_t *len);
