@@ -8,6 +8,7 @@
  * Errors are returned (PF_APP_* plus errno in *err) for Python to log by syscall name.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -37,12 +38,36 @@ static int wait_fd(int fd, short events, int timeout_ms, int *err)
     }
 }
 
+/* accept4 on one listener: fd, PF_APP_AGAIN (nothing there / lost the race), or IOERR. */
+static int try_accept(int lfd, int *err)
+{
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0)
+        return fd;
+    switch (errno) {
+    case EAGAIN: case EINTR: case ECONNABORTED: case EPROTO:
+        return PF_APP_AGAIN;   /* another thread/process won the race, or the client left */
+    default:
+        *err = errno;          /* EMFILE/ENFILE/ENOBUFS: Python logs "accept4() failed" and backs off */
+        return PF_APP_IOERR;
+    }
+}
+
 int pf_app_accept(const int *lfds, int n, int wakefd, int timeout_ms, int *which, int *err)
 {
     struct pollfd pfd[PF_APP_MAX_LISTEN + 1];
     if (n < 1 || n > PF_APP_MAX_LISTEN) {
         *err = EINVAL;
         return PF_APP_IOERR;
+    }
+    /* Listeners are non-blocking: under load a connection is already queued, so try
+     * accept4() first and poll() only when every queue is empty (1 syscall, not 2). */
+    for (int i = 0; i < n; i++) {
+        int fd = try_accept(lfds[i], err);
+        if (fd != PF_APP_AGAIN) {
+            *which = i;
+            return fd;
+        }
     }
     for (int i = 0; i < n; i++)
         pfd[i] = (struct pollfd){ .fd = lfds[i], .events = POLLIN };
@@ -59,17 +84,10 @@ int pf_app_accept(const int *lfds, int n, int wakefd, int timeout_ms, int *which
     for (int i = 0; i < n; i++) {
         if (!(pfd[i].revents & POLLIN))
             continue;
-        int fd = accept4(lfds[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
+        int fd = try_accept(lfds[i], err);
+        if (fd != PF_APP_AGAIN) {
             *which = i;
             return fd;
-        }
-        switch (errno) {
-        case EAGAIN: case EINTR: case ECONNABORTED: case EPROTO:
-            continue;   /* another thread/process won the race, or the client left */
-        default:
-            *err = errno;   /* EMFILE/ENFILE/ENOBUFS: Python logs "accept4() failed" and backs off */
-            return PF_APP_IOERR;
         }
     }
     return PF_APP_AGAIN;
@@ -87,10 +105,29 @@ int pf_app_recv(int fd, char *buf, size_t len, int timeout_ms, int *err)
             *err = errno;
             return PF_APP_IOERR;
         }
+        if (!(fcntl(fd, F_GETFL) & O_NONBLOCK))
+            return PF_APP_TIMEOUT;    /* blocking socket: SO_RCVTIMEO expired */
         int w = wait_fd(fd, POLLIN, timeout_ms, err);
         if (w < 0)
             return w;
     }
+}
+
+/* Keep-alive connections: a blocking socket with SO_RCVTIMEO/SO_SNDTIMEO makes waiting
+ * for the next request one recv() instead of recv(EAGAIN) + poll() + recv() — measured
+ * 4 -> 2 syscalls per request with wrk keep-alive. */
+int pf_app_blocking(int fd, int rcv_timeout_ms, int snd_timeout_ms, int *err)
+{
+    struct timeval rt = { rcv_timeout_ms / 1000, (rcv_timeout_ms % 1000) * 1000 };
+    struct timeval st = { snd_timeout_ms / 1000, (snd_timeout_ms % 1000) * 1000 };
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0
+        || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rt, sizeof rt) < 0
+        || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &st, sizeof st) < 0) {
+        *err = errno;
+        return PF_APP_IOERR;
+    }
+    return 0;
 }
 
 int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int timeout_ms,
@@ -133,6 +170,8 @@ int pf_app_send2(int fd, const char *a, size_t alen, const char *b, size_t blen,
                 *err = errno;
                 return PF_APP_IOERR;
             }
+            if (!(fcntl(fd, F_GETFL) & O_NONBLOCK))
+                return PF_APP_TIMEOUT;    /* blocking socket: SO_SNDTIMEO expired */
             int w = wait_fd(fd, POLLOUT, timeout_ms, err);
             if (w < 0)
                 return w;
@@ -170,6 +209,8 @@ int64_t pf_app_sendfile(int out_fd, int in_fd, int64_t offset, int64_t count, in
             *err = errno;
             return PF_APP_IOERR;
         }
+        if (!(fcntl(out_fd, F_GETFL) & O_NONBLOCK))
+            return PF_APP_TIMEOUT;
         int w = wait_fd(out_fd, POLLOUT, timeout_ms, err);
         if (w < 0)
             return w;

@@ -375,6 +375,8 @@ int pf_app_recv(int fd, char *buf, size_t len, int timeout_ms, int *err);
  * PF_APP_CLOSED, PF_APP_TIMEOUT or PF_APP_IOERR. */
 int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int timeout_ms,
                       pf_uwsgi_packet *pkt, char *flat, size_t flat_cap, size_t *nread, int *err);
+/* Make fd blocking with SO_RCVTIMEO/SO_SNDTIMEO (keep-alive HTTP); 0 or PF_APP_IOERR. */
+int pf_app_blocking(int fd, int rcv_timeout_ms, int snd_timeout_ms, int *err);
 /* Send a then b completely (writev); 0 or PF_APP_TIMEOUT/IOERR. */
 int pf_app_send2(int fd, const char *a, size_t alen, const char *b, size_t blen, int timeout_ms, int *err);
 /* sendfile() count bytes (-1: to EOF) from offset; bytes sent or PF_APP_TIMEOUT/IOERR. */

@@ -149,3 +149,17 @@ def test_every_option_documented_once():
     for o in options.OPTIONS:
         assert o.status in ("yes", "differs", "no-op")
         assert o.status == "yes" or o.note, o.name
+
+
+def test_check_app_imports_in_a_child(tmp_path):
+    from pyfront.app.loader import check_app
+    cfg, _ = load(tmp_path, f"socket = {tmp_path}/s.sock\nwsgi-file = wsgi.py\n")
+    (tmp_path / "wsgi.py").write_text("def application(e, s):\n    return []\n")
+    assert check_app(cfg) is None
+    (tmp_path / "wsgi.py").write_text("raise ImportError('no such thing')\n")
+    err = check_app(cfg)
+    assert "ImportError: no such thing" in err and "Traceback" in err
+    (tmp_path / "wsgi.py").write_text("app = 1\n")
+    assert 'has no callable "application"' in check_app(cfg)
+    (tmp_path / "wsgi.py").write_text("application = None\n")
+    assert '"application" is not callable' in check_app(cfg)

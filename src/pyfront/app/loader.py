@@ -62,10 +62,53 @@ def load(cfg):
         raise
     except BaseException as exc:  # SystemExit in a settings module included
         raise AppLoadError(f"unable to load app: {type(exc).__name__}: {exc}", traceback.format_exc()) from None
-    app = getattr(mod, cfg.callable, None)
-    if app is None:
+    if not hasattr(mod, cfg.callable):
         raise AppLoadError(f'{what} has no callable "{cfg.callable}" '
                            f"(set callable= or module=pkg.mod:name)")
+    app = getattr(mod, cfg.callable)
     if not callable(app):
         raise AppLoadError(f'{what}: "{cfg.callable}" is not callable')
     return app
+
+
+def check_app(cfg, timeout: float = 60.0) -> str | None:
+    """Import the app the way a worker would, in a forked child (so nothing leaks into the
+    caller). None when it loads; else the error text with the traceback. Used by `pyfront check`."""
+    import select
+    import signal
+    import time
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(r)
+            prepare(cfg)
+            load(cfg)
+        except AppLoadError as exc:
+            os.write(w, (exc.tb + str(exc)).encode("utf-8", "replace"))
+            code = 1
+        except BaseException as exc:  # prepare() failing: chdir, venv
+            os.write(w, f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"))
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([r], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                chunks.append(f"importing the app took longer than {timeout:.0f}s".encode())
+                break
+            d = os.read(r, 65536)
+            if not d:
+                break
+            chunks.append(d)
+    finally:
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 0 and not chunks:
+        return None
+    return b"".join(chunks).decode("utf-8", "replace") or f"the import check exited with status {status}"

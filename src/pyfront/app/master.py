@@ -137,11 +137,15 @@ class AppMaster:
         for s, ls in zip(socks, cfg.listen):
             s.setblocking(False)
             self.listeners.append((s, ls))
+            if self.own_sockets and cfg.chown_socket and ls.family == socket.AF_UNIX and not ls.target.startswith("\0"):
+                uid, gid = _ids(*(cfg.chown_socket.split(":", 1) + [None])[:2])
+                os.chown(ls.target, uid, gid)
         if cfg.pidfile:
             tmp = cfg.pidfile + ".tmp"
             with open(tmp, "w") as f:
                 f.write(f"{os.getpid()}\n")
             os.replace(tmp, cfg.pidfile)
+        self.drop_privileges()
         from pyfront.app.loader import prepare
         prepare(cfg)
         self.death_r, self.death_w = os.pipe()
@@ -157,6 +161,23 @@ class AppMaster:
         addrs = ", ".join(f"{ls.address} ({ls.protocol})" for _, ls in self.listeners)
         log(f"*** pyfront app {cfg.name}: master pid {os.getpid()}, {cfg.processes} processes x "
             f"{cfg.threads} threads, listening on {addrs} ***")
+
+    def drop_privileges(self) -> None:
+        """uid/gid after the sockets are bound (so a root master can bind :80 and still run as www-data)."""
+        cfg = self.cfg
+        if not (cfg.uid or cfg.gid):
+            return
+        uid, gid = _ids(cfg.uid, cfg.gid)
+        if os.geteuid() != 0:
+            if (cfg.uid and uid != os.geteuid()) or (cfg.gid and gid != os.getegid()):
+                raise OSError(errno.EPERM, f"uid/gid = {cfg.uid}/{cfg.gid} needs root (running as uid {os.geteuid()})")
+            return
+        if gid != -1:
+            os.setgroups([])
+            os.setgid(gid)
+        if uid != -1:
+            os.setuid(uid)
+        log(f"running as uid {os.getuid()}, gid {os.getgid()}")
 
     def open_log(self) -> None:
         fd = os.open(self.cfg.logto, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -447,6 +468,18 @@ class AppMaster:
                 pass
 
 
+def _ids(user: str | None, group: str | None) -> tuple[int, int]:
+    """Names or numbers -> (uid, gid); -1 = leave unchanged."""
+    import grp
+    import pwd
+    uid = gid = -1
+    if user:
+        uid = int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid
+    if group:
+        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    return uid, gid
+
+
 def _mtime(path: str) -> float:
     try:
         return os.stat(path).st_mtime
@@ -473,3 +506,19 @@ def run_app_master(config: AppConfig, sockets: list[socket.socket] | None = None
         except Exception:
             pass
         os._exit(code)
+
+
+def open_sockets(config: AppConfig) -> list[socket.socket]:
+    """Bind + listen every address of config.listen (in order), as run_app_master expects them.
+
+    For `pyfront serve`: the pyfront master opens these once and keeps them across reloads,
+    so a restarted app master never refuses a connection (reference §3 #19)."""
+    out: list[socket.socket] = []
+    try:
+        for ls in config.listen:
+            out.append(bind_listen(ls, config))
+    except BaseException:
+        for s in out:
+            s.close()
+        raise
+    return out

@@ -176,7 +176,7 @@ class Worker:
         penv = ffi.new("pf_app_env *")
         protos = [ls.protocol for _, ls in self.listeners]
         core_off = self.board.core_off(self.slot, core)
-        while True:
+        while not self.graceful:
             fd = lib.pf_app_accept(lfds, n, self.wake_r, -1, which, err)
             if fd < 0:
                 if fd == STOP:
@@ -369,6 +369,7 @@ class Worker:
         peer = ffi.new("char[]", 80)
         n = lib.pf_app_peer(fd, peer, 80, io.err)
         raddr, rport = (ffi.unpack(peer, n).decode("latin-1").split("\0") + [""])[:2] if n > 0 else ("", "")
+        lib.pf_app_blocking(fd, self.http_idle_ms, self.timeout_ms, io.err)
         have = 0
         cap = io.cap
         buf = io.buf

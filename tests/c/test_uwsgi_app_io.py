@@ -1,0 +1,109 @@
+"""src/c/app_environ.c and app_io.c through cffi (also run under ASan by `make test-asan`)."""
+import socket
+
+from hypothesis import given, settings, strategies as st
+
+from pyfront._native import ffi, lib
+
+
+def environ(raw: bytes, cap: int = 65536):
+    req = ffi.new("pf_http_request *")
+    rc = lib.pf_http_parse_request(raw, len(raw), ffi.NULL, req)
+    assert rc == len(raw), rc
+    out = ffi.new("char[]", max(cap, 1))
+    env = ffi.new("pf_app_env *")
+    n = lib.pf_app_http_environ(raw, req, out, cap, env)
+    if n < 0:
+        return n, None
+    parts = ffi.unpack(out, n).split(b"\0")
+    assert len(parts) == 2 * env.npairs
+    return env, list(zip(parts[::2], parts[1::2]))
+
+
+def test_http_environ():
+    env, pairs = environ(b"POST /a%20b%2Fc%00?x=%20 HTTP/1.1\r\nHost: example.org:81\r\nContent-Type: t/x\r\n"
+                         b"Content-Length: 0\r\nX-Dash-Name: v\r\nX_Under: no\r\nx-dash-name: w\r\n\r\n")
+    d = dict(pairs)
+    assert d[b"REQUEST_METHOD"] == b"POST"
+    assert d[b"REQUEST_URI"] == b"/a%20b%2Fc%00?x=%20"
+    assert d[b"PATH_INFO"] == b"/a b/c%00"          # %00 stays encoded
+    assert d[b"QUERY_STRING"] == b"x=%20"
+    assert d[b"SERVER_PROTOCOL"] == b"HTTP/1.1"
+    assert d[b"SERVER_NAME"] == b"example.org"
+    assert d[b"CONTENT_TYPE"] == b"t/x" and d[b"CONTENT_LENGTH"] == b"0"
+    assert b"HTTP_CONTENT_TYPE" not in d and b"HTTP_X_UNDER" not in d
+    assert [v for k, v in pairs if k == b"HTTP_X_DASH_NAME"] == [b"v", b"w"]
+    assert env.dup == 1 and env.dropped == 1
+
+
+def test_http_environ_ipv6_host_and_overflow():
+    env, pairs = environ(b"GET / HTTP/1.0\r\nHost: [::1]:8080\r\n\r\n")
+    assert dict(pairs)[b"SERVER_NAME"] == b"[::1]" and dict(pairs)[b"SERVER_PROTOCOL"] == b"HTTP/1.0"
+    rc, _ = environ(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", cap=20)
+    assert rc == lib.PF_E_HEADER_TOO_LARGE
+
+
+token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-0123456789", min_size=1, max_size=20)
+value = st.text(alphabet="".join(chr(c) for c in range(0x20, 0x7f)), max_size=60).map(str.strip)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(token, value), max_size=20), st.integers(1, 400))
+def test_http_environ_any_headers_any_cap(headers, cap):
+    raw = b"GET /p HTTP/1.1\r\nHost: h\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in headers) + b"\r\n"
+    req = ffi.new("pf_http_request *")
+    if lib.pf_http_parse_request(raw, len(raw), ffi.NULL, req) != len(raw):
+        return
+    out = ffi.new("char[]", cap)
+    env = ffi.new("pf_app_env *")
+    n = lib.pf_app_http_environ(raw, req, out, cap, env)
+    assert n == lib.PF_E_HEADER_TOO_LARGE or 0 <= n <= cap
+
+
+def test_send2_recv_and_timeouts():
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    err = ffi.new("int *")
+    big = b"x" * 3_000_000          # larger than the socket buffer: writev must loop over EAGAIN
+    import threading
+    got = []
+    t = threading.Thread(target=lambda: got.append(b"".join(iter(lambda: b.recv(1 << 20), b""))))
+    t.start()
+    assert lib.pf_app_send2(a.fileno(), b"head", 4, big, len(big), 5000, err) == 0
+    a.shutdown(socket.SHUT_WR)
+    t.join(10)
+    assert got[0] == b"head" + big
+    buf = ffi.new("char[]", 16)
+    assert lib.pf_app_recv(a.fileno(), buf, 16, 50, err) == lib.PF_APP_TIMEOUT
+    b.sendall(b"hi")
+    assert lib.pf_app_recv(a.fileno(), buf, 16, 1000, err) == 2
+    assert lib.pf_app_blocking(a.fileno(), 50, 50, err) == 0
+    assert lib.pf_app_recv(a.fileno(), buf, 16, 50, err) == lib.PF_APP_TIMEOUT   # SO_RCVTIMEO
+    b.close()
+    assert lib.pf_app_recv(a.fileno(), buf, 16, 50, err) == 0
+    a.close()
+
+
+def test_read_uwsgi_from_socket_in_pieces():
+    from pyfront.app import packet
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    data = packet.encode({b"REQUEST_METHOD": b"GET", b"PATH_INFO": b"/x"}) + b"BODY"
+    err = ffi.new("int *")
+    buf = ffi.new("char[]", 8192)
+    flat = ffi.new("char[]", 8192)
+    pkt = ffi.new("pf_uwsgi_packet *")
+    nread = ffi.new("size_t *")
+    import threading, time
+    def feed():
+        for i in range(len(data)):
+            b.send(data[i:i + 1])
+            time.sleep(0.001)
+    t = threading.Thread(target=feed)
+    t.start()
+    rc = lib.pf_app_read_uwsgi(a.fileno(), buf, 8192, 4096, 5000, pkt, flat, 8192, nread, err)
+    t.join()
+    assert rc == len(data) - 4
+    assert ffi.unpack(flat, pkt.flat_len) == b"REQUEST_METHOD\0GET\0PATH_INFO\0/x"
+    a.close()
+    b.close()
