@@ -758,6 +758,7 @@ static int in_location(pf_worker *w, pf_conn *c, pf_req *q)
 {
     const rt_conf *cf = &w->rt->conf[q->conf];
     if (cf->return_code >= 0) return do_return(w, c, q, cf);
+    if (pf_proxy_location(w, c, q)) return LOC_DONE;       /* uwsgi_pass / proxy_pass / stub_status */
     if (cf->try_files.count) return do_try_files(w, c, q, cf);
     return serve_uri(w, c, q, cf);
 }
