@@ -622,8 +622,8 @@ static int read_head(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         if (!u->up_readable) return 0;
         ssize_t n = recv(u->fd, u->hbuf->data + u->hlen, limit - u->hlen, 0);
         if (n > 0) {
-            u->hlen += (uint32_t)n;
-            if ((size_t)n < limit - u->hlen + (size_t)n) u->up_readable = 0;
+            u->hlen += (uint32_t)n;           /* readable stays set until EAGAIN: with edge-triggered
+                                                 epoll a FIN that came with the data has no event of its own */
             u->up_deadline = w->now_ms + pc->read_timeout_ms;
             continue;
         }
@@ -665,7 +665,6 @@ static int relay_read(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         size_t room = b->cap - u->re[ti];
         ssize_t n = recv(u->fd, b->data + u->re[ti], room, 0);
         if (n > 0) {
-            if ((size_t)n < room) u->up_readable = 0;
             u->re[ti] += (uint32_t)body_bytes(w, c, q, u, b->data, u->re[ti], (size_t)n);
             u->up_deadline = w->now_ms + u->pc->read_timeout_ms;
             progress = 1;

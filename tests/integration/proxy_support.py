@@ -16,13 +16,18 @@ import hashlib, json, time
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     if path.startswith("/stream"):
+        # first chunk at once; the second only after the test creates the flag file
+        flag = environ.get("QUERY_STRING")
         start_response("200 OK", [("Content-Type", "text/plain")])
         def gen():
             yield b"first\n"
-            time.sleep(float(environ.get("QUERY_STRING") or "1"))
+            for _ in range(600):
+                if __import__("os").path.exists(flag):
+                    break
+                time.sleep(0.05)
             yield b"second\n"
         return gen()
-    if path.startswith("/slow"):
+    if "/slow" in path:
         time.sleep(float(environ.get("QUERY_STRING") or "3"))
     if path.startswith("/cookies"):
         start_response("200 OK", [("Content-Type", "text/plain"), ("Set-Cookie", "a=1; Path=/"),
@@ -51,6 +56,24 @@ def write_echo(tmp_path) -> str:
     p = tmp_path / "echo.py"
     p.write_text(ECHO_APP)
     return str(p)
+
+
+class Procs:
+    """Module-scoped process list (tests.conftest.Proc), stopped by pid at teardown."""
+
+    def __init__(self):
+        self.started = []
+
+    def __call__(self, argv, **kw):
+        from tests.conftest import Proc
+        p = Proc(argv, **kw)
+        self.started.append(p)
+        return p
+
+    def stop_all(self):
+        for p in reversed(self.started):
+            p.stop()
+        self.started.clear()
 
 
 class PyFront:
@@ -118,6 +141,23 @@ def start_uwsgi(procs, tmp_path, socket_path: str, wsgi_file: str, name: str = "
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_unix(socket_path, proc=p.p)
     return p
+
+
+def dechunk(body: bytes) -> bytes:
+    out = b""
+    while True:
+        line, _, rest = body.partition(b"\r\n")
+        n = int(line.split(b";")[0], 16)
+        if n == 0:
+            return out
+        out += rest[:n]
+        body = rest[n + 2:]
+
+
+def response_body(raw: bytes) -> bytes:
+    """The body of one raw response (chunked decoded)."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return dechunk(body) if b"Transfer-Encoding: chunked" in head else body
 
 
 def request(port: int, data: bytes, timeout: float = 30.0) -> bytes:
