@@ -46,6 +46,7 @@ def application(environ, start_response):
     env["_body_sha256"] = hashlib.sha256(body).hexdigest()
     env["_body_len"] = len(body)
     env["_pid"] = __import__("os").getpid()
+    env["_app"] = __import__("os").environ.get("APP_ID", "")
     out = json.dumps(env, sort_keys=True).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
     return [out]
