@@ -23,6 +23,7 @@ class Recorder:
             self.sock.bind(("127.0.0.1", 0))
             self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.sock.listen(64)
+        self.connections = 0
         self.close_after = False               # True: close after each response (garbage tests)
         self.lock = threading.Lock()
         self.stopping = False
@@ -35,6 +36,7 @@ class Recorder:
                 c, _ = self.sock.accept()
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self.serve, args=(c,), daemon=True).start()
 
     def recv_exact(self, c, n, buf):
