@@ -120,6 +120,7 @@ void pf_conn_close(pf_worker *w, pf_conn *c)
     w->free_conns = c;
     w->nfree++;
     w->active--;
+    pf_worker_conn_freed(w);
 }
 
 static void idle_timer(pf_worker *w, pf_conn *c, uint32_t ms)
@@ -323,9 +324,10 @@ static int send_some(pf_worker *w, pf_conn *c, pf_req *q, const char *p, size_t 
     for (;;) {
         ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
         if (n >= 0) {
+            /* A short write does not prove the socket is full (and an edge-triggered
+             * EPOLLOUT may never come if it is not): only EAGAIN clears writable. */
             *sent = (size_t)n;
             q->bytes_sent += (uint64_t)n;
-            if ((size_t)n < len) c->writable = 0;
             return 0;
         }
         if (errno == EINTR) continue;
@@ -347,7 +349,6 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
             int more = !q->header_only && !q->gz && q->body_fd >= 0 && q->body_off < q->body_end && use_sendfile;
             if (send_some(w, c, q, q->wbuf->data + q->wpos, q->wlen - q->wpos, more, &sent) < 0) return -1;
             q->wpos += (uint32_t)sent;
-            if (q->wpos < q->wlen) return 0;
             continue;
         }
         if (q->header_only) return 1;
@@ -364,8 +365,7 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
             if (!c->writable) return 0;
             if (send_some(w, c, q, q->mem + q->mem_pos, q->mem_len - q->mem_pos, 0, &sent) < 0) return -1;
             q->mem_pos += (uint32_t)sent;
-            if (q->mem_pos < q->mem_len) return 0;
-            q->body_off = q->body_end;
+            if (q->mem_pos == q->mem_len) q->body_off = q->body_end;
             continue;
         }
         if (q->body_fd >= 0 && q->body_off < q->body_end) {
@@ -385,8 +385,7 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
                     return -1;
                 }
                 q->bytes_sent += (uint64_t)n;
-                if ((size_t)n < want) c->writable = 0;
-                continue;
+                continue;                     /* short: try again; EAGAIN decides (see send_some) */
             }
             size_t want = left > (off_t)q->wbuf->cap ? q->wbuf->cap : (size_t)left;
             ssize_t n = pread(q->body_fd, q->wbuf->data, want, q->body_off);

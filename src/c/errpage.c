@@ -43,12 +43,7 @@ static const status_t *find(int code)
 const char *pf_status_line(int status, size_t *len)
 {
     const status_t *s = find(status);
-    static __thread char buf[8];
-    if (!s) {
-        snprintf(buf, sizeof buf, "%03d ", status % 1000);
-        *len = strlen(buf);
-        return buf;
-    }
+    if (!s) { *len = 0; return NULL; }
     *len = strlen(s->line);
     return s->line;
 }

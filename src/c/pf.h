@@ -448,6 +448,38 @@ int pf_app_http_environ(const char *buf, const pf_http_request *req, char *out, 
 /* Peer address of a connected socket as "addr\0port" (unix: "\0"); bytes written or PF_APP_IOERR. */
 int pf_app_peer(int fd, char *out, size_t cap, int *err);
 
+/* HTTP connection multiplexer for http-socket workers (app_loop.c). */
+#define PF_APP_BATCH 64
+#define PF_APP_READY_HTTP  1    /* ctx holds a parsed request head (status > 0) or a PF_E_* status */
+#define PF_APP_READY_UWSGI 2    /* ctx->fd is a new uwsgi-protocol connection: serve it, close it */
+typedef struct pf_app_loop pf_app_loop;
+typedef struct {
+    int fd;                /* the connection */
+    int listener;          /* index of its listener */
+    int kind;              /* PF_APP_READY_* */
+    int status;            /* > 0: head length; PF_E_*: a bad request (answer it, then done(keep=0)) */
+    const char *buf;       /* the connection's bytes, valid until pf_app_loop_done */
+    uint32_t have;         /* bytes in buf (head, maybe body and pipelined requests) */
+    const char *peer;      /* "addr\0port" of the client */
+    uint32_t peer_len;
+    pf_http_request req;
+    int npending, ipending;            /* private to app_loop.c */
+    uint64_t pending[PF_APP_BATCH];
+} pf_app_ready;
+/* lfds/is_http: n listeners; threads decides level-triggered (1) vs one-shot (>1); idle_ms =
+ * http-timeout. NULL on failure (errno in *err). */
+pf_app_loop *pf_app_loop_new(const int *lfds, const int *is_http, int n, int wakefd, uint32_t bufsize,
+                             int threads, int idle_ms, int *err);
+/* Closes every connection it still holds. */
+void pf_app_loop_free(pf_app_loop *l);
+/* 1: ctx is ready (see kind); PF_APP_STOP (wake fd); PF_APP_AGAIN (timeout/EINTR); PF_APP_IOERR. */
+int pf_app_loop_next(pf_app_loop *l, pf_app_ready *ctx, int timeout_ms, int *err);
+/* Give an HTTP connection back: `consumed` bytes of buf were used; keep = 0 closes it. */
+void pf_app_loop_done(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep);
+/* Replace the connection's buffered bytes (bytes read past a chunked body belong to the next
+ * request); then call done(consumed = 0). 0, or -1 when it does not fit. */
+int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, uint32_t len);
+
 /* PF_CDEF_END */
 
 #endif /* PF_H */

@@ -68,6 +68,7 @@ typedef struct {
     uint32_t open_file_cache_valid_ms;
     uint32_t if_modified_since;     /* 0 off, 1 exact, 2 before */
     uint32_t lingering_timeout_ms;
+    uint32_t keepalive_header_s;    /* 0: no Keep-Alive header */
 } rt_conf;
 
 struct pf_router {
@@ -198,11 +199,11 @@ struct pf_worker {
     pf_req *free_reqs; uint32_t nreqs_free;
     pf_listener ls[PF_MAX_LISTENERS]; int nls; int accepting;
     int draining; int64_t drain_deadline;
-    int holds_mutex;
+    int holds_mutex; int accept_paused;
     int64_t now_ms; time_t now_s;
     char date_hdr[40]; char time_local[48]; char time_iso[48]; time_t date_for;
     pf_alog *alogs; uint32_t nalogs; int64_t next_flush_ms;
-    pf_fent *fcache[PF_FCACHE_SLOTS];
+    pf_fent *fcache[PF_FCACHE_SLOTS]; size_t small_total;
     uint64_t accepted, requests, conn_seq; uint32_t active, idle;
     int pid;
     char hostname[256];
@@ -225,6 +226,7 @@ pf_buf *pf_buf_get(struct pf_worker *w);
 void pf_buf_put(struct pf_worker *w, pf_buf *b);
 /* worker.c */
 void pf_accept_ready(struct pf_worker *w, pf_listener *l);
+void pf_worker_conn_freed(struct pf_worker *w);
 void pf_log_error(struct pf_worker *w, int level, pf_conn *c, pf_req *q, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 /* static.c: fills q's response (status, wbuf headers, body source) */

@@ -31,12 +31,10 @@ static uint64_t fnv1a(const char *p, size_t n)
     return h;
 }
 
-static size_t small_total;   /* per process; one worker per process */
-
-static void fent_free(pf_fent *e)
+static void fent_free(pf_worker *w, pf_fent *e)
 {
     if (e->fd >= 0) close(e->fd);
-    if (e->body) { small_total -= e->body_len; free(e->body); }
+    if (e->body) { w->small_total -= e->body_len; free(e->body); }
     free(e->path);
     free(e);
 }
@@ -45,7 +43,7 @@ void pf_fent_release(pf_worker *w, pf_fent *e)
 {
     if (!e) return;
     if (e->refs > 0) e->refs--;
-    if (e->refs == 0 && e->hash == 0) fent_free(e);     /* hash 0 = evicted while in use */
+    if (e->refs == 0 && e->hash == 0) fent_free(w, e);     /* hash 0 = evicted while in use */
 }
 
 static void fent_fill(pf_worker *w, pf_fent *e, const struct stat *st, int err)
@@ -61,11 +59,11 @@ static void fent_fill(pf_worker *w, pf_fent *e, const struct stat *st, int err)
     struct stat fst;
     if (fstat(e->fd, &fst) < 0) { e->err = errno; return; }
     e->size = fst.st_size; e->mtime = fst.st_mtime; e->ino = fst.st_ino; e->dev = fst.st_dev;
-    if (e->size > 0 && e->size <= SMALL_FILE && small_total + e->size <= SMALL_TOTAL) {
+    if (e->size > 0 && e->size <= SMALL_FILE && w->small_total + e->size <= SMALL_TOTAL) {
         e->body = malloc((size_t)e->size);
         if (e->body) {
             ssize_t n = pread(e->fd, e->body, (size_t)e->size, 0);
-            if (n == e->size) { e->body_len = (uint32_t)n; small_total += e->body_len; }
+            if (n == e->size) { e->body_len = (uint32_t)n; w->small_total += e->body_len; }
             else { free(e->body); e->body = NULL; }
         }
     }
@@ -87,7 +85,7 @@ static pf_fent *fcache_get(pf_worker *w, const char *path, size_t plen, uint32_t
         /* changed: evict and refill below with the stat we already have */
         *slot = NULL;
         e->hash = 0;
-        if (e->refs == 0) fent_free(e);
+        if (e->refs == 0) fent_free(w, e);
         e = calloc(1, sizeof *e);
         if (!e) return NULL;
         e->path = malloc(plen + 1);
@@ -97,7 +95,7 @@ static pf_fent *fcache_get(pf_worker *w, const char *path, size_t plen, uint32_t
         e->plen = (uint32_t)plen; e->fd = -1; e->hash = h;
         fent_fill(w, e, &st, err);
     } else {
-        if (e) { *slot = NULL; e->hash = 0; if (e->refs == 0) fent_free(e); }
+        if (e) { *slot = NULL; e->hash = 0; if (e->refs == 0) fent_free(w, e); }
         e = calloc(1, sizeof *e);
         if (!e) return NULL;
         e->path = malloc(plen + 1);
@@ -183,7 +181,8 @@ static int write_head(pf_worker *w, pf_conn *c, pf_req *q, const meta_t *m)
     size_t sl;
     const char *line = pf_status_line(q->status, &sl);
     HB_LIT(&b, "HTTP/1.1 ");
-    hb_put(&b, line, sl);
+    if (line) hb_put(&b, line, sl);
+    else hb_fmt(&b, "%03d ", q->status % 1000);    /* a code without a reason phrase */
     HB_LIT(&b, "\r\nServer: ");
     const char *tok = pf_server_token(tokens);
     hb_put(&b, tok, strlen(tok));
@@ -213,7 +212,10 @@ static int write_head(pf_worker *w, pf_conn *c, pf_req *q, const meta_t *m)
     }
     if (m->chunked) HB_LIT(&b, "Transfer-Encoding: chunked\r\n");
     q->keep_alive = decide_keepalive(w, c, q);
-    if (q->keep_alive) HB_LIT(&b, "Connection: keep-alive\r\n");
+    if (q->keep_alive) {
+        HB_LIT(&b, "Connection: keep-alive\r\n");
+        if (cf && cf->keepalive_header_s) hb_fmt(&b, "Keep-Alive: timeout=%u\r\n", cf->keepalive_header_s);
+    }
     else HB_LIT(&b, "Connection: close\r\n");
     if (m->vary) HB_LIT(&b, "Vary: Accept-Encoding\r\n");
     if (m->etag[0]) hb_fmt(&b, "ETag: %s\r\n", m->etag);
@@ -286,6 +288,19 @@ static void respond_page(pf_worker *w, pf_conn *c, pf_req *q, int status, const 
     reset_body(w, q);
     q->status = status;
     int n = pf_errpage_body(status, cf ? !!(cf->flags & RT_F_SERVER_TOKENS) : 1, page, sizeof page);
+    if (n > 0 && status >= 400 && (!cf || (cf->flags & RT_F_MSIE_PADDING))) {
+        /* msie_padding: MSIE and Chrome replace error pages shorter than 512 bytes with
+         * their own; nginx appends six comment lines to keep the server's page */
+        size_t ul;
+        const char *ua = pf_req_header(c, q, "user-agent", 10, &ul);
+        if (ua && (memmem(ua, ul, "MSIE ", 5) || memmem(ua, ul, "Chrome/", 7))) {
+            static const char pad[] = "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n";
+            for (int i = 0; i < 6 && (size_t)n + sizeof pad < sizeof page; i++) {
+                memcpy(page + n, pad, sizeof pad - 1);
+                n += (int)(sizeof pad - 1);
+            }
+        }
+    }
     meta_t m = {0};
     m.clen = n;
     if (n > 0) { m.ctype = "text/html"; m.ctype_len = 9; m.charset = 1; }

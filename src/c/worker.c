@@ -194,8 +194,12 @@ void pf_accept_ready(pf_worker *w, pf_listener *l)
         union { struct sockaddr sa; struct sockaddr_in in4; struct sockaddr_in6 in6; struct sockaddr_storage ss; } peer;
         socklen_t plen = sizeof peer;
         if (!w->free_conns) {
-            /* nginx: "worker_connections are not enough"; leave it in the backlog */
+            /* nginx: "worker_connections are not enough". Leave the rest in the backlog and
+             * stop listening until a connection closes (a level-triggered listener would
+             * otherwise wake us in a busy loop); pf_worker_conn_freed resumes. */
             pf_log_error(w, PF_LOG_ALERT, NULL, NULL, "%d worker_connections are not enough", w->conf.max_connections);
+            for (int i = 0; i < w->nls; i++) listener_register(w, &w->ls[i], 0);
+            w->accept_paused = 1;
             return;
         }
         int fd = accept4(l->fd, &peer.sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -241,6 +245,14 @@ void pf_accept_ready(pf_worker *w, pf_listener *l)
         pf_conn_accepted(w, c);
         if (!w->conf.multi_accept) return;
     }
+}
+
+void pf_worker_conn_freed(pf_worker *w)
+{
+    if (!w->accept_paused || w->draining) return;
+    w->accept_paused = 0;
+    for (int i = 0; i < w->nls; i++)
+        if (!w->conf.accept_mutex || w->ls[i].reuseport) listener_register(w, &w->ls[i], 1);
 }
 
 static void close_listeners(pf_worker *w)

@@ -66,6 +66,11 @@ def _make_front(cfg, arbiter: "Arbiter"):
     return FrontPool(cfg, arbiter.emit)
 
 
+def _make_apps(cfg, arbiter: "Arbiter"):
+    from pyfront.app_pool import AppPool
+    return AppPool(cfg, arbiter.emit)
+
+
 def _make_programs(cfg, arbiter: "Arbiter"):
     from pyfront.supervise.component import SupervisorComponent
     return SupervisorComponent(cfg, log=arbiter.emit)
@@ -78,7 +83,7 @@ def _make_control(cfg, arbiter: "Arbiter"):
 
 # Layer name -> factory(config, arbiter) -> Component. Order matters: started in this
 # order, and "control" is stopped last (so `supervisorctl shutdown` gets its answer).
-FACTORIES: dict[str, Callable] = {"front": _make_front, "programs": _make_programs,
+FACTORIES: dict[str, Callable] = {"apps": _make_apps, "front": _make_front, "programs": _make_programs,
                                   "control": _make_control}
 STOP_LAST = ("control",)
 
@@ -282,6 +287,12 @@ class Arbiter:
 
     def _check_progress(self) -> None:
         self.retiring = [c for c in self.retiring if not c.stopped()]
+        for c in self._all_components():
+            why = getattr(c, "fatal", None)
+            if why and self.state in (State.BOOTING, State.RUNNING, State.RELOADING):
+                self.log("emerg", why)
+                self.exit_code = 1
+                self._transition(Event.TERM)
         if self.state is State.RELOADING and not any(
                 getattr(c, "reloading", lambda: False)() for c in self.components.values()):
             self._transition(Event.RELOAD_DONE)

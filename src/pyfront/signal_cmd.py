@@ -8,6 +8,7 @@ configuration (you must always be able to stop a server whose files you just bro
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 
@@ -18,6 +19,29 @@ from pyfront.stack import BUNDLED_SITE, load_stack
 SIGNALS = {"reload": signal.SIGHUP, "stop": signal.SIGTERM, "quit": signal.SIGQUIT,
            "reopen": signal.SIGUSR1}
 USAGE = "usage: pyfront signal reload|stop|quit|reopen [CONF_DIR]"
+
+
+_PID = re.compile(r"^\s*pid\s+(\"[^\"]+\"|'[^']+'|[^;\s]+)\s*;")
+
+
+def _pid_from_broken(confdir: str) -> str | None:
+    """The main-context `pid` of CONF_DIR/nginx.conf, read leniently (the file may be broken
+    somewhere else, and we still must find the master to stop it)."""
+    conf = os.path.join(confdir, "nginx.conf")
+    try:
+        with open(conf, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    depth = 0
+    for line in lines:
+        code = line.split("#", 1)[0]
+        m = _PID.match(code) if depth == 0 else None
+        if m:
+            p = m.group(1).strip("\"'")
+            return p if os.path.isabs(p) else os.path.join(confdir, p)
+        depth += code.count("{") - code.count("}")
+    return None
 
 
 def main(argv: list[str]) -> int:
@@ -38,7 +62,7 @@ def main(argv: list[str]) -> int:
         if what == "reload":
             print(f"pyfront: configuration file {path} test failed; reload not sent", file=sys.stderr)
             return 1
-        pid_path = os.path.join(default_run_dir(path, bundled), "pyfront.pid")
+        pid_path = _pid_from_broken(path) or os.path.join(default_run_dir(path, bundled), "pyfront.pid")
     try:
         pid = read_pid(pid_path)
     except PidFileError as e:

@@ -69,6 +69,21 @@ def load_stack(path: str, bundled: bool = False) -> Stack:
     front, cfg = _load_front(cd, report)
     if front is not None:
         layers["front"] = front
+    if cd.uwsgi_sections:
+        from pyfront.app.options import load_app
+        apps = []
+        for sec in cd.uwsgi_sections:
+            app = load_app(sec, report, in_serve=True)
+            if app is not None:
+                apps.append(app)
+        names = [a.name for a in apps]
+        for a in apps:
+            if names.count(a.name) > 1:
+                report.emerg(f'two [uwsgi] apps are named "{a.name}"', a.file, a.line,
+                             hint="give each app's ini file its own name")
+                break
+        if apps and not report.failed:
+            layers["apps"] = tuple(apps)
     if cd.supervisor_sections:
         from pyfront.supervise.config import parse_supervisor_sections
         sup = parse_supervisor_sections(cd.supervisor_sections, cd.path, report, run_dir=run_dir)

@@ -206,3 +206,38 @@ def test_expect_continue_body_is_drained(srv):
     s.sendall(b"bodyGET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     rs = parse_responses(read_all(s))
     assert [r.status for r in rs] == [405, 200]
+
+
+def test_pool_exhaustion_pauses_accept_then_resumes(root):
+    """worker_connections 4: a 5th client waits in the backlog and is served once one closes."""
+    s = InProc(site(root), max_connections=4)
+    try:
+        held = []
+        for _ in range(4):
+            c = s.connect()
+            c.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.settimeout(5)
+            assert c.recv(4096).startswith(b"HTTP/1.1 200")
+            held.append(c)
+        late = s.connect()
+        late.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        held.pop().close()
+        assert read_all(late, timeout=10).startswith(b"HTTP/1.1 200")
+        assert "worker_connections are not enough" in s.errors()
+        for c in held:
+            c.close()
+    finally:
+        s.close()
+
+
+def test_keepalive_header_timeout(root):
+    s = InProc(site(root, keepalive_header_s=20))
+    try:
+        c = s.connect()
+        c.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.settimeout(5)
+        head = c.recv(4096).split(b"\r\n\r\n")[0]
+        assert b"\r\nConnection: keep-alive\r\nKeep-Alive: timeout=20" in head
+        c.close()
+    finally:
+        s.close()

@@ -88,7 +88,8 @@ def cases(etag, lastmod):
         ("GET", "/a.txt", {"Range": "bytes=0-3", "If-Range": '"old"'}),
         ("GET", "/exact", {}), ("GET", "/redir", {}), ("GET", "/gone", {}), ("GET", "/x.nope", {}),
         ("GET", "/pre/anything", {}), ("GET", "/tf/x.txt", {}), ("GET", "/tf/d/", {}), ("GET", "/tf/zzz", {}),
-        ("GET", "/tf404/zzz", {}),
+        ("GET", "/tf404/zzz", {}), ("GET", "/nope", {"User-Agent": "Mozilla/5.0 Chrome/120.0"}),
+        ("GET", "/gone", {"User-Agent": "Mozilla/4.0 (compatible; MSIE 6.0)"}),
     ]
 
 

@@ -5,9 +5,6 @@ import pytest
 
 from tests.conftest import pyfront_cmd
 
-# TODO(master): drop once the config and front branches are merged.
-pytest.importorskip("pyfront.config.nginx")
-pytest.importorskip("pyfront.config.compile")
 
 
 def check(*args):

@@ -13,9 +13,6 @@ import pytest
 from tests.conftest import free_port, pyfront_cmd, wait_for_port
 from tests.integration.test_master_process import alive, children, title, wait_until
 
-# TODO(master): drop once the config and front branches are merged.
-pytest.importorskip("pyfront.config.nginx")
-pytest.importorskip("pyfront.worker.front")
 
 BIG = 48 << 20
 

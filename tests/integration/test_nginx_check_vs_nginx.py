@@ -10,6 +10,7 @@ tests/unit/test_nginx_diagnostics.py checks them.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -115,176 +116,17 @@ def _same(ngx: list[tuple], pf: list[tuple]) -> None:
     assert pf_cmp == ngx_cmp
 
 
-CASES = {
-    "seed_block": SEED_BLOCK,
-    "unknown_directive": "server {\n    listen 8080;\n    foo bar;\n}\n",
-    "missing_semicolon_eof": "server {\n    listen 8080\n",
-    "extra_brace": "server {\n    listen 8080;\n}\n}\n",
-    "missing_brace": "server {\n    listen 8080;\n    location / {\n    }\n",
-    "brace_at_start": "server {\n    {\n    }\n}\n",
-    "lone_semicolon": "server {\n    listen 8080;\n    ;\n}\n",
-    "listen_no_args": "server {\n    listen;\n}\n",
-    "flag_invalid": "server {\n    listen 8080;\n    sendfile maybe;\n}\n",
-    "size_invalid": "server {\n    listen 8080;\n    client_max_body_size 1x;\n}\n",
-    "time_invalid": "server {\n    listen 8080;\n    keepalive_timeout 1x;\n}\n",
-    "unknown_log_format": "server {\n    listen 8080;\n    access_log /tmp/pf-never.log nosuch;\n}\n",
-    "duplicate_flag": "server {\n    listen 8080;\n    sendfile on;\n    sendfile off;\n}\n",
-    "duplicate_location": "server {\n    listen 8080;\n    location /a { }\n    location /a { }\n}\n",
-    "duplicate_listen": "server {\n    listen 8080;\n    listen 8080;\n}\n",
-    "duplicate_default_server": "server {\n    listen 8080 default_server;\n}\nserver {\n    listen 8080 default_server;\n}\n",
-    "server_name_invalid": "server {\n    listen 8080;\n    server_name *a;\n}\n",
-    "quote_then_char": 'server {\n    listen 8080;\n    root "a"b;\n}\n',
-    "uwsgi_pass_in_server": "server {\n    listen 8080;\n    uwsgi_pass 127.0.0.1:3031;\n}\n",
-    "uwsgi_pass_no_upstream": "server {\n    listen 8080;\n    location / {\n        uwsgi_pass backend;\n    }\n}\n",
-    "upstream_empty": "upstream b {\n}\n",
-    "upstream_bad_param": "upstream b {\n    server 127.0.0.1:3031 foo=1;\n}\n",
-    "unknown_variable": "server {\n    listen 8080;\n    location / {\n        return 200 $nosuchvar;\n    }\n}\n",
-    "types_brace": "types {\n    text/html html {\n    }\n}\n",
-    "not_terminated": "server {\n    listen 8080;\n    add_header X a{c};\n}\n",
-    "location_outside": "server {\n    listen 8080;\n    location /a {\n        location /b { }\n    }\n}\n",
-    "named_nested": "server {\n    listen 8080;\n    location /a {\n        location @b { }\n    }\n}\n",
-    "location_modifier": "server {\n    listen 8080;\n    location x /a { }\n}\n",
-    "balance_redefined": "upstream u {\n    server 127.0.0.1:1;\n    least_conn;\n    ip_hash;\n}\n",
-    "types_duplicate_ext": "types {\n    text/html htmlx;\n    text/plain htmlx;\n}\n",
-    "conflicting_name": "server {\n    listen 8080;\n    server_name a;\n}\nserver {\n    listen 8080;\n    server_name a;\n}\n",
-    "error_log_level": "server {\n    listen 8080;\n    error_log /tmp/pf-never.log bogus;\n}\n",
-    "comp_level": "server {\n    listen 8080;\n    gzip_comp_level 10;\n}\n",
-    "listen_port": "server {\n    listen 99999;\n}\n",
-    "listen_param": "server {\n    listen 8080 foo;\n}\n",
-    "error_page_code": "server {\n    listen 8080;\n    error_page 200 /x;\n}\n",
-    "include_missing": "server {\n    listen 8080;\n    include nonexist.conf;\n}\n",
-    "proxy_pass_prefix": "server {\n    listen 8080;\n    location / {\n        proxy_pass localhost;\n    }\n}\n",
-    "upstream_keepalive_zero": "upstream u {\n    server 127.0.0.1:1;\n    keepalive 0;\n}\n",
-    "expires_daily": "server {\n    listen 8080;\n    expires @25h;\n}\n",
-    "main_directive_in_http": "worker_processes 2;\n",
-    "events_in_http": "events { }\n",
-    "try_files_one_arg": "server {\n    listen 8080;\n    try_files $uri;\n}\n",
-    "return_bad_code": "server {\n    listen 8080;\n    return abc;\n}\n",
-    "add_header_bad_param": "server {\n    listen 8080;\n    add_header X y sometimes;\n}\n",
-    "uwsgi_param_bad_flag": "server {\n    listen 8080;\n    uwsgi_param A b if_empty;\n}\n",
-    "unix_no_path": "server {\n    listen 8080;\n    location / {\n        uwsgi_pass unix:;\n    }\n}\n",
-    "uwsgi_next_upstream_502": "server {\n    location / {\n        uwsgi_next_upstream error http_502;\n    }\n}\n",
-    "proxy_next_upstream_bad": "server {\n    location / {\n        proxy_next_upstream error http_999;\n    }\n}\n",
-    "gzip_proxied_bad": "server {\n    gzip_proxied expired sometimes;\n}\n",
-    "alias_and_root": "server {\n    location /a/ {\n        root /tmp;\n        alias /tmp/;\n    }\n}\n",
-    "alias_in_server": "server {\n    alias /tmp/;\n}\n",
-    "alias_named": "server {\n    location @n {\n        alias /tmp/;\n    }\n}\n",
-    "root_twice": "server {\n    root /a;\n    root /b;\n}\n",
-    "index_empty": 'server {\n    index "";\n}\n',
-    "charset_twice": "server {\n    charset utf-8;\n    charset off;\n}\n",
-    "log_format_dup": "log_format combined '$remote_addr';\n",
-    "log_format_in_server": "server {\n    log_format x '$remote_addr';\n}\n",
-    "access_log_bad_param": "server {\n    access_log /tmp/pf-never.log combined foo=bar;\n}\n",
-    "keepalive_timeout_3": "server {\n    keepalive_timeout 1 2 3;\n}\n",
-    "upstream_dup": "upstream a {\n    server 127.0.0.1:1;\n}\nupstream a {\n    server 127.0.0.1:2;\n}\n",
-    "upstream_weight_zero": "upstream a {\n    server 127.0.0.1:1 weight=0;\n}\n",
-    "upstream_hash_bad": "upstream a {\n    hash $remote_addr sticky;\n    server 127.0.0.1:1;\n}\n",
-    "server_in_location": "server {\n    location / {\n        server {\n        }\n    }\n}\n",
-    "location_in_http": "location / {\n}\n",
-    "quoted_escapes": "server {\n    add_header X \"a\\\"b\";\n    add_header Y 'c\\'d';\n    return 200 \"x\\ty\";\n}\n",
-    "comment_hash_in_word": "server {\n    add_header X a#b;\n}\n",
-    "variable_brace": "server {\n    add_header X ${host}a;\n    add_header Y a\\${host};\n}\n",
-    "unterminated_quote": 'server {\n    add_header X "abc;\n}\n',
-    "listen_unix": "server {\n    listen unix:/tmp/pf-x.sock;\n    listen unix:/tmp/pf-x.sock;\n}\n",
-    "listen_options_twice": "server {\n    listen 8081 backlog=10;\n}\nserver {\n    listen 8081 backlog=20;\n}\n",
-    "location_exact_nested": "server {\n    location = /a {\n        location /a { }\n    }\n}\n",
-    "return_in_http": "return 200;\n",
-    "stub_status_args": "server {\n    location / {\n        stub_status a b;\n    }\n}\n",
-    "expires_modified": "server {\n    expires modified +1h;\n    location / {\n        expires epoch;\n    }\n}\n",
-    "error_page_no_code": "server {\n    error_page =200 /x;\n}\n",
-    "worker_processes_in_events": "server {\n    worker_connections 10;\n}\n",
-    "prefix_in_regex_location": "server {\n    location ~ /a {\n        location /a/b { }\n    }\n}\n",
-    "location_empty_exact": "server {\n    location = {\n    }\n}\n",
-    "nested_exact_and_caret": "server {\n    location /a {\n        location = /a/x { }\n        location ^~ /a/y { }\n    }\n}\n",
-    "listen_dup_then_default": "server {\n    listen 8080;\n    listen 8080 default_server;\n}\n",
-    "listen_wildcard_and_addr": "server {\n    listen 80;\n}\nserver {\n    listen 127.0.0.1:80;\n}\n",
-    "index_absolute_not_last": "server {\n    location / {\n        index a /b c;\n    }\n}\n",
-    "alias_twice": "server {\n    root /a;\n    location / {\n        alias /b/;\n        alias /c/;\n    }\n}\n",
-    "favicon_idiom": "server {\n    location = /favicon.ico {\n        log_not_found off;\n        access_log off;\n    }\n    absolute_redirect off;\n    port_in_redirect off;\n    server_name_in_redirect on;\n}\n",
-    "log_not_found_bad": "server {\n    log_not_found yes;\n}\n",
-    "var_dollar_at_end": 'server {\n    return 200 "a$";\n}\n',
-    "var_open_brace": 'server {\n    return 200 "a${b";\n}\n',
-    "var_empty_brace": 'server {\n    add_header X "a${}";\n}\n',
-    "var_dollar_dash": 'server {\n    add_header X "a$-";\n}\n',
-    "var_captures": 'server {\n    return 200 "$1x$2";\n}\n',
-    "gzip_types_dup": "server {\n    gzip_types text/css text/css;\n}\n",
-    "charset_types_dup_case": "server {\n    charset_types text/css TEXT/css;\n}\n",
-    "types_twice_same_level": "server {\n    types {\n        text/a aa;\n    }\n    types {\n        text/b aa;\n    }\n}\n",
-    "valid_full": """\
-upstream app {
-    least_conn;
-    server 127.0.0.1:3031 weight=3 max_fails=2 fail_timeout=5s;
-    server unix:/tmp/pf-app.sock backup;
-    server 127.0.0.1:3033 down;
-    keepalive 16;
-}
-upstream hashed {
-    hash $request_uri consistent;
-    server 127.0.0.1:3034;
-}
-server {
-    listen 127.0.0.1:8080 default_server reuseport backlog=1024;
-    listen [::1]:8080;
-    server_name example.com *.example.com www.example.* .example.org ~^(?<u>.+)\\.example\\.net$ "";
-    root /tmp/pf-www;
-    index index.html index.htm;
-    charset utf-8;
-    gzip on;
-    gzip_types text/css application/json;
-    gzip_min_length 100;
-    gzip_comp_level 5;
-    gzip_vary on;
-    gzip_static on;
-    expires 1h;
-    etag on;
-    if_modified_since before;
-    add_header X-Frame-Options DENY always;
-    error_page 404 /404.html;
-    error_page 500 502 503 504 =200 @fallback;
-    client_max_body_size 10m;
-    client_body_buffer_size 128k;
-    client_body_timeout 30s;
-    client_header_timeout 1m;
-    large_client_header_buffers 8 16k;
-    keepalive_timeout 30s 25;
-    keepalive_requests 500;
-    send_timeout 1m30s;
-    open_file_cache max=1000 inactive=20s;
-    open_file_cache_valid 30s;
-    tcp_nopush on;
-    server_tokens off;
-    location = /exact { return 204; }
-    location ^~ /static/ { alias /tmp/pf-static/; expires max; }
-    location ~* \\.(png|jpg)$ { expires 30d; access_log off; }
-    location / {
-        try_files $uri $uri/ @app;
-    }
-    location @app {
-        include uwsgi_params;
-        uwsgi_param HTTP_X_REQUEST_START "t=${msec}";
-        uwsgi_pass app;
-        uwsgi_read_timeout 300;
-        uwsgi_next_upstream error timeout http_503;
-        uwsgi_next_upstream http_500;
-        uwsgi_next_upstream_tries 3;
-        uwsgi_buffering off;
-        uwsgi_intercept_errors on;
-        uwsgi_hide_header X-Powered-By;
-    }
-    location @fallback { return 200 "fallback\\n"; }
-    location /proxy/ {
-        proxy_pass http://127.0.0.1:9000/;
-        proxy_http_version 1.1;
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header Connection "";
-    }
-    location = /status { stub_status; }
-    location /unix/ { uwsgi_pass unix:///tmp/pf-x.sock; }
-    location /u2/ { uwsgi_pass uwsgi://127.0.0.1:3035; }
-}
-""",
-}
+# The cases live in tests/corpus/nginx-conf/NAME.conf, with the real nginx's diagnostics
+# recorded in NAME.expected (one JSON list per line) so tests/unit/test_nginx_corpus.py can
+# check pyfront without nginx; here both are compared with the live nginx.
+CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "nginx-conf")
+CASES = {n[:-5]: open(os.path.join(CORPUS, n), encoding="utf-8").read()
+         for n in sorted(os.listdir(CORPUS)) if n.endswith(".conf")}
+
+
+def _expected(name: str) -> list[tuple]:
+    with open(os.path.join(CORPUS, name + ".expected"), encoding="utf-8") as f:
+        return [tuple(json.loads(line)) for line in f if line.strip()]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -292,6 +134,7 @@ def test_diagnostics_match_nginx(name, tmp_path):
     nginx = need_peer("nginx")
     site = CASES[name]
     ngx = _nginx_check(nginx, tmp_path, site)
+    assert ngx == _expected(name), "the recorded corpus no longer matches nginx"
     pf = _pyfront_check(tmp_path, site)
     _same(ngx, pf)
 

@@ -70,9 +70,6 @@ def test_wheel_ships_the_extension_and_data(installed):
 
 
 def test_installed_wheel_serves_a_file(installed, tmp_path):
-    # TODO(master): drop these two lines once the config and front branches are merged.
-    pytest.importorskip("pyfront.config.compile")
-    pytest.importorskip("pyfront.worker.front")
     _, venv = installed
     pyfront = str(venv / "bin" / "pyfront")
     out = subprocess.run([pyfront, "--version"], capture_output=True, text=True, timeout=30)

@@ -79,3 +79,18 @@ def test_arbitrary_garbage_is_a_config_error():
     for text in ("\x00", "}", "{", '"', "server { location }", "server {{", "a 'b", "$", "server { listen ; }"):
         got, _ = run(text)
         assert got and got[-1][0] == "emerg", text
+
+
+def test_non_utf8_bytes_in_messages_are_printable(tmp_path):
+    from pyfront.config.nginx import load_nginx_files
+    (tmp_path / "a.conf").write_bytes(b"server {\n \xff\xfe on;\n}\n")
+    with pytest.raises(ConfigError) as e:
+        load_nginx_files([str(tmp_path / "a.conf")])
+    line = e.value.diagnostics[-1].format()
+    line.encode("utf-8")          # printable on a UTF-8 terminal
+    assert "unknown directive" in line and line.endswith("a.conf:2")
+
+
+def test_bom_gets_a_hint():
+    got, diags = run("\ufeffserver {\n}\n")
+    assert got[0][1] == 'unknown directive "\ufeffserver"' and "byte order mark" in diags[0].hint

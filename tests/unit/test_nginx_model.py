@@ -391,3 +391,13 @@ def test_salvage_pid_from_a_broken_nginx_conf(tmp_path):
     with pytest.raises(ConfigError):
         load_nginx(cd)
     assert salvage_pid(cd) == str(tmp_path / "run/x.pid")
+
+
+def test_host_names_resolved_at_load_as_nginx_does():
+    cfg = load("upstream u { server localhost:3031; }\nserver { location / { uwsgi_pass localhost:3032; } }")
+    assert "127.0.0.1" in cfg.http.upstream("u").servers[0].address.resolved
+    assert "127.0.0.1" in cfg.http.servers[0].locations[0].handler.target.address.resolved
+    assert emerg("upstream u {\n server nosuchhost.invalid:80;\n}").message == \
+        'host not found in upstream "nosuchhost.invalid:80"'
+    d = emerg("server {\n location / {\n  uwsgi_pass nosuchhost.invalid:80;\n }\n}")
+    assert (d.message, d.line) == ('host not found in upstream "nosuchhost.invalid"', 3)

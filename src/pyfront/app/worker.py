@@ -39,6 +39,11 @@ HTTP_STATUS = {lib.PF_E_BAD_REQUEST: "400 Bad Request", lib.PF_E_URI_TOO_LONG: "
                lib.PF_E_VERSION: "505 HTTP Version Not Supported",
                lib.PF_E_NOT_IMPLEMENTED: "501 Not Implemented"}
 PR_SET_PDEATHSIG = 1
+_pack_start = struct.Struct("=d").pack_into
+_pack_requests = struct.Struct("=Q").pack_into
+_unpack = ffi.unpack
+_read_uwsgi = lib.pf_app_read_uwsgi
+_monotonic = time.monotonic
 
 
 def set_pdeathsig(sig: int) -> None:
@@ -82,6 +87,10 @@ class Worker:
             limit += wid * cfg.max_requests_delta + random.randint(0, max(1, limit // 10))
         self.max_requests = limit
         self.started = time.monotonic()
+        self.harakiri = cfg.harakiri
+        self.add_header = cfg.add_header
+        self.req_off = board.off(slot) + 8
+        self.bsize = cfg.buffer_size
         self.threads: list[threading.Thread] = []
         self.log_requests = not cfg.disable_logging
         self.static = cfg.static_map
@@ -98,6 +107,15 @@ class Worker:
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
         fds = [s.fileno() for s, _ in self.listeners]
+        self.loop = None
+        if any(ls.protocol == "http" for _, ls in self.listeners):
+            err = ffi.new("int *")
+            loop = lib.pf_app_loop_new(ffi.new("int[]", fds), ffi.new("int[]", [ls.protocol == "http" for _, ls in self.listeners]),
+                                       len(fds), self.wake_r, max(self.cfg.buffer_size, 8192) + 4096,
+                                       self.cfg.threads, self.http_idle_ms, err)
+            if loop == ffi.NULL:
+                raise OSError(err[0], f"epoll setup failed: {os.strerror(err[0])}")
+            self.loop = loop
         for core in range(self.cfg.threads):
             t = threading.Thread(target=self.serve_loop, args=(core, fds), name=f"core-{core}", daemon=True)
             t.start()
@@ -167,14 +185,13 @@ class Worker:
 
     # ------------------------------------------------------------------ serving
     def serve_loop(self, core: int, fds: list[int]) -> None:
+        if self.loop is not None:
+            return self.serve_loop_mux(core)
         lfds = ffi.new("int[]", fds)
         n = len(fds)
         which = ffi.new("int *")
         err = ffi.new("int *")
         io = IOCtx(self.cfg.buffer_size)
-        req = ffi.new("pf_http_request *")
-        penv = ffi.new("pf_app_env *")
-        protos = [ls.protocol for _, ls in self.listeners]
         core_off = self.board.core_off(self.slot, core)
         while not self.graceful:
             fd = lib.pf_app_accept(lfds, n, self.wake_r, -1, which, err)
@@ -187,10 +204,7 @@ class Worker:
                 time.sleep(0.1)
                 continue
             try:
-                if protos[which[0]] == "uwsgi":
-                    self.handle_uwsgi(fd, io, core, core_off, which[0])
-                else:
-                    self.handle_http(fd, io, core, core_off, which[0], req, penv)
+                self.handle_uwsgi(fd, io, core, core_off, which[0])
             except Exception:
                 log_exception(self.errors, f"worker {self.wid}: unexpected error")
             finally:
@@ -201,14 +215,6 @@ class Worker:
             line = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
             struct.pack_into("=d120s", self.board.mem, core_off, time.monotonic(),
                              line.encode("latin-1", "replace")[:sb.URI_MAX])
-
-    def end(self, core_off: int) -> None:
-        if self.cfg.harakiri:
-            struct.pack_into("=d", self.board.mem, core_off, 0.0)
-        self.requests += 1
-        self.board.set_requests(self.slot, self.requests)
-        if self.max_requests and self.requests >= self.max_requests and not self.retire_sent:
-            self.retire(sb.RETIRE_MAX_REQUESTS)
 
     def bad_packet(self, rc: int, io: IOCtx, fd: int, li: int) -> None:
         pkt, got = io.pkt, io.nread[0]
@@ -244,44 +250,48 @@ class Worker:
             self.log(f"recv() failed ({io.err[0]}: {os.strerror(io.err[0])}) reading a uwsgi packet...skip")
 
     def handle_uwsgi(self, fd: int, io: IOCtx, core: int, core_off: int, li: int) -> None:
-        io.nread[0] = 0
-        rc = lib.pf_app_read_uwsgi(fd, io.buf, io.cap, self.cfg.buffer_size, self.timeout_ms,
-                                   io.pkt, io.flat, 65536, io.nread, io.err)
+        nread = io.nread
+        nread[0] = 0
+        rc = _read_uwsgi(fd, io.buf, io.cap, self.bsize, self.timeout_ms, io.pkt, io.flat, 65536, nread, io.err)
         if rc < 0:
             self.bad_packet(rc, io, fd, li)
             return
-        t0 = time.monotonic()
+        t0 = _monotonic()
         pkt = io.pkt
         env = self.bases[li].copy()
         if pkt.flat_nul:
             from pyfront.app.packet import decode
             env.update((k.decode("latin-1"), v.decode("latin-1"))
-                       for k, v in decode(ffi.unpack(io.buf, rc), 65535).vars)
+                       for k, v in decode(_unpack(io.buf, rc), 65535).vars)
         else:
-            it = iter(ffi.unpack(io.flat, pkt.flat_len).decode("latin-1").split("\0"))
+            it = iter(_unpack(io.flat, pkt.flat_len).decode("latin-1").split("\0"))
             env.update(zip(it, it))
-        env.pop("HTTP_CONTENT_LENGTH", None)
-        env.pop("HTTP_CONTENT_TYPE", None)
-        if env.get("REQUEST_SCHEME") == "https" or env.get("HTTPS") in ("on", "1"):
+        # nginx sends Content-Type/-Length twice (param + header); PEP 3333 wants no HTTP_ copies
+        if "HTTP_CONTENT_LENGTH" in env:
+            del env["HTTP_CONTENT_LENGTH"]
+        if "HTTP_CONTENT_TYPE" in env:
+            del env["HTTP_CONTENT_TYPE"]
+        if env.get("REQUEST_SCHEME") == "https" or "HTTPS" in env and env["HTTPS"] in ("on", "1"):
             env["wsgi.url_scheme"] = "https"
         if pkt.modifier1 == 30:
             sn = env.get("SCRIPT_NAME", "")
             if sn and env["PATH_INFO"].startswith(sn):
                 env["PATH_INFO"] = env["PATH_INFO"][len(sn):]
         cl = env.get("CONTENT_LENGTH")
-        length = 0
         if cl:
             try:
                 length = int(cl)
             except ValueError:
                 self.log(f"invalid CONTENT_LENGTH {cl!r}...skip")
                 return
-        extra = io.nread[0] - rc
-        prefix = ffi.unpack(io.buf + rc, min(extra, length)) if (extra and length) else b""
-        inp = Input(fd, prefix, length, io, self.timeout_ms)
+            extra = nread[0] - rc
+            inp = Input(fd, _unpack(io.buf + rc, min(extra, length)) if extra > 0 else b"", length, io, self.timeout_ms)
+        else:
+            inp = Input(fd, b"", 0, io, 0)
         env["wsgi.input"] = inp
-        resp = Response(fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0",
-                        extra_headers=self.cfg.add_header)
+        resp = Response(fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0")
+        if self.add_header:
+            resp.extra_headers = self.add_header
         self.run_app(env, resp, core, core_off, t0, pkt.nvars, pkt.datasize)
         if inp._left > 0:
             # Unread body left in the socket: read it away before close(), or the kernel
@@ -293,7 +303,9 @@ class Worker:
 
     def run_app(self, env, resp: Response, core: int, core_off: int, t0: float, nvars: int, datasize: int) -> bool:
         """Call the app and send its response. False when the connection must be closed."""
-        self.begin(core_off, env)
+        harakiri = self.harakiri
+        if harakiri:
+            self.begin(core_off, env)
         ok = True
         try:
             if self.static and self.serve_static(env, resp):
@@ -303,10 +315,9 @@ class Worker:
                 result = self.app(env, resp.start_response)
                 resp.send_result(result)
             finally:
-                close = getattr(result, "close", None)
-                if close is not None:
+                if hasattr(result, "close"):
                     try:
-                        close()
+                        result.close()
                     except Exception:
                         log_exception(self.errors, "error in the response iterable's close()")
         except ClientGone as exc:
@@ -323,7 +334,12 @@ class Worker:
                 except ClientGone:
                     pass
         finally:
-            self.end(core_off)
+            if harakiri:
+                _pack_start(self.board.mem, core_off, 0.0)
+            n = self.requests = self.requests + 1
+            _pack_requests(self.board.mem, self.req_off, n)
+            if n >= self.max_requests and self.max_requests and not self.retire_sent:
+                self.retire(sb.RETIRE_MAX_REQUESTS)
             if self.log_requests:
                 self.log_request(env, resp, core, t0, nvars, datasize)
         return ok and resp.keep_alive
@@ -365,96 +381,106 @@ class Worker:
         return False
 
     # ------------------------------------------------------------------ HTTP (http-socket)
-    def handle_http(self, fd: int, io: IOCtx, core: int, core_off: int, li: int, req, penv) -> None:
-        peer = ffi.new("char[]", 80)
-        n = lib.pf_app_peer(fd, peer, 80, io.err)
-        raddr, rport = (ffi.unpack(peer, n).decode("latin-1").split("\0") + [""])[:2] if n > 0 else ("", "")
-        lib.pf_app_blocking(fd, self.http_idle_ms, self.timeout_ms, io.err)
-        have = 0
-        cap = io.cap
-        buf = io.buf
-        limits = ffi.new("pf_http_limits *", {"max_request_line": 8192, "max_header_line": 8192})
-        while True:
-            rc = lib.pf_http_parse_request(buf, have, limits, req) if have else NEED_MORE
-            first = True
-            while rc == NEED_MORE:
-                if have >= self.cfg.buffer_size + 4096 or have == cap:
-                    rc = lib.PF_E_HEADER_TOO_LARGE
-                    break
-                timeout = self.http_idle_ms if (first and not have) else self.timeout_ms
-                first = False
-                r = lib.pf_app_recv(fd, buf + have, cap - have, timeout, io.err)
-                if r <= 0:
-                    return
-                have += r
-                rc = lib.pf_http_parse_request(buf, have, limits, req)
-            if rc < 0:
-                status = HTTP_STATUS.get(rc, "400 Bad Request")
-                why = ffi.string(lib.pf_http_why_text(req.error)).decode() if req.error else ""
-                self.log(f"{raddr}: {status}: {why}")
-                body = f"{status}\n".encode()
+    def serve_loop_mux(self, core: int) -> None:
+        """Threads of a worker with an HTTP listener: connections are multiplexed in C (app_loop.c)."""
+        ctx = ffi.new("pf_app_ready *")
+        err = ffi.new("int *")
+        io = IOCtx(self.cfg.buffer_size)
+        penv = ffi.new("pf_app_env *")
+        reqp = ffi.addressof(ctx, "req")
+        core_off = self.board.core_off(self.slot, core)
+        loop = self.loop
+        while not self.graceful:
+            r = lib.pf_app_loop_next(loop, ctx, -1, err)
+            if r == 1:
+                if ctx.kind == lib.PF_APP_READY_UWSGI:
+                    fd = ctx.fd
+                    try:
+                        self.handle_uwsgi(fd, io, core, core_off, ctx.listener)
+                    except Exception:
+                        log_exception(self.errors, f"worker {self.wid}: unexpected error")
+                    finally:
+                        os.close(fd)
+                    continue
+                consumed, keep = 0, False
                 try:
-                    io.send(fd, f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-                                f"Connection: close\r\n\r\n".encode(), body, 1000)
-                except ClientGone:
-                    pass
+                    consumed, keep = self.handle_http(ctx, reqp, io, core, core_off, penv)
+                except Exception:
+                    log_exception(self.errors, f"worker {self.wid}: unexpected error")
+                lib.pf_app_loop_done(loop, ctx, consumed, 1 if keep else 0)
+            elif r == STOP:
                 return
-            t0 = time.monotonic()
-            head_len = rc
-            flen = lib.pf_app_http_environ(buf, req, io.flat, 65536, penv)
-            if flen < 0:
-                return
-            env = self.bases[li].copy()
-            s = ffi.unpack(io.flat, flen).decode("latin-1").split("\0")
-            if penv.dup:
-                for k, v in zip(s[::2], s[1::2]):
-                    if k in env and k.startswith("HTTP_"):
-                        env[k] += ("; " if k == "HTTP_COOKIE" else ", ") + v
-                    else:
-                        env[k] = v
-            else:
-                it = iter(s)
-                env.update(zip(it, it))
-            env["REMOTE_ADDR"] = raddr
-            env["REMOTE_PORT"] = rport
-            if req.expect_continue and req.body != lib.PF_BODY_NONE:
-                try:
-                    io.send(fd, b"HTTP/1.1 100 Continue\r\n\r\n", b"", self.timeout_ms)
-                except ClientGone:
-                    return
-            inbuf = have - head_len
-            if req.body == lib.PF_BODY_CHUNKED:
-                inp = Input(fd, ffi.unpack(buf + head_len, inbuf) if inbuf else b"", -1, io, self.timeout_ms, chunked=True)
-                used = inbuf
-            else:
-                length = req.content_length if req.content_length > 0 else 0
-                take = min(inbuf, length)
-                inp = Input(fd, ffi.unpack(buf + head_len, take) if take else b"", length, io, self.timeout_ms)
-                used = take
-            env["wsgi.input"] = inp
-            proto = "HTTP/1.1" if req.version_minor else "HTTP/1.0"
-            resp = Response(fd, io, self.timeout_ms, proto, http=True,
-                            keep_alive=bool(req.keep_alive) and not self.graceful,
-                            method_head=req.method_id == lib.PF_M_HEAD, extra_headers=self.cfg.add_header)
-            # the request head's bytes are still in buf while the app runs: REQUEST_URI etc. are copies
-            keep = self.run_app(env, resp, core, core_off, t0, 0, head_len)
-            if not keep or self.graceful:
-                return
+            elif r != AGAIN:
+                self.log(f"epoll_wait() failed ({err[0]}: {os.strerror(err[0])})")
+                time.sleep(0.1)
+
+    def handle_http(self, ctx, reqp, io: IOCtx, core: int, core_off: int, penv) -> tuple[int, bool]:
+        """One request whose head C has parsed. Returns (bytes of ctx.buf used, keep-alive)."""
+        fd, buf, have, head_len = ctx.fd, ctx.buf, ctx.have, ctx.status
+        req = ctx.req
+        if head_len < 0:
+            status = HTTP_STATUS.get(head_len, "400 Bad Request")
+            why = ffi.string(lib.pf_http_why_text(req.error)).decode() if req.error else "request head too large"
+            peer = ffi.unpack(ctx.peer, ctx.peer_len).split(b"\0")[0].decode()
+            self.log(f"{peer}: {status}: {why}")
+            body = f"{status}\n".encode()
+            try:
+                io.send(fd, f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+                            f"Connection: close\r\n\r\n".encode(), body, 1000)
+            except ClientGone:
+                pass
+            return 0, False
+        t0 = time.monotonic()
+        flen = lib.pf_app_http_environ(buf, reqp, io.flat, 65536, penv)
+        if flen < 0:
+            return 0, False
+        env = self.bases[ctx.listener].copy()
+        s = ffi.unpack(io.flat, flen).decode("latin-1").split("\0")
+        if penv.dup:
+            for k, v in zip(s[::2], s[1::2]):
+                if k in env and k.startswith("HTTP_"):
+                    env[k] += ("; " if k == "HTTP_COOKIE" else ", ") + v
+                else:
+                    env[k] = v
+        else:
+            it = iter(s)
+            env.update(zip(it, it))
+        env["REMOTE_ADDR"], env["REMOTE_PORT"] = ffi.unpack(ctx.peer, ctx.peer_len).decode("latin-1").split("\0")
+        if req.expect_continue and req.body != lib.PF_BODY_NONE and have == head_len:
+            try:
+                io.send(fd, b"HTTP/1.1 100 Continue\r\n\r\n", b"", self.timeout_ms)
+            except ClientGone:
+                return 0, False
+        inbuf = have - head_len
+        if req.body == lib.PF_BODY_CHUNKED:
+            inp = Input(fd, ffi.unpack(buf + head_len, inbuf) if inbuf else b"", -1, io, self.timeout_ms, chunked=True)
+            used = inbuf
+        else:
+            length = req.content_length if req.content_length > 0 else 0
+            take = inbuf if inbuf < length else length
+            inp = Input(fd, ffi.unpack(buf + head_len, take) if take else b"", length, io, self.timeout_ms)
+            used = take
+        env["wsgi.input"] = inp
+        resp = Response(fd, io, self.timeout_ms, "HTTP/1.1" if req.version_minor else "HTTP/1.0", http=True,
+                        keep_alive=bool(req.keep_alive) and not self.graceful,
+                        method_head=req.method_id == lib.PF_M_HEAD, extra_headers=self.cfg.add_header)
+        keep = self.run_app(env, resp, core, core_off, t0, 0, head_len)
+        if not keep or self.graceful:
+            return 0, False
+        if inp._left or inp._chunked:
             try:
                 if not inp.drain():
-                    return
+                    return 0, False
             except (ClientGone, ValueError):
-                return
-            rest = have - head_len - used
-            tail = inp.leftover()
-            if tail:
-                ffi.memmove(buf, tail, len(tail))
-                have = len(tail)
-            elif rest > 0:
-                ffi.memmove(buf, buf + head_len + used, rest)
-                have = rest
-            else:
-                have = 0
+                return 0, False
+            if inp._chunked:
+                tail = inp.leftover()
+                if tail and inp._recvd:
+                    # bytes read past the chunked body from the socket: the next request's
+                    ok = lib.pf_app_loop_set_rest(self.loop, ctx, tail, len(tail)) == 0
+                    return 0, ok
+                used = inbuf - len(tail)
+        return head_len + used, True
 
 
 def rss_mb() -> float:

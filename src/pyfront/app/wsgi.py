@@ -16,6 +16,7 @@ import traceback
 from pyfront._native import ffi, lib
 
 APP_TIMEOUT = lib.PF_APP_TIMEOUT
+_send2 = lib.pf_app_send2
 
 
 class ClientGone(Exception):
@@ -46,7 +47,7 @@ class Input:
     decodes Transfer-Encoding: chunked via the C decoder.
     """
 
-    __slots__ = ("_fd", "_buf", "_left", "_timeout", "_io", "_chunked", "_cstate", "_raw", "_done")
+    __slots__ = ("_fd", "_buf", "_left", "_timeout", "_io", "_chunked", "_cstate", "_raw", "_done", "_recvd")
 
     def __init__(self, fd: int, prefix: bytes, length: int, io_ctx, timeout_ms: int, chunked: bool = False):
         self._fd = fd
@@ -54,6 +55,7 @@ class Input:
         self._io = io_ctx
         self._chunked = chunked
         self._done = False
+        self._recvd = False      # any body byte came from the socket (not from the head's buffer)
         if chunked:
             self._buf = b""
             self._raw = bytearray(prefix)      # undecoded chunked bytes
@@ -67,6 +69,7 @@ class Input:
 
     def _recv(self, n: int) -> bytes:
         data = self._io.recv(self._fd, n, self._timeout)
+        self._recvd = True
         if not data:
             raise ClientGone("client closed the connection while sending the body")
         return data
@@ -224,11 +227,14 @@ class IOCtx:
         raise ClientGone(f"recv() failed ({self.err[0]}: {os.strerror(self.err[0])})")
 
     def send(self, fd: int, a: bytes, b: bytes, timeout_ms: int) -> None:
-        r = lib.pf_app_send2(fd, a, len(a), b, len(b), timeout_ms, self.err)
+        r = _send2(fd, a, len(a), b, len(b), timeout_ms, self.err)
         if r < 0:
-            if r == APP_TIMEOUT:
-                raise ClientGone(f"writev() timed out after {timeout_ms} ms")
-            raise ClientGone(f"writev() failed ({self.err[0]}: {os.strerror(self.err[0])})")
+            self.send_failed(r, timeout_ms)
+
+    def send_failed(self, rc: int, timeout_ms: int):
+        if rc == APP_TIMEOUT:
+            raise ClientGone(f"writev() timed out after {timeout_ms} ms")
+        raise ClientGone(f"writev() failed ({self.err[0]}: {os.strerror(self.err[0])})")
 
     def sendfile(self, fd: int, in_fd: int, offset: int, count: int, timeout_ms: int) -> int:
         r = lib.pf_app_sendfile(fd, in_fd, offset, count, timeout_ms, self.err)
@@ -265,14 +271,13 @@ class Response:
                  "head_bytes", "chunked", "keep_alive", "http", "method_head", "extra_headers", "has_length")
 
     def __init__(self, fd, io_ctx, timeout_ms, proto, http=False, keep_alive=False, method_head=False, extra_headers=()):
-        self.fd, self.io, self.timeout, self.proto = fd, io_ctx, timeout_ms, proto
-        self.status = None
-        self.headers = None
-        self.head_sent = False
-        self.bytes_sent = 0
-        self.head_bytes = 0
-        self.chunked = False
-        self.has_length = False
+        self.fd = fd
+        self.io = io_ctx
+        self.timeout = timeout_ms
+        self.proto = proto
+        self.status = self.headers = None
+        self.head_sent = self.chunked = self.has_length = False
+        self.bytes_sent = self.head_bytes = 0
         self.http = http
         self.keep_alive = keep_alive
         self.method_head = method_head
@@ -370,17 +375,19 @@ class Response:
 
     def send_result(self, result) -> None:
         """Iterate the app's return value (close() is the caller's job)."""
-        if type(result) is list and len(result) == 1 and type(result[0]) is bytes:
+        if type(result) is list and len(result) == 1 and type(result[0]) is bytes \
+                and self.status is not None and not self.head_sent:
+            # the common case: one body string, length known; head + body in one writev
             body = result[0]
-            if self.status is None:
-                raise AssertionError("the app returned without calling start_response()")
-            if not self.head_sent:
-                head = self._head(len(body))
-                self.head_sent = True
-                self._send(head, body)
-                if self.chunked:
-                    self.finish()
-                return
+            head = self._head(len(body))
+            self.head_sent = True
+            if self.method_head:
+                body = b""
+            r = _send2(self.fd, head, len(head), body, len(body), self.timeout, self.io.err)
+            if r < 0:
+                self.io.send_failed(r, self.timeout)
+            self.bytes_sent = len(body)
+            return
         if isinstance(result, FileWrapper) and self.status is not None and not self.method_head:
             info = result.fileno_size()
             if info is not None:

@@ -109,6 +109,7 @@ class ConfPlan:
     open_file_cache_valid_ms: int = 0               # 0: revalidate with one stat() per request
     if_modified_since: str = "exact"
     lingering_timeout_ms: int = 5000
+    keepalive_header_s: int = 0                     # keepalive_timeout's 2nd argument: "Keep-Alive: timeout=N"
     proxy: object = None            # compile_proxy.ProxyPlan for uwsgi_pass / proxy_pass / stub_status
 
 
@@ -214,7 +215,7 @@ _CONF_FIELDS = ("str:root I:alias str:loc_prefix rng:index rng:try_files i:retur
                 "rng:mime str:default_type I:keepalive_timeout_ms I:keepalive_requests "
                 "I:send_timeout_ms I:client_header_timeout_ms I:client_header_buffer_size "
                 "I:large_header_buffer_size I:large_header_buffers rng:access_logs "
-                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms").split()
+                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms I:keepalive_header_s").split()
 _CONF_FMT = "<" + "".join({"str": "II", "rng": "II", "I": "I", "i": "i"}[f.split(":")[0]] for f in _CONF_FIELDS)
 
 
@@ -347,7 +348,8 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
         large_header_buffer_size=c.large_header_buffer_size,
         large_header_buffers=c.large_header_buffers, access_logs=(al_first, len(c.access_logs)),
         open_file_cache_valid_ms=c.open_file_cache_valid_ms,
-        if_modified_since=IMS_MODES[c.if_modified_since], lingering_timeout_ms=c.lingering_timeout_ms)
+        if_modified_since=IMS_MODES[c.if_modified_since], lingering_timeout_ms=c.lingering_timeout_ms,
+        keepalive_header_s=c.keepalive_header_s)
     args: list[int] = []
     for f in _CONF_FIELDS:
         kind, name = f.split(":")
@@ -483,7 +485,7 @@ def _conf_from_settings(st, server, loc=None, ret=None, http=None, temp=None) ->
         large_header_buffer_size=server.large_client_header_buffers[1],
         access_logs=logs,
         open_file_cache_valid_ms=st.open_file_cache_valid_ms if st.open_file_cache is not None else 0,
-        if_modified_since=st.if_modified_since)
+        if_modified_since=st.if_modified_since, keepalive_header_s=st.keepalive_header_timeout_s or 0)
 
 
 def _location_plan(loc, server, http=None, temp=None) -> LocationPlan:

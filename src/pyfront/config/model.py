@@ -13,7 +13,7 @@ Conventions (every consumer relies on them):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # ---------------------------------------------------------------- shared leaves
 
@@ -113,6 +113,7 @@ class Address:
     port: int | None = None
     unix_path: str | None = None  # everything after "unix:" verbatim ("///var/x.sock" stays; the kernel resolves it)
     text: str = ""              # nginx's rendering: "127.0.0.1:8080", "[::1]:80", "unix:/run/x.sock", "backend"
+    resolved: tuple[str, ...] = ()  # kind "name" with a port: the IPs found at load time (nginx resolves once, too)
 
     def __str__(self) -> str:
         return self.text
@@ -155,6 +156,7 @@ class UpstreamOptions:
     pass_headers: tuple[str, ...] = ()
     intercept_errors: bool = False
     http_version: str = "1.0"               # proxy_http_version ("1.0" | "1.1"); unused for uwsgi
+    redirect: str = "default"               # proxy_redirect "default" | "off"; unused for uwsgi
     modifier1: int = 0                      # uwsgi_modifier1; unused for proxy
     modifier2: int = 0
 

@@ -15,12 +15,12 @@ A handler returns None on success or a string `rv` that nginx would print as
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from pyfront.config import nginx_values as V
 from pyfront.config.model import (AccessLog, AddHeader, ErrorLog, ErrorPage, Expires, LogFormat,
-                                  OpenFileCache, Param, PassTarget, Return)
+                                  OpenFileCache, Param, Return)
 
 # contexts
 MAIN, EVENTS, HTTP, SRV, LOC, UPS, ANY = "main", "events", "http", "server", "location", "upstream", "any"
@@ -291,7 +291,7 @@ def h_root(p, st, a):
     if "root" in p.level.own:
         return "is duplicate"
     if "alias" in p.level.own:
-        p.emerg(f'"root" directive is duplicate, "alias" directive was specified earlier')
+        p.emerg('"root" directive is duplicate, "alias" directive was specified earlier')
     path = a[0]
     if "$document_root" in path or "$realpath_root" in path:
         p.emerg(f'the $document_root variable cannot be used in the "{st.name}" directive')
@@ -831,7 +831,7 @@ def h_http_version(p, st, a):
 def _proxy_set(prefix, label, param_directive, param_doc):
     L = frozenset({HTTP, SRV, LOC})
     d(f"{label}_pass", LOC, "1", h_pass(label), "address" if label == "uwsgi" else "URL", "",
-      (f"Send requests to an uwsgi server: `unix:/path`, `unix:///path`, `host:port`, `uwsgi://host:port` or an upstream name."
+      ("Send requests to an uwsgi server: `unix:/path`, `unix:///path`, `host:port`, `uwsgi://host:port` or an upstream name."
        if label == "uwsgi" else
        "Send requests to an HTTP server: `http://host[:port][/uri]`, `http://unix:/path:[/uri]` or `http://upstream_name`."))
     d(param_directive, L, "23" if label == "uwsgi" else "2", h_param(f"{prefix}.params"),
@@ -876,6 +876,24 @@ _proxy_set("uwsgi", "uwsgi", "uwsgi_param",
 _proxy_set("proxy", "proxy", "proxy_set_header",
            "Set a request header sent upstream. A level with any proxy_set_header drops every inherited one; "
            "Host and Connection keep nginx's defaults unless set.")
+def h_proxy_redirect(p, st, a):
+    # ngx_http_proxy_redirect: `off` / `default` are single values at a level; a second one is a duplicate
+    if "proxy.redirect" in p.level.v and p.level.v["proxy.redirect"] in ("off", "default"):
+        return "is duplicate"
+    if len(a) == 1 and a[0] in ("off", "default"):
+        p.level.v["proxy.redirect"] = a[0]
+        return None
+    if len(a) == 1 and a[0] == "false":
+        p.level.v["proxy.redirect"] = "off"
+        return None
+    p.emerg('"proxy_redirect" with a replacement is not supported by pyfront',
+            hint="use `proxy_redirect default;` or `off;`, or send relative Location headers from the app")
+
+
+d("proxy_redirect", HSL, "12", h_proxy_redirect, "default | off", "default",
+  "Rewrite the Location and Refresh headers of proxied responses: `default` replaces the proxy_pass URL "
+  "with the location's prefix; `off` passes them unchanged.",
+  differs="explicit `redirect replacement` pairs are not supported.")
 d("uwsgi_modifier1", HSL, "1", h_modifier("uwsgi.modifier1"), "number", "0", "modifier1 of the uwsgi packet.")
 d("uwsgi_modifier2", HSL, "1", h_modifier("uwsgi.modifier2"), "number", "0", "modifier2 of the uwsgi packet.")
 d("proxy_http_version", HSL, "1", h_http_version, "1.0 | 1.1", "1.0",
@@ -909,7 +927,7 @@ d("server@upstream", UPS, "1+", h_upstream_server,
 d("least_conn", UPS, "0", h_balance("least_conn"), "", "", "Pick the server with the fewest active connections (then weights).")
 d("ip_hash", UPS, "0", h_balance("ip_hash"), "", "", "Pick by the client address (first three octets of IPv4).")
 d("hash", UPS, "12", h_balance("hash"), "key [consistent]", "", "Pick by a key with variables; `consistent` = ketama.")
-d("random", UPS, "0", h_balance("random"), "", "", "Pick a random server (weighted).",
+d("random", UPS, "012", h_balance("random"), "", "", "Pick a random server (weighted).",
   differs="`random two [method]` is not supported.")
 
 

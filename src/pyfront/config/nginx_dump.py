@@ -182,7 +182,7 @@ def render_effective(cfg: FrontConfig) -> str:
             out.append(f"        keepalive {u.keepalive};")
         out.append("    }")
     for srv in h.servers:
-        out.append(f"    server {{" + _where(srv.file, srv.line))
+        out.append("    server {" + _where(srv.file, srv.line))
         for ln in srv.listens:
             opts = (" default_server" if ln.default_server else "") + (" reuseport" if ln.reuseport else "") \
                 + (f" backlog={ln.backlog}" if ln.backlog != 511 else "")

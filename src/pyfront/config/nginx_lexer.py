@@ -122,11 +122,11 @@ def statements(text: str, file: str | None = None, param: bool = False) -> Itera
                 if ch == "{":
                     yield Stmt(tuple(words), "{", line)
                     break
-                if ch == ")":
-                    last_space = True
-                    need_space = False
-                    continue
-                raise _err(f'unexpected "{ch}"', file, line)
+                if ch != ")":
+                    raise _err(f'unexpected "{ch}"', file, line)
+                # `"a")`: nginx lets a ")" follow a quoted word (for `if (...)`), as a new word
+                last_space = True
+                need_space = False
             if last_space:
                 if ch in BLANKS:
                     continue
@@ -191,10 +191,10 @@ def statements(text: str, file: str | None = None, param: bool = False) -> Itera
                 last_space = True
                 found = True
             if not found:
-                if pos - start > MAX_WORD:
+                if pos - start >= MAX_WORD:
                     if d_quoted or s_quoted:
                         q = '"' if d_quoted else "'"
-                        raise _err(f'too long parameter, probably missing terminating \'{q}\' character',
+                        raise _err(f'too long parameter, probably missing terminating "{q}" character',
                                    file, start_line)
                     raise _err(f'too long parameter "{text[start:start + 10]}..." started', file, start_line)
                 continue

@@ -8,7 +8,9 @@ can tell them from nginx's.
 """
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass, replace
 
 from pyfront.config.diagnostics import Report
 from pyfront.config.model import FrontConfig, Location, Settings
@@ -52,22 +54,59 @@ def is_supported_variable(name: str) -> bool:
 def check_http_end(p) -> None:
     """Run when the http block is complete: nginx's init_main_conf / init_locations order."""
     h = p.http
+    for u in h.upstreams.values():
+        if u.backup_conflict:
+            p.emerg(f'no servers in upstream "{u.name}"', file=u.file, line=u.line,
+                    hint=f'"{u.method}" does not support "backup" servers; remove "backup" or the balancing method')
     # upstream names: a pass target without a port must name an upstream block
     for t in h.passes:
         if t.upstream is not None and t.upstream not in h.upstreams:
             p.emerg(f'no port in upstream "{t.upstream}"', file=t.file, line=t.line)
+    resolved = {}
+    for t in h.passes:
+        a = t.address
+        if t.upstream is None and a is not None and a.kind == "name":
+            from pyfront.config.nginx_parser import resolve
+            ips = resolve(a.host, a.port)
+            if not ips:
+                p.emerg(f'host not found in upstream "{a.host}"', file=t.file, line=t.line)
+            resolved[id(t)] = replace(t, address=replace(a, resolved=ips))
+    if resolved:
+        for lvl in _levels(p):
+            hd = lvl.handler if hasattr(lvl, "handler") else None
+            if hd is not None and hd.target is not None and id(hd.target) in resolved:
+                lvl.handler = replace(hd, target=resolved[id(hd.target)])
     for srv in h.servers:
         _check_locations(p, srv.level.locations)
     # variables (nginx checks them last, without a location; pyfront adds where they were used)
+    captures = _named_captures(p)
     for text, file, line in p.pending_vars:
         for name in variables_in(text):
-            if is_supported_variable(name):
+            if is_supported_variable(name) or name in captures:
                 continue
             if name in NGINX_ONLY_VARIABLES or name.startswith(("ssl_", "geoip_", "upstream_cache")):
                 p.emerg(f'"${name}" variable is not supported by pyfront', file=file, line=line,
                         hint="remove it or use a supported variable; docs/reference-nginx.md lists them")
             p.emerg(f'unknown "{name}" variable', file=file, line=line)
     _check_server_names(p)
+
+
+def _named_captures(p) -> set:
+    """Named groups of server_name and location regexes: nginx makes them variables."""
+    from pyfront.config.nginx_match import compile_regex
+    names: set = set()
+    stack = []
+    for srv in p.http.servers:
+        for n in srv.names:
+            if n.kind == "regex":
+                names.update(compile_regex(n.pattern, False).groupindex)
+        stack.extend(srv.level.locations)
+    while stack:
+        ls = stack.pop()
+        if ls.modifier in ("~", "~*"):
+            names.update(compile_regex(ls.path, ls.modifier == "~*").groupindex)
+        stack.extend(ls.level.locations)
+    return names
 
 
 def _check_locations(p, locs) -> None:
@@ -96,11 +135,6 @@ def _check_server_names(p) -> None:
                     p.warn(f'conflicting server name "{sn.text}" on {a}, ignored', file=None, line=0)
                 else:
                     names[sn.text] = srv
-
-
-def check_after_parse(p, cfg: FrontConfig) -> None:
-    """Checks on the built model that end in an emerg (none beyond nginx's yet)."""
-    return None
 
 
 # ---------------------------------------------------------------- pyfront's own warnings
@@ -134,7 +168,7 @@ def _levels(p):
 
 
 def _gzip_types_check(p, report: Report) -> None:
-    from pyfront.config.nginx import _effective
+    from pyfront.config.nginx_build import _effective
     cache: dict = {}
     for lvl in _levels(p):
         where = lvl.v.get("_where_gzip_types")
@@ -170,3 +204,99 @@ def _uwsgi_param_check(loc: Location, parent: Settings, report: Report) -> None:
                 f'uwsgi_param inherited from the outer level', first.file, first.line,
                 hint=OWN + "nginx inherits uwsgi_param only by levels that have none; "
                 "repeat `include uwsgi_params;` in this location")
+
+
+# ---------------------------------------------------------------- cross-layer: front → app servers
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One socket an app server of CONF_DIR listens on (built from the [uwsgi] layer's config)."""
+    app: str                    # the app's name
+    protocol: str               # "uwsgi" | "http"
+    unix_path: str | None       # normalised absolute path, or None for TCP
+    host: str | None = None
+    port: int | None = None
+    address: str = ""           # as written in the ini (for messages)
+    harakiri_s: int = 0
+    file: str | None = None
+    line: int = 0
+
+
+def endpoints_from_apps(apps) -> list[Endpoint]:
+    """Adapter for pyfront.app.options.AppConfig objects (duck-typed: name, file, line, listen, harakiri)."""
+    import socket as _s
+    out = []
+    for app in apps:
+        for ln in getattr(app, "listen", ()):
+            if ln.family == _s.AF_UNIX:
+                out.append(Endpoint(app.name, ln.protocol, ln.target, address=ln.address,
+                                    harakiri_s=getattr(app, "harakiri", 0) or 0, file=app.file, line=app.line))
+            else:
+                host, port = ln.target
+                out.append(Endpoint(app.name, ln.protocol, None, host, port, ln.address,
+                                    getattr(app, "harakiri", 0) or 0, app.file, app.line))
+    return out
+
+
+_WILDCARD = ("0.0.0.0", "::", "", "*")
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _same_socket(addr, ep: Endpoint) -> bool:
+    if addr.kind == "unix":
+        return ep.unix_path is not None and os.path.normpath(addr.unix_path) == os.path.normpath(ep.unix_path)
+    if ep.unix_path is not None or addr.port != ep.port:
+        return False
+    hosts = {addr.host, *addr.resolved}
+    return ep.host in hosts or ep.host in _WILDCARD or (ep.host in _LOOPBACK and hosts & set(_LOOPBACK))
+
+
+def cross_check(cfg: FrontConfig, endpoints: list[Endpoint], report: Report) -> None:
+    """Every uwsgi_pass / proxy_pass against the app servers of CONF_DIR (issue 4 point 3).
+
+    - a target no app serves: warn (it may be an app outside CONF_DIR), naming the apps that exist;
+    - a target an app serves with the other protocol (uwsgi_pass to `http-socket`, proxy_pass to
+      `socket`): error, with both file:line;
+    - a front read timeout shorter than the app's harakiri: warn (the client gets a 504 while the
+      request still runs).
+    """
+    seen: set = set()
+    for srv, loc, t in cfg.pass_targets():
+        want = "uwsgi" if t.scheme in ("uwsgi", "suwsgi") else "http"
+        if t.upstream is not None:
+            up = cfg.http.upstream(t.upstream)
+            addrs = [(s.address, s.file, s.line) for s in up.servers] if up else []
+        elif t.address is not None:
+            addrs = [(t.address, t.file, t.line)]
+        else:
+            continue       # variables: resolved per request
+        timeout = (loc.settings.uwsgi if want == "uwsgi" else loc.settings.proxy).read_timeout_ms
+        directive = "uwsgi_pass" if want == "uwsgi" else "proxy_pass"
+        for addr, file, line in addrs:
+            key = (addr.text, file, line, loc.file, loc.line)
+            if key in seen:
+                continue
+            seen.add(key)
+            match = [ep for ep in endpoints if _same_socket(addr, ep)]
+            if not match:
+                if endpoints:
+                    apps = "; ".join(f"[uwsgi] {ep.app} ({ep.file}:{ep.line}) listens on "
+                                     f"{'socket' if ep.protocol == 'uwsgi' else 'http-socket'}={ep.address}"
+                                     for ep in endpoints)
+                    report.warn(f'"{directive}" target "{addr.text}" is served by no app in this directory',
+                                file, line, hint=OWN + f"{apps}; make the two addresses the same")
+                continue
+            for ep in match:
+                if ep.protocol != want:
+                    kind = "uwsgi (socket=)" if ep.protocol == "uwsgi" else "HTTP (http-socket= / http=)"
+                    fix = ("use proxy_pass http://" + addr.text if want == "uwsgi"
+                           else "use uwsgi_pass " + addr.text)
+                    report.add("error", f'"{directive}" speaks {want} to "{addr.text}", but app "{ep.app}" '
+                               f'serves {kind} there ({ep.file}:{ep.line})', file, line,
+                               hint=OWN + f"{fix}, or change the app to "
+                               + ("socket=" if want == "uwsgi" else "http-socket="))
+                elif ep.harakiri_s and timeout < ep.harakiri_s * 1000:
+                    report.warn(f'"{directive[:-5]}_read_timeout" ({timeout // 1000}s) is shorter than harakiri '
+                                f'{ep.harakiri_s} of app "{ep.app}" ({ep.file}:{ep.line})', loc.file, loc.line,
+                                hint=OWN + "the client gets 504 while the request still runs; raise the timeout "
+                                "above harakiri")

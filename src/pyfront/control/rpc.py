@@ -72,12 +72,13 @@ SIGNATURES: dict[str, tuple[list[str], str]] = {
     "supervisor.tailProcessStdoutLog": (["array", "string", "int", "int"], "Return [bytes, offset, overflow] of the stdout log after offset."),
     "supervisor.tailProcessStderrLog": (["array", "string", "int", "int"], "Return [bytes, offset, overflow] of the stderr log after offset."),
     "supervisor.clearProcessLogs": (["boolean", "string"], "Empty a process's log files and drop their backups."),
+    "supervisor.clearProcessLog": (["boolean", "string"], "Alias of clearProcessLogs."),
     "supervisor.clearAllProcessLogs": (["array"], "Empty every process's log files."),
     "supervisor.sendProcessStdin": (["boolean", "string", "string"], "Not supported: programs get /dev/null as stdin."),
     "supervisor.sendRemoteCommEvent": (["boolean", "string", "string"], "Accepted; pyfront has no event listeners."),
     "system.listMethods": (["array"], "Return the names of every method."),
     "system.methodHelp": (["string", "string"], "Return the documentation of a method."),
-    "system.methodSignature": (["array", "string"], "Return [[return type, param types...]] of a method."),
+    "system.methodSignature": (["array", "string"], "Return [return type, param types...] of a method."),
     "system.multicall": (["array", "array"], "Run [{methodName, params}, ...]; return each result or a fault struct."),
     "pyfront.getAllProcessDetails": (["array"], "getAllProcessInfo rows plus pyfront's extras: read_only, rss, requests, cause, last stderr lines."),
     "pyfront.reopenLogs": (["boolean"], "Reopen every log file (like SIGUSR1)."),
@@ -121,7 +122,7 @@ class RPCInterface:
     def _system_methodSignature(self, name):
         if name not in SIGNATURES:
             raise RPCError(F.SIGNATURE_UNSUPPORTED)
-        return [SIGNATURES[name][0]]
+        return list(SIGNATURES[name][0])   # flat [return, params...], as Supervisor answers
 
     def _system_multicall(self, calls):
         remaining = list(calls)
@@ -181,9 +182,12 @@ class RPCInterface:
     def _supervisor_getPID(self):
         return os.getpid()
 
+    def _main_log(self) -> str | None:
+        return self.sup.main_log_path() or self.master.main_log_path()
+
     def _supervisor_readLog(self, offset, length):
         self._update()
-        path = self.master.main_log_path()
+        path = self._main_log()
         if not path or not os.path.exists(path):
             raise RPCError(F.NO_FILE, path)
         data, fault = read_tail(path, offset, length)
@@ -195,11 +199,14 @@ class RPCInterface:
 
     def _supervisor_clearLog(self):
         self._update()
-        path = self.master.main_log_path()
+        path = self._main_log()
         if not path or not os.path.exists(path):
             raise RPCError(F.NO_FILE)
         try:
-            os.truncate(path, 0)
+            if self.sup.mainlog is not None and path == self.sup.mainlog.path:
+                self.sup.mainlog.clear()
+            else:
+                os.truncate(path, 0)
         except OSError as e:
             raise RPCError(F.FAILED, e.strerror) from None
         return True
@@ -547,6 +554,9 @@ class RPCInterface:
         except OSError as e:
             raise RPCError(F.FAILED, f"{p.name}: {e}") from None
         return True
+
+    def _supervisor_clearProcessLog(self, name):
+        return self._supervisor_clearProcessLogs(name)
 
     def _supervisor_clearAllProcessLogs(self):
         self._update()

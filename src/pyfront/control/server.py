@@ -289,10 +289,11 @@ class Connection:
             hdrs["Connection"] = "close"
             self.close_after = True
         head = f"HTTP/1.1 {code} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+        if self.state == "CLOSED":
+            return
+        self.state = "WRITING"
+        self._arm(REQUEST_TIMEOUT)
         self.send(head.encode("latin-1") + body)
-        if self.state != "CLOSED":
-            self.state = "WRITING"
-            self._arm(REQUEST_TIMEOUT)
 
     def send(self, data: bytes) -> None:
         if self.state == "CLOSED":
@@ -330,7 +331,8 @@ class Connection:
             self._set_events(True, False)
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed", 415: "Unsupported Media Type",
             411: "Length Required", 413: "Payload Too Large", 431: "Request Header Fields Too Large",
             500: "Internal Server Error"}
 
@@ -479,6 +481,10 @@ class ControlServer:
                          extra={"WWW-Authenticate": 'Basic realm="default"'})
             return
         path = urlsplit(target).path
+        if method == "POST" and not self._same_origin(headers):
+            # a browser page from another site posting to the control API (CSRF): refuse
+            conn.respond(403, b"cross-origin request refused\n", close=True)
+            return
         try:
             if path.startswith("/RPC2"):
                 if method != "POST":
@@ -490,13 +496,21 @@ class ControlServer:
             elif path == "/mainlogtail":
                 self.handle_tail(conn, method, None)
             elif path.startswith("/api/"):
-                self.handle_api(conn, method, path, target, body)
+                self.handle_api(conn, method, path, target, body, headers)
             else:
                 self.handle_static(conn, method, path)
         except Exception as e:  # noqa: BLE001 - a bug answers 500, never kills the master
             self.log("error", f"control server: {type(e).__name__}: {e}")
             if conn.state != "CLOSED":
                 conn.respond(500, b"internal error\n", close=True)
+
+    @staticmethod
+    def _same_origin(headers: dict[str, str]) -> bool:
+        """Browsers send Origin on cross-site POSTs; XML-RPC clients and supervisorctl do not."""
+        origin = headers.get("origin")
+        if origin is None:
+            return True
+        return urlsplit(origin).netloc == headers.get("host", "")
 
     def handle_rpc(self, conn: Connection, body: bytes) -> None:
         try:
@@ -555,7 +569,7 @@ class ControlServer:
             conn.respond(400, b"GET only\n")
             return
         if spec is None:
-            path = self.master.main_log_path()
+            path = self.sup.main_log_path() or self.master.main_log_path()
         else:
             name, _, channel = spec.partition("/")
             channel = channel or "stdout"
@@ -599,7 +613,8 @@ class ControlServer:
             name.rsplit(".", 1)[-1], "application/octet-stream")
         conn.respond(200, data if method == "GET" else b"", ctype, extra={"Cache-Control": "no-cache"})
 
-    def handle_api(self, conn: Connection, method: str, path: str, target: str, body: bytes) -> None:
+    def handle_api(self, conn: Connection, method: str, path: str, target: str, body: bytes,
+                   headers: dict[str, str]) -> None:
         if path == "/api/status":
             rows = self.rpc.call("pyfront.getAllProcessDetails", ())
             payload = {"identification": self.master.identification(), "state": self.master.state(),
@@ -607,6 +622,9 @@ class ControlServer:
             conn.respond(200, json.dumps(payload).encode(), "application/json", extra={"Cache-Control": "no-cache"})
             return
         if path == "/api/action" and method == "POST":
+            if not headers.get("content-type", "").startswith("application/json"):
+                conn.respond(415, b'{"error": "send application/json"}', "application/json")
+                return
             try:
                 req = json.loads(body or b"{}")
                 action, name = req.get("action"), req.get("name", "")

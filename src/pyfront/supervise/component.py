@@ -6,16 +6,23 @@ from the master's reaping through child_exited(pid, status).
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
 from pyfront.component import Loop, ProcessStatus, Timer
 from pyfront.supervise.config import GroupConfig, ProcessConfig, SupervisorConfig
+from pyfront.supervise.logs import RotatingLog
 from pyfront.supervise.osapi import OSApi
 from pyfront.supervise.process import Subprocess
 from pyfront.supervise.states import STOPPED_STATES, ProcessState
 
 LogFn = Callable[[str, str], None]
+# Supervisor's level numbers (supervisor/loggers.py), keyed by the names the master uses too.
+_LEVELS = {"critical": 50, "crit": 50, "error": 40, "warn": 30, "notice": 25, "info": 20, "debug": 10,
+           "trace": 5, "blather": 3}
+_TAGS = {"critical": "CRIT", "crit": "CRIT", "error": "ERRO", "warn": "WARN", "notice": "INFO", "info": "INFO",
+         "debug": "DEBG", "trace": "TRAC", "blather": "BLAT"}
 
 
 class ProcessGroup:
@@ -47,15 +54,39 @@ class SupervisorComponent:
         self._stopping = False
         self._orphans: set[Subprocess] = set()   # removed groups still stopping
         self._listeners: list[Callable[[Subprocess, ProcessState, ProcessState], None]] = []
+        self.mainlog: RotatingLog | None = None
+        self._threshold = _LEVELS.get(config.supervisord.loglevel, 20)
+        self._open_mainlog(config)
         for g in config.groups:
             self.groups[g.name] = ProcessGroup(g, self)
+
+    def _open_mainlog(self, config: SupervisorConfig) -> None:
+        sd = config.supervisord
+        if self.mainlog is not None:
+            if self.mainlog.path == sd.logfile:
+                self.mainlog.maxbytes, self.mainlog.backups = sd.logfile_maxbytes, sd.logfile_backups
+                return
+            self.mainlog.close()
+            self.mainlog = None
+        if sd.logfile and os.path.isabs(sd.logfile):
+            self.mainlog = RotatingLog(sd.logfile, sd.logfile_maxbytes, sd.logfile_backups)
+
+    def main_log_path(self) -> str | None:
+        """[supervisord] logfile, written in Supervisor's format (maintail / readLog read it)."""
+        return self.mainlog.path if self.mainlog is not None else None
 
     # -- Host protocol used by Subprocess ------------------------------------------------
     def now(self) -> float:
         return self.loop.time() if self.loop is not None else time.monotonic()
 
     def log(self, level: str, msg: str) -> None:
-        self._log(level, msg)
+        """Supervisor-format line in [supervisord] logfile (filtered by loglevel) + the master's log."""
+        if self.mainlog is not None and _LEVELS.get(level, 20) >= self._threshold:
+            t = time.time()
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) + ",%03d" % int((t % 1) * 1000)
+            self.mainlog.write(f"{stamp} {_TAGS.get(level, 'INFO')} {msg}\n".encode("utf-8", "replace"))
+        if _LEVELS.get(level, 20) >= self._threshold:
+            self._log(level, msg)
 
     def watch_pipe(self, fd: int, proc: Subprocess, channel: str) -> None:
         self._pipes[fd] = (proc, channel)
@@ -111,6 +142,8 @@ class SupervisorComponent:
         assert isinstance(new, SupervisorConfig)
         added, changed, removed = self.diff(new)
         self.config = new
+        self._threshold = _LEVELS.get(new.supervisord.loglevel, 20)
+        self._open_mainlog(new)
         for name in removed + changed:
             self.remove_group_force(name)
         for name in changed + added:
@@ -120,6 +153,8 @@ class SupervisorComponent:
         self.kick()
 
     def reopen_logs(self) -> None:
+        if self.mainlog is not None:
+            self.mainlog.reopen()
         for p in self.all_processes():
             for ch in (p.stdout, p.stderr):
                 if ch.log is not None:

@@ -130,8 +130,8 @@ def to_uid(v: str) -> int:
         pass
     try:
         return pwd.getpwnam(v.strip()).pw_uid
-    except KeyError:
-        raise ValueProblem(f"Invalid user name {v}") from None
+    except (KeyError, ValueError):
+        raise ValueProblem(f"Invalid user name {v!r}") from None
 
 
 def to_environment(v: str) -> tuple[tuple[str, str], ...]:
@@ -327,8 +327,8 @@ class ProcessConfig:
     redirect_stderr: bool
     environment: tuple[tuple[str, str], ...]
     serverurl: str | None
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)   # where it was defined: not part of "changed"
+    line: int = field(default=0, compare=False)
 
     @property
     def namespec(self) -> str:
@@ -366,7 +366,7 @@ class CtlConfig:
 
 @dataclass(frozen=True)
 class SupervisordConfig:
-    logfile: str = "supervisord.log"
+    logfile: str | None = "supervisord.log"   # parse_supervisor_sections makes it absolute
     logfile_maxbytes: int = 50 * 1024 * 1024
     logfile_backups: int = 10
     loglevel: str = "info"
@@ -520,13 +520,15 @@ def parse_supervisor_sections(sections: Sequence[IniSection], here: str, report:
 
     # [supervisord]
     sd_sec = next((s for s in sections if s.name == "supervisord"), None)
-    sd = SupervisordConfig(childlogdir=os.path.join(run_dir, "logs") if run_dir else tempfile.gettempdir())
+    base_dir = run_dir or here
+    sd = SupervisordConfig(childlogdir=os.path.join(run_dir, "logs") if run_dir else tempfile.gettempdir(),
+                           logfile=os.path.join(base_dir, "supervisord.log"))
     if sd_sec is not None:
         r = _SectionReader(sd_sec, "supervisord", report, {"here": os.path.dirname(sd_sec.file), **env_exp})
         r.check_unknown()
         childlogdir = r.get("childlogdir")
         sd = SupervisordConfig(
-            logfile=r.get("logfile"), logfile_maxbytes=r.get("logfile_maxbytes"),
+            logfile=_main_logfile(r.get("logfile"), base_dir), logfile_maxbytes=r.get("logfile_maxbytes"),
             logfile_backups=r.get("logfile_backups"), loglevel=r.get("loglevel"),
             pidfile=r.get("pidfile"), childlogdir=childlogdir or sd.childlogdir,
             identifier=r.get("identifier"), minfds=r.get("minfds"),
@@ -636,6 +638,15 @@ def parse_supervisor_sections(sections: Sequence[IniSection], here: str, report:
     return SupervisorConfig(here=here, supervisord=sd, groups=tuple(groups), inet=inet, unix=unix, ctl=ctl)
 
 
+def _main_logfile(value: str | None, base_dir: str) -> str | None:
+    """[supervisord] logfile: NONE disables it; a relative path is under the run directory
+    (Supervisor uses its cwd, which for pyfront serve is arbitrary)."""
+    if value is None or value.strip().upper() in ("NONE", "OFF", ""):
+        return None
+    v = os.path.expanduser(value.strip())
+    return v if os.path.isabs(v) else os.path.join(base_dir, v)
+
+
 def _valid_name(name: str, s: IniSection, report: Report) -> bool:
     bad = [c for c in ":/ " if c in name] or ([] if name else [""])
     if bad:
@@ -710,6 +721,10 @@ def _program(s: IniSection, pname: str, group_name: str, sd: SupervisordConfig, 
                     "the next tick, orphaning its children (e.g. uWSGI workers)", f, ln,
                     hint="give the program time to stop (stopwaitsecs=10) and set stopasgroup=true; "
                          "pyfront kills the whole tree anyway")
+    _check_daemonize(s, r, report)
+    for key in _COMPAT_KEYS:      # accepted, unused: still validated so typos in values show up
+        if s.get(key) is not None:
+            r.get(key)
     procs: list[ProcessConfig] = []
     for num in range(numprocs_start or 0, (numprocs_start or 0) + (numprocs if numprocs is not None else 1)):
         extra = {"process_num": num, "numprocs": numprocs}
@@ -763,6 +778,56 @@ def _program(s: IniSection, pname: str, group_name: str, sd: SupervisordConfig, 
             environment=tuple(sd.environment) + tuple(env), serverurl=serverurl,
             file=s.file, line=s.line))
     return procs
+
+
+_COMPAT_KEYS = tuple(f"{ch}_{k}" for ch in ("stdout", "stderr")
+                     for k in ("capture_maxbytes", "events_enabled", "syslog"))
+_DAEMON_FLAGS = ("--daemonize", "--daemonize2", "-d", "--daemon")
+
+
+def _check_daemonize(s: IniSection, r: _SectionReader, report: Report) -> None:
+    """A supervised program must stay in the foreground. uWSGI's `daemonize=` (in the ini the
+    command loads) makes supervisord see `exit status 0; not expected` / spawn error while
+    the daemonized workers keep running outside its control (Supervisor#941, the seed)."""
+    raw = s.get("command") or ""
+    try:
+        argv = shlex.split(raw)
+    except ValueError:
+        return
+    f, ln = r.where("command")
+    hint = "remove it: a program run under supervision must stay in the foreground (log with logto= instead)"
+    for a in argv:
+        if a in _DAEMON_FLAGS or a.startswith(("--daemonize=", "--daemonize2=")):
+            report.warn(f"[{s.name}] command daemonizes ({a})", f, ln, hint=hint)
+            return
+    if not argv or "uwsgi" not in os.path.basename(argv[0]):
+        return
+    base = (s.get("directory") or os.path.dirname(s.file))
+    for i, a in enumerate(argv):
+        ini = None
+        if a in ("--ini", "-i") and i + 1 < len(argv):
+            ini = argv[i + 1]
+        elif a.startswith("--ini="):
+            ini = a.split("=", 1)[1]
+        elif a.endswith(".ini") and i == 1:
+            ini = a
+        if not ini:
+            continue
+        path = ini if os.path.isabs(ini) else os.path.join(base, ini)
+        try:
+            text = open(path, encoding="utf-8", errors="replace").read()
+        except OSError:
+            continue
+        try:
+            secs = read_ini(text, path, "uwsgi")
+        except IniSyntaxError:
+            continue
+        for sec in secs:
+            e = sec.entry("daemonize") or sec.entry("daemonize2") if sec.name == "uwsgi" else None
+            if e is not None:
+                report.warn(f"[{s.name}] runs {ini}, whose \"{e.key}\" ({e.file}:{e.line}) detaches uWSGI "
+                            "from the supervisor", f, ln, hint=hint)
+                return
 
 
 def _logfile(raw: str | None, name: str, channel: str, sd: SupervisordConfig, s: IniSection,

@@ -47,18 +47,30 @@ class RotatingLog:
             self.fd = -1
 
     def write(self, data: bytes) -> None:
+        """Append; a rotatable file is cut exactly at maxbytes (a big chunk spans files)."""
         if self.fd < 0 or not data:
             return
+        if not self.rotatable or not self.maxbytes:
+            self._write(data)
+            return
+        while data:
+            room = max(1, self.maxbytes - self.size)
+            part, data = data[:room], data[room:]
+            if not self._write(part):
+                return
+            self.size += len(part)
+            if self.size >= self.maxbytes:
+                self.rotate()
+
+    def _write(self, data: bytes) -> bool:
         try:
-            os.write(self.fd, data)
+            while data:
+                n = os.write(self.fd, data)
+                data = data[n:]
+            return True
         except OSError as e:
             self.error = f"{self.path}: {e.strerror}"
-            return
-        if not self.rotatable:
-            return
-        self.size += len(data)
-        if self.maxbytes and self.size >= self.maxbytes:
-            self.rotate()
+            return False
 
     def rotate(self) -> None:
         """NAME → NAME.1 → ... → NAME.backups (the oldest is dropped); backups=0 truncates."""
@@ -148,20 +160,21 @@ def read_tail(path: str | None, offset: int, length: int) -> tuple[bytes, str | 
 
 
 def tail_from(path: str | None, offset: int, length: int) -> tuple[bytes, int, bool]:
-    """tailProcessStdoutLog semantics: up to `length` bytes after `offset`; when more than
-    that was written since, the last `length` bytes and overflow=True. The new offset is
-    the file size. A missing/unreadable file gives (b"", offset, False)."""
+    """tailProcessStdoutLog semantics, quirks included (clients such as supervisorctl's fg
+    and the web UI rely on them): when more than `length` bytes follow `offset`, overflow is
+    set and the last `length` bytes come back; otherwise the window is the last `length`
+    bytes of the file (or nothing when offset is at/after the end). The new offset is the
+    file size. A missing/unreadable file gives (b"", offset, False)."""
     try:
         with open(path or "", "rb") as f:
             size = os.fstat(f.fileno()).st_size
             overflow = size > offset + length
-            if overflow or offset > size:
-                start = max(0, size - length)
-            else:
-                start = max(0, offset)
-            n = max(0, min(length, size - start))
-            if offset >= size and not overflow:
-                n = 0
+            start, n = (size - 1 if overflow else offset), length
+            if start + n > size:
+                if start >= size:
+                    n = 0
+                start = size - n
+            start, n = max(0, start), max(0, n)
             f.seek(start)
             return (f.read(n) if n else b""), size, overflow
     except OSError:

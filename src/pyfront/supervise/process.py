@@ -267,7 +267,7 @@ class Subprocess:
             pass   # already gone; finish() will come from the master's reaping
         except OSError as e:
             msg = f"unknown problem killing {self.name} ({self.pid}):{e}"
-            self.host.log("critical", msg)
+            self.host.log("crit", msg)
             self.change_state(S.UNKNOWN)
             self.killing = False
             self.delay = 0
@@ -284,7 +284,7 @@ class Subprocess:
             return None
         except OSError as e:
             msg = f"unknown problem sending sig {self.name} ({self.pid}):{e}"
-            self.host.log("critical", msg)
+            self.host.log("crit", msg)
             self.change_state(S.UNKNOWN)
             return msg
         return None

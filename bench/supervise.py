@@ -1,0 +1,176 @@
+"""Supervision benchmark: pyfront serve vs supervisord on the same conf.
+
+1. restart latency: SIGKILL a program (autorestart=true, startsecs=0), time until
+   getProcessInfo reports RUNNING with a new pid (polled every 2 ms); median of 20.
+2. idle CPU: the master's utime+stime over 30 s while it supervises 50 idle programs.
+
+Both masters pinned to CPU 0, the client to CPU 1. Writes bench/results/supervise.md.
+Nothing here asserts a timing. Run: python bench/supervise.py [--quick]
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xmlrpc.client
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from common import ROOT, SERVER_CPU, free_port, pinned, wait_port  # noqa: E402
+
+QUICK = "--quick" in sys.argv
+ROUNDS = 5 if QUICK else 20
+IDLE_SECS = 5 if QUICK else 30
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def conf_text(run: str, port: int, programs: str) -> str:
+    return f"""[supervisord]
+logfile = {run}/supervisord.log
+pidfile = {run}/supervisord.pid
+childlogdir = {run}
+nodaemon = true
+
+[inet_http_server]
+port = 127.0.0.1:{port}
+
+[supervisorctl]
+serverurl = http://127.0.0.1:{port}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+{programs}"""
+
+
+def start(which: str, d: str, conf: str, port: int) -> subprocess.Popen:
+    if which == "pyfront":
+        argv = [sys.executable, "-m", "pyfront", "serve", d]
+    else:
+        argv = [shutil.which("supervisord", path=os.path.dirname(sys.executable)) or "supervisord",
+                "-n", "-c", conf]
+    p = subprocess.Popen(pinned(argv, SERVER_CPU), start_new_session=True, cwd=ROOT,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p
+
+
+def stop(p: subprocess.Popen) -> None:
+    os.kill(p.pid, signal.SIGTERM)
+    try:
+        p.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
+def master_pid(p: subprocess.Popen) -> int:
+    # taskset execs the server, so the Popen pid is the master
+    return p.pid
+
+
+def cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def restart_latency(which: str, tmp: str) -> list[float]:
+    d, run = os.path.join(tmp, which + "-lat"), os.path.join(tmp, which + "-lat-run")
+    os.makedirs(d), os.makedirs(run)
+    port = free_port()
+    conf = os.path.join(d, "supervisord.conf")
+    with open(conf, "w") as f:
+        f.write(conf_text(run, port, "[program:svc]\ncommand = sleep 100000\nstartsecs = 0\nautorestart = true\n"))
+    p = start(which, d, conf, port)
+    rpc = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/RPC2")
+    out = []
+    try:
+        while rpc.supervisor.getProcessInfo("svc")["statename"] != "RUNNING":
+            time.sleep(0.01)
+        for _ in range(ROUNDS):
+            old = rpc.supervisor.getProcessInfo("svc")["pid"]
+            t0 = time.perf_counter()
+            os.kill(old, signal.SIGKILL)
+            while True:
+                i = rpc.supervisor.getProcessInfo("svc")
+                if i["statename"] == "RUNNING" and i["pid"] not in (0, old):
+                    break
+                time.sleep(0.002)
+            out.append(time.perf_counter() - t0)
+            time.sleep(0.2)
+    finally:
+        stop(p)
+    return out
+
+
+def idle_cpu(which: str, tmp: str) -> float:
+    d, run = os.path.join(tmp, which + "-idle"), os.path.join(tmp, which + "-idle-run")
+    os.makedirs(d), os.makedirs(run)
+    port = free_port()
+    progs = "".join(f"[program:idle{i:02d}]\ncommand = sleep 100000\nstartsecs = 1\n\n" for i in range(50))
+    conf = os.path.join(d, "supervisord.conf")
+    with open(conf, "w") as f:
+        f.write(conf_text(run, port, progs))
+    p = start(which, d, conf, port)
+    rpc = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/RPC2")
+    try:
+        while not all(i["statename"] == "RUNNING" for i in rpc.supervisor.getAllProcessInfo()):
+            time.sleep(0.1)
+        time.sleep(1)
+        pid = master_pid(p)
+        c0 = cpu_ticks(pid)
+        time.sleep(IDLE_SECS)
+        c1 = cpu_ticks(pid)
+    finally:
+        stop(p)
+    return (c1 - c0) / TICK
+
+
+def main() -> int:
+    tmp = tempfile.mkdtemp(prefix="pyfront-bench-sup-")
+    lat: dict[str, list[float]] = {"pyfront": [], "supervisord": []}
+    cpu: dict[str, float] = {}
+    try:
+        for which in ("supervisord", "pyfront"):
+            lat[which] = restart_latency(which, tmp)
+        for which in ("supervisord", "pyfront"):
+            cpu[which] = idle_cpu(which, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    med = {k: statistics.median(v) * 1000 for k, v in lat.items()}
+    lines = [
+        "# Supervision: pyfront serve vs supervisord", "",
+        f"Generated by `python bench/supervise.py{' --quick' if QUICK else ''}` on "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs shared with other work; "
+        f"masters pinned to CPU {SERVER_CPU}. supervisor "
+        f"{subprocess.run([sys.executable, '-c', 'import supervisor.options as o; print(o.VERSION)'], capture_output=True, text=True).stdout.strip() or '?'}.",
+        "",
+        f"## Restart latency (SIGKILL → RUNNING with a new pid, startsecs=0, median of {ROUNDS})", "",
+        "| | median ms | min ms | max ms |", "|---|---|---|---|",
+    ]
+    for k in ("supervisord", "pyfront"):
+        v = [x * 1000 for x in lat[k]]
+        lines.append(f"| {k} | {statistics.median(v):.1f} | {min(v):.1f} | {max(v):.1f} |")
+    lines += ["", f"pyfront / supervisord: {med['pyfront'] / med['supervisord']:.2f}", "",
+              f"## Master CPU while supervising 50 idle programs ({IDLE_SECS} s)", "",
+              "| | CPU seconds | % of one core |", "|---|---|---|"]
+    for k in ("supervisord", "pyfront"):
+        lines.append(f"| {k} | {cpu[k]:.2f} | {100 * cpu[k] / IDLE_SECS:.2f} |")
+    lines += ["", "Latency is measured by an XML-RPC client polling every 2 ms, so it includes up to one",
+              "poll interval and one RPC round trip for both contenders."]
+    text = "\n".join(lines) + "\n"
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    with open(os.path.join(HERE, "results", "supervise.md"), "w") as f:
+        f.write(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
