@@ -90,7 +90,7 @@ void pf_alog_write(pf_worker *w, pf_conn *c, pf_req *q)
         pf_alog *a = &w->alogs[al->file];
         if (!a->buf) continue;
         if (a->cap - a->len < ALOG_LINE_MAX + 1) flush_one(w, a);
-        size_t n = pf_tpl_expand(w, c, q, al->tpl, 1, a->buf + a->len, ALOG_LINE_MAX);
+        size_t n = pf_tpl_expand(w, c, q, al->tpl, (int)al->escape, a->buf + a->len, ALOG_LINE_MAX);
         a->len += (uint32_t)n;
         a->buf[a->len++] = '\n';
     }

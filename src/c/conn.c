@@ -85,6 +85,7 @@ static pf_req *req_get(pf_worker *w)
     q->gz = NULL;
     q->bytes_sent = q->header_bytes = 0;
     q->content_type_set = 0;
+    q->nranges = q->range_i = 0;
     q->up = NULL;
     return q;
 }
@@ -398,6 +399,7 @@ static int write_out(pf_worker *w, pf_conn *c, pf_req *q)
             q->wlen = (uint32_t)n;
             continue;
         }
+        if (q->nranges > 1 && pf_next_part(q)) continue;    /* multipart/byteranges */
         return 1;
     }
 }

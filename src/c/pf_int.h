@@ -40,7 +40,7 @@ typedef struct { rt_str ext; rt_str type; } rt_mime;
 typedef struct { rt_range ops; } rt_tpl;
 typedef struct { uint32_t var; rt_str arg; } rt_tplop;
 typedef struct { rt_str path; } rt_logfile;
-typedef struct { uint32_t file; uint32_t tpl; } rt_acclog;
+typedef struct { uint32_t file; uint32_t tpl; uint32_t escape; } rt_acclog;   /* escape: 1 default, 2 json, 3 none */
 
 enum {
     RT_F_SENDFILE = 1, RT_F_ETAG = 2, RT_F_GZIP = 4, RT_F_GZIP_STATIC = 8, RT_F_GZIP_VARY = 16,
@@ -154,8 +154,13 @@ typedef struct pf_req {
     void *gz;                                        /* gzip.c state when compressing */
     uint64_t bytes_sent, header_bytes;
     int content_type_set;
+    /* multipart/byteranges (static.c) */
+    uint8_t nranges, range_i; char boundary[24];
+    off_t rstart[16], rend[16]; off_t part_size;
+    const char *part_ctype; size_t part_ctype_len; char part_ctype_buf[256];
     struct pf_up *up;                                /* proxy leg (proxy.c), NULL otherwise */
 } pf_req;
+#define PF_MAX_RANGES 16
 
 enum pf_conn_state {
     CS_FREE = 0,        /* in the free list */
@@ -204,7 +209,7 @@ struct pf_worker {
     char date_hdr[40]; char time_local[48]; char time_iso[48]; time_t date_for;
     pf_alog *alogs; uint32_t nalogs; int64_t next_flush_ms;
     pf_fent *fcache[PF_FCACHE_SLOTS]; size_t small_total;
-    uint64_t accepted, requests, conn_seq; uint32_t active, idle;
+    uint64_t accepted, requests, conn_seq, boundary_seq; uint32_t active, idle;
     int pid;
     char hostname[256];
     struct pf_px *px;                                /* proxy state (upstream.c), lazily made */
@@ -232,6 +237,7 @@ void pf_log_error(struct pf_worker *w, int level, pf_conn *c, pf_req *q, const c
 /* static.c: fills q's response (status, wbuf headers, body source) */
 void pf_handle_request(struct pf_worker *w, pf_conn *c, pf_req *q);
 void pf_fent_release(struct pf_worker *w, pf_fent *e);
+int pf_next_part(pf_req *q);
 /* errpage.c */
 const char *pf_status_line(int status, size_t *len);
 int pf_errpage_body(int status, int server_tokens, char *out, size_t cap);

@@ -466,8 +466,13 @@ static int build_head(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     u->client_chunked = unknown_len && q->h.version_minor >= 1;
     if (u->client_chunked) HB_LIT(&b, "Transfer-Encoding: chunked\r\n");
     q->keep_alive = want_keepalive(w, c, q) && !(unknown_len && !u->client_chunked);
-    if (q->keep_alive) HB_LIT(&b, "Connection: keep-alive\r\n");
-    else HB_LIT(&b, "Connection: close\r\n");
+    if (q->keep_alive) {
+        HB_LIT(&b, "Connection: keep-alive\r\n");
+        if (cf && cf->keepalive_header_s)
+            hb_put(&b, tmp, (size_t)snprintf(tmp, sizeof tmp, "Keep-Alive: timeout=%u\r\n", cf->keepalive_header_s));
+    } else {
+        HB_LIT(&b, "Connection: close\r\n");
+    }
     for (uint32_t i = 0; i < r->nheaders; i++) {
         if ((int)i == server_i || (int)i == date_i || (int)i == ctype_i || (int)i == lm_i || (int)i == loc_i) continue;
         const char *n = hp + r->headers[i].name.off;

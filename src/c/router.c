@@ -125,7 +125,7 @@ static int check_refs(pf_router *r, char *err, size_t errlen)
         if (r->tplop[i].var >= V_MAX || !str_ok(r, r->tplop[i].arg)) FAIL("template op %u: bad", i);
     for (i = 0; i < r->nlogfile; i++) if (!str_ok(r, r->logfile[i].path)) FAIL("log file %u: bad", i);
     for (i = 0; i < r->nacclog; i++)
-        if (r->acclog[i].file >= r->nlogfile || r->acclog[i].tpl >= r->ntpl) FAIL("access_log %u: bad", i);
+        if (r->acclog[i].file >= r->nlogfile || r->acclog[i].tpl >= r->ntpl || r->acclog[i].escape < 1 || r->acclog[i].escape > 3) FAIL("access_log %u: bad", i);
     for (i = 0; i < r->nerrpage; i++)
         if (!str_ok(r, r->errpage[i].uri) || r->errpage[i].code < 300 || r->errpage[i].code > 599)
             FAIL("error_page %u: bad", i);

@@ -121,6 +121,7 @@ typedef struct {
     const char *location; size_t location_len;
     int chunked;
     char etag[64];                /* "" none */
+    char mpctype[64];             /* multipart/byteranges; boundary=... */
     int accept_ranges;
     char crange[80];
     int gzip;                     /* Content-Encoding: gzip */
@@ -442,11 +443,28 @@ static int conditional(pf_conn *c, pf_req *q, const rt_conf *cf, const char *eta
     return (ims_present || inm_present) ? 304 : 0;
 }
 
-/* single "bytes=a-b" range: 0 = no range (200), 206 with [*start,*end], 416 */
-static int parse_range(pf_conn *c, pf_req *q, off_t size, const char *etag, time_t mtime, off_t *start, off_t *end)
+static const char *skip_sp(const char *p, const char *e) { while (p < e && *p == ' ') p++; return p; }
+
+static const char *parse_num(const char *p, const char *e, long long *out)
+{
+    if (p >= e || *p < '0' || *p > '9') return NULL;
+    long long n = 0;
+    while (p < e && *p >= '0' && *p <= '9') {
+        n = n * 10 + (*p++ - '0');
+        if (n > (1ll << 60)) return NULL;
+    }
+    *out = n;
+    return p;
+}
+
+/* Range (nginx's ngx_http_range_parse): 0 = serve the whole file (no/ignored Range, or
+ * ranges adding up to more than the file), 416, or 206 with q->rstart/rend filled.
+ * More than PF_MAX_RANGES ranges: the whole file (nginx's max_ranges behaviour). */
+static int parse_range(pf_conn *c, pf_req *q, off_t size, const char *etag, time_t mtime)
 {
     size_t vl;
     const char *v = pf_req_header(c, q, "range", 5, &vl);
+    q->nranges = 0;
     if (!v || vl < 6 || strncasecmp(v, "bytes=", 6) != 0) return 0;
     const char *ir;
     size_t irl;
@@ -456,40 +474,71 @@ static int parse_range(pf_conn *c, pf_req *q, off_t size, const char *etag, time
         else if (pf_parse_http_date(ir, irl, &t) < 0 || t != mtime) return 0;
     }
     const char *p = v + 6, *e = v + vl;
-    if (memchr(p, ',', (size_t)(e - p))) return 0;    /* several ranges: the whole file (docs/differences.md) */
-    while (p < e && *p == ' ') p++;
-    long long a = -1, b = -1;
-    if (p < e && *p == '-') {
-        p++;
-        if (p >= e || *p < '0' || *p > '9') return 416;
-        long long n = 0;
-        while (p < e && *p >= '0' && *p <= '9') { n = n * 10 + (*p++ - '0'); if (n > (1ll << 60)) return 416; }
-        while (p < e && *p == ' ') p++;
-        if (p != e || n == 0) return 416;
-        a = size > n ? size - n : 0;
-        b = size - 1;
-    } else {
-        if (p >= e || *p < '0' || *p > '9') return 416;
-        a = 0;
-        while (p < e && *p >= '0' && *p <= '9') { a = a * 10 + (*p++ - '0'); if (a > (1ll << 60)) return 416; }
-        while (p < e && *p == ' ') p++;
-        if (p >= e || *p++ != '-') return 416;
-        while (p < e && *p == ' ') p++;
-        if (p < e) {
-            if (*p < '0' || *p > '9') return 416;
-            b = 0;
-            while (p < e && *p >= '0' && *p <= '9') { b = b * 10 + (*p++ - '0'); if (b > (1ll << 60)) return 416; }
-            while (p < e && *p == ' ') p++;
-            if (p != e) return 416;
-            if (b < a) return 416;
+    long long total = 0;
+    for (;;) {
+        long long start = 0, end = 0;
+        int suffix = 0;
+        p = skip_sp(p, e);
+        if (p < e && *p == '-') {
+            suffix = 1;
+            p++;
+        } else {
+            if (!(p = parse_num(p, e, &start))) return 416;
+            p = skip_sp(p, e);
+            if (p >= e || *p++ != '-') return 416;
+            p = skip_sp(p, e);
+            if (p == e || *p == ',') { end = size; goto found; }
         }
-        if (a >= size) return 416;
-        if (b < 0 || b >= size) b = size - 1;
+        if (!(p = parse_num(p, e, &end))) return 416;
+        p = skip_sp(p, e);
+        if (p != e && *p != ',') return 416;
+        if (suffix) { start = end < size ? size - end : 0; end = size - 1; }
+        if (start > end) return 416;
+        end = end >= size ? size : end + 1;
+    found:
+        if (start < end) {
+            if (q->nranges == PF_MAX_RANGES) return 0;
+            q->rstart[q->nranges] = start;
+            q->rend[q->nranges] = end;
+            q->nranges++;
+            total += end - start;
+        } else if (start == 0) {
+            return 0;
+        }
+        if (p == e) break;
+        p++;                                  /* ',' */
     }
-    if (size == 0) return 416;
-    *start = a;
-    *end = b + 1;
+    if (q->nranges == 0) return 416;
+    if (total > size) { q->nranges = 0; return 0; }   /* overlapping ranges: the whole file */
     return 206;
+}
+
+/* One multipart/byteranges part head (RFC 9110 §14.6), as nginx lays it out. */
+static int part_head(pf_req *q, int i, off_t size, char *out, size_t cap)
+{
+    return snprintf(out, cap, "\r\n--%s\r\nContent-Type: %.*s\r\nContent-Range: bytes %lld-%lld/%lld\r\n\r\n",
+                    q->boundary, (int)q->part_ctype_len, q->part_ctype, (long long)q->rstart[i],
+                    (long long)q->rend[i] - 1, (long long)size);
+}
+
+/* write_out calls this when a part's body is sent: set up the next part or the closing
+ * boundary. 1 = more to send, 0 = multipart body complete. */
+int pf_next_part(pf_req *q)
+{
+    if (q->range_i > q->nranges) return 0;
+    int n;
+    if (q->range_i == q->nranges) {
+        n = snprintf(q->wbuf->data, q->wbuf->cap, "\r\n--%s--\r\n", q->boundary);
+    } else {
+        n = part_head(q, q->range_i, q->part_size, q->wbuf->data, q->wbuf->cap);
+        q->body_off = q->rstart[q->range_i];
+        q->body_end = q->rend[q->range_i];
+        if (q->mem) { q->mem_pos = (uint32_t)q->body_off; q->mem_len = (uint32_t)q->body_end; }
+    }
+    q->range_i++;
+    q->wpos = 0;
+    q->wlen = (uint32_t)n;
+    return 1;
 }
 
 /* nginx's gzip header filter: 0 = not compressible; 1 = compressible (gzip_vary then
@@ -566,7 +615,7 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
     if (gzw == 1 && (cf->flags & RT_F_GZIP_VARY)) m.vary = 1;
     if (!gz) {
         m.accept_ranges = 1;
-        int r = plain ? parse_range(c, q, e->size, m.etag, e->mtime, &start, &end) : 0;
+        int r = plain ? parse_range(c, q, e->size, m.etag, e->mtime) : 0;
         if (r == 416) {
             q->status = 416;
             char page[1024];
@@ -578,12 +627,50 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
             if (!q->header_only) wbuf_append(q, page, (size_t)pn);
             return;
         }
-        if (r == 206) {
+        if (r == 206 && q->nranges == 1) {
             q->status = 206;
+            start = q->rstart[0];
+            end = q->rend[0];
+            q->nranges = 0;
             snprintf(m.crange, sizeof m.crange, "bytes %lld-%lld/%lld", (long long)start,
                      (long long)end - 1, (long long)e->size);
         }
         m.clen = end - start;
+        if (r == 206 && q->nranges > 1) {
+            /* multipart/byteranges; nginx's boundary: a counter zero-padded to 20 digits (%0muA) */
+            char ctbuf[256];
+            q->status = 206;
+            snprintf(q->boundary, sizeof q->boundary, "%020llu", (unsigned long long)++w->boundary_seq);
+            if (cf->charset.len && pf_rt_list_has(w->rt, cf->charset_types, ct, ctl))
+                snprintf(ctbuf, sizeof ctbuf, "%.*s; charset=%.*s", (int)ctl, ct, (int)cf->charset.len,
+                         RT_S(w->rt, cf->charset));
+            else
+                snprintf(ctbuf, sizeof ctbuf, "%.*s", (int)ctl, ct);
+            q->part_ctype = ctbuf;
+            q->part_ctype_len = strlen(ctbuf);
+            q->part_size = e->size;
+            int64_t len = 0;
+            char tmp[512];
+            for (int i = 0; i < q->nranges; i++)
+                len += part_head(q, i, e->size, tmp, sizeof tmp) + (q->rend[i] - q->rstart[i]);
+            len += 4 + (int64_t)strlen(q->boundary) + 4;          /* "\r\n--" B "--\r\n" */
+            m.clen = len;
+            snprintf(m.mpctype, sizeof m.mpctype, "multipart/byteranges; boundary=%s", q->boundary);
+            m.ctype = m.mpctype;
+            m.ctype_len = strlen(m.mpctype);
+            m.charset = 0;
+            if (write_head(w, c, q, &m) < 0) goto fail;
+            q->part_ctype = NULL;                /* ctbuf dies here: keep a copy in the req */
+            memcpy(q->part_ctype_buf, ctbuf, q->part_ctype_len + 1);
+            q->part_ctype = q->part_ctype_buf;
+            if (q->header_only) { q->nranges = 0; return; }
+            q->body_fd = e->fd;
+            if (e->body) q->mem = e->body;
+            q->range_i = 0;
+            q->body_off = q->body_end = 0;
+            q->mem_pos = q->mem_len = 0;
+            return;
+        }
     } else {
         m.clen = -1;
         m.chunked = 1;

@@ -29,28 +29,50 @@ const char *pf_req_header(pf_conn *c, pf_req *q, const char *name, size_t nlen, 
 
 typedef struct { char *p; size_t left; int escape; } sink;
 
+/* escape: 0 raw (return, add_header), 1 log default, 2 log json, 3 log none */
+static void put_esc(sink *s, const char *e, size_t n)
+{
+    if (s->left < n) { s->left = 0; return; }
+    memcpy(s->p, e, n);
+    s->p += n;
+    s->left -= n;
+}
+
 static void put(sink *s, const char *v, size_t n)
 {
-    if (!s->escape) {
+    static const char hex[] = "0123456789ABCDEF";
+    if (s->escape == 0 || s->escape == 3) {
         if (n > s->left) n = s->left;
         memcpy(s->p, v, n);
         s->p += n;
         s->left -= n;
         return;
     }
-    static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)v[i];
-        /* nginx's default log escaping: '"', '\\', control and non-ASCII bytes as \xXX */
-        if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f) {
-            if (s->left < 4) { s->left = 0; return; }
-            s->p[0] = '\\'; s->p[1] = 'x'; s->p[2] = hex[ch >> 4]; s->p[3] = hex[ch & 15];
-            s->p += 4; s->left -= 4;
-        } else {
-            if (!s->left) return;
-            *s->p++ = (char)ch;
-            s->left--;
+        char e[8];
+        if (s->escape == 1) {
+            /* nginx's default log escaping: '"', '\\', control and non-ASCII bytes as \xXX */
+            if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f) {
+                e[0] = '\\'; e[1] = 'x'; e[2] = hex[ch >> 4]; e[3] = hex[ch & 15];
+                put_esc(s, e, 4);
+                continue;
+            }
+        } else if (ch == '"' || ch == '\\') {          /* escape=json (nginx 1.11.8+) */
+            e[0] = '\\'; e[1] = (char)ch;
+            put_esc(s, e, 2);
+            continue;
+        } else if (ch < 0x20) {
+            const char *m = ch == '\n' ? "\\n" : ch == '\r' ? "\\r" : ch == '\t' ? "\\t"
+                          : ch == '\b' ? "\\b" : ch == '\f' ? "\\f" : NULL;
+            if (m) { put_esc(s, m, 2); continue; }
+            e[0] = '\\'; e[1] = 'u'; e[2] = '0'; e[3] = '0'; e[4] = hex[ch >> 4]; e[5] = hex[ch & 15];
+            put_esc(s, e, 6);
+            continue;
         }
+        if (!s->left) return;
+        *s->p++ = (char)ch;
+        s->left--;
     }
 }
 
@@ -61,7 +83,7 @@ static void putf(sink *s, const char *fmt, long long v)
     put(s, tmp, (size_t)n);
 }
 
-static void unset(sink *s) { if (s->escape) put(s, "-", 1); }
+static void unset(sink *s) { if (s->escape == 1) put(s, "-", 1); }   /* json/none: empty */
 
 static void put_host(pf_worker *w, pf_conn *c, pf_req *q, sink *s)
 {

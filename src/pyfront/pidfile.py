@@ -64,7 +64,7 @@ def _is_pyfront_master(pid: int) -> bool:
             cmd = f.read()
     except OSError:
         return False
-    return b"pyfront" in cmd
+    return cmd.startswith(b"pyfront: master process")   # the title the master sets (proctitle.master)
 
 
 def running_master(path: str) -> int | None:

@@ -18,21 +18,34 @@ in the foreground. Without CONF_DIR, serve the bundled example site on 127.0.0.1
 Signals: HUP reload, QUIT graceful stop, TERM/INT fast stop, USR1 reopen logs."""
 
 
+def _url(address: str) -> str:
+    if address.startswith("unix:"):
+        return f"http+{address}"
+    host, _, port = address.rpartition(":")
+    if host in ("0.0.0.0", "*", ""):
+        host = "127.0.0.1"
+    elif host == "[::]":
+        host = "[::1]"
+    return f"http://{host}:{port}/"
+
+
 def listen_urls(stack) -> list[str]:
-    plan = stack.layers.get("front")
-    urls = []
-    for lp in getattr(plan, "listens", ()):
-        a = lp.address
-        if a.startswith("unix:"):
-            urls.append(f"http+{a}")
-            continue
-        host, _, port = a.rpartition(":")
-        if host in ("0.0.0.0", "*", ""):
-            host = "127.0.0.1"
-        elif host == "[::]":
-            host = "[::1]"
-        urls.append(f"http://{host}:{port}/")
-    return urls
+    """The front's addresses as URLs (what `pyfront serve` prints once it is ready)."""
+    return [_url(lp.address) for lp in getattr(stack.layers.get("front"), "listens", ())]
+
+
+def other_urls(arbiter) -> list[str]:
+    """Apps speaking HTTP themselves (`http-socket`) and the control server."""
+    out = []
+    for app in arbiter.stack.layers.get("apps", ()):
+        for ls in app.listen:
+            kind = "http" if ls.protocol == "http" else "uwsgi"
+            shown = _url(ls.address) if kind == "http" else ls.address
+            out.append(f"app {app.name} ({kind}) on {shown}")
+    control = arbiter.components.get("control")
+    for addr in getattr(control, "addresses", lambda: [])():
+        out.append(f"control server (supervisorctl -s {addr}) on {addr}")
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -59,6 +72,8 @@ def main(argv: list[str]) -> int:
         what = "the bundled example site" if bundled else stack.path
         for url in listen_urls(stack):
             print(f"pyfront: serving {what} on {url}", flush=True)
+        for line in other_urls(arbiter):
+            print(f"pyfront: {line}", flush=True)
         if not listen_urls(stack):
             print(f"pyfront: running {what}", flush=True)
 

@@ -219,3 +219,21 @@ def test_changed_file_is_seen_at_once(srv, root):
     assert get(srv, "/chg.txt").body == b"two two\n"
     os.unlink(p)
     assert get(srv, "/chg.txt").status == 404
+
+
+def test_multipart_byteranges(srv, root):
+    r = get(srv, "/a.txt", {"Range": "bytes=0-1,5-6"})
+    assert r.status == 206
+    ct = r.header("content-type")
+    assert ct.startswith("multipart/byteranges; boundary=")
+    b = ct.split("=", 1)[1]
+    assert len(b) == 20 and b.isdigit()
+    assert r.body == (f"\r\n--{b}\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-1/21\r\n\r\n01"
+                      f"\r\n--{b}\r\nContent-Type: text/plain\r\nContent-Range: bytes 5-6/21\r\n\r\n56"
+                      f"\r\n--{b}--\r\n").encode()
+    assert int(r.header("content-length")) == len(r.body)
+    big = open(root + "/big.bin", "rb").read()
+    r = get(srv, "/big.bin", {"Range": "bytes=0-9,-10"})
+    assert r.status == 206 and big[:10] in r.body and big[-10:] in r.body
+    assert int(r.header("content-length")) == len(r.body)
+    assert get(srv, "/a.txt", {"Range": "bytes=0-20,0-20"}).status == 200     # overlapping: whole file

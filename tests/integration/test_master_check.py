@@ -58,3 +58,14 @@ def test_missing_dir(tmp_path):
     assert r.returncode == 1
     assert f'pyfront: [emerg] configuration directory "{tmp_path}/nope" does not exist' in r.stderr
     assert r.stderr.splitlines()[-1] == f"pyfront: configuration file {tmp_path}/nope test failed"
+
+
+def test_every_layer_is_checked(tmp_path):
+    d = good(tmp_path / "all")
+    (d / "app.ini").write_text("[uwsgi]\nprocesses = many\n")
+    (d / "programs.conf").write_text("[program:x]\ncommand=/bin/true\nautorestart=sometimes\n")
+    r = check(d)
+    assert r.returncode == 1
+    assert f"{d}/app.ini:2" in r.stderr
+    assert f"{d}/programs.conf:3" in r.stderr
+    assert r.stderr.splitlines()[-1] == f"pyfront: configuration file {d} test failed"

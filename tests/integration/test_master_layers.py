@@ -69,3 +69,25 @@ def test_reload_from_supervisorctl_goes_through_the_master(tmp_path, procs):
     assert "second" in out
     log = p.stop(signal.SIGTERM)
     assert "reload requested through the control API" in log
+
+
+def test_sigterm_within_5s_even_when_a_program_ignores_term(tmp_path, procs):
+    port = free_port()
+    d = tmp_path / "c"
+    d.mkdir()
+    (d / "programs.conf").write_text(f"""
+[program:stubborn]
+command=/bin/sh -c "trap '' TERM; sleep 1000 & wait"
+stopwaitsecs=30
+startsecs=0
+
+[inet_http_server]
+port=127.0.0.1:{port}
+""")
+    p = procs(pyfront_cmd("serve", str(d)))
+    wait_for_port(port, proc=p.p)
+    kids = wait_until(lambda: children(p.pid), what="program started")
+    grandkids = wait_until(lambda: children(kids[0]), what="its child")
+    os.kill(p.pid, signal.SIGTERM)
+    p.p.wait(5)
+    wait_until(lambda: not any(alive(k) for k in kids + grandkids), timeout=5, what="program tree gone")

@@ -285,3 +285,68 @@ def test_serve_without_argument_runs_the_bundled_site(procs):
     st, body = get(8080, "/")
     assert st == 200 and b"pyfront is serving this page" in body
     assert get(8080, "/static/hello.txt") == (200, b"Hello from pyfront.\n")
+
+
+def test_listen_variants_affinity_and_reuseport(tmp_path, procs):
+    """IPv6, unix and reuseport listeners opened by the master, workers pinned by
+    `worker_cpu_affinity auto`, all served by the real front workers."""
+    p4, p6 = free_port(), free_port(socket.AF_INET6, "::1")
+    sock = tmp_path / "front.sock"
+    d = tmp_path / "c"
+    write_conf(d, p4, workers=2, extra_main="worker_cpu_affinity auto;",
+               listen_extra=f" reuseport;\n        listen [::1]:{p6};\n        listen unix:{sock}")
+    s = Serve(procs, d, p4)
+    ws = wait_until(lambda: len(s.workers()) == 2 and s.workers(), what="workers")
+    ncpu = os.cpu_count() or 1
+    pinned = sorted(tuple(os.sched_getaffinity(w)) for w in ws)
+    assert pinned == sorted([(0,), (1 % ncpu,)])
+    assert get(p4, "/a.txt") == (200, b"A\n")
+    c6 = http.client.HTTPConnection("::1", p6, timeout=10)
+    c6.request("GET", "/a.txt")
+    assert c6.getresponse().read() == b"A\n"
+    c6.close()
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(str(sock))
+    u.sendall(b"GET /a.txt HTTP/1.0\r\nHost: x\r\n\r\n")
+    data = b""
+    while chunk := u.recv(4096):
+        data += chunk
+    assert data.endswith(b"\r\n\r\nA\n")
+    os.kill(s.pid, signal.SIGQUIT)
+    assert s.proc.p.wait(30) == 0
+    assert not sock.exists()
+
+
+def test_reload_with_keepalive_clients_zero_failures(serve):
+    """Busy keep-alive connections across reloads: the old workers answer their next request
+    with `Connection: close` (http.client then reconnects), so no client sees an error."""
+    s = serve(workers=2)
+    res = {"ok": 0, "fail": 0, "errors": []}
+    stop = threading.Event()
+
+    def client():
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        while not stop.is_set():
+            try:
+                c.request("GET", "/a.txt")
+                r = c.getresponse()
+                body = r.read()
+                res["ok" if (r.status, body) == (200, b"A\n") else "fail"] += 1
+            except (OSError, http.client.HTTPException) as e:
+                res["fail"] += 1
+                res["errors"].append(repr(e))
+                c.close()
+        c.close()
+    ts = [threading.Thread(target=client) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for _ in range(4):
+        old = set(wait_until(lambda: len(s.workers()) == 2 and s.workers(), what="workers"))
+        os.kill(s.pid, signal.SIGHUP)
+        wait_until(lambda: (w := set(s.workers())) and len(w) == 2 and not (w & old), what="new generation")
+        n = res["ok"]
+        wait_until(lambda: res["ok"] > n + 100, what="traffic on the new generation")
+    stop.set()
+    for t in ts:
+        t.join()
+    assert res["fail"] == 0, res["errors"][:5]

@@ -30,6 +30,7 @@ F_SENDFILE, F_ETAG, F_GZIP, F_GZIP_STATIC, F_GZIP_VARY, F_SERVER_TOKENS, F_LOG_N
     F_TCP_NODELAY = (1 << i for i in range(13))
 EXPIRES_MODES = {"off": 0, "epoch": 1, "max": 2, "access": 3, "modified": 4}
 IMS_MODES = {"off": 0, "exact": 1, "before": 2}
+ESCAPES = {"default": 1, "json": 2, "none": 3}
 
 # $variables understood by the C core (src/c/pf_int.h enum pf_var; same order).
 VARIABLES = [
@@ -306,7 +307,7 @@ class _Blob:
 
 _RECSIZE = {SEC_IDX: 4, SEC_LIST: 8, SEC_ADDR: 20, SEC_SERVER: 36, SEC_NAME: 16, SEC_LOC: 24,
             SEC_CONF: struct.calcsize(_CONF_FMT), SEC_MIME: 16, SEC_TPL: 8, SEC_TPLOP: 12,
-            SEC_LOGFILE: 8, SEC_ACCLOG: 8, SEC_ERRPAGE: 16, SEC_HEADER: 16}
+            SEC_LOGFILE: 8, SEC_ACCLOG: 12, SEC_ERRPAGE: 16, SEC_HEADER: 16}
 
 
 def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
@@ -329,7 +330,8 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
     for path, fmt in c.access_logs:
         if fmt not in log_formats:
             raise CompileError(f'unknown log format "{fmt}"')
-        b.add(SEC_ACCLOG, struct.pack("<II", b.logfile(path), b.tpl(log_formats[fmt])))
+        text, escape = log_formats[fmt] if isinstance(log_formats[fmt], tuple) else (log_formats[fmt], "default")
+        b.add(SEC_ACCLOG, struct.pack("<III", b.logfile(path), b.tpl(text), ESCAPES[escape]))
     if c.if_modified_since not in IMS_MODES or c.expires not in EXPIRES_MODES:
         raise CompileError("bad if_modified_since/expires mode")
     values = dict(
@@ -376,7 +378,7 @@ def _server_name_records(b: _Blob, names, server_index: int) -> list[bytes]:
 
 
 def build_blob(servers: list[ServerPlan] | tuple[ServerPlan, ...],
-               log_formats: dict[str, str] | None = None) -> bytes:
+               log_formats: dict[str, str | tuple[str, str]] | None = None) -> bytes:
     """Serialise a plan. Location ids (pf_router_find_location) are assigned in
     depth-first order: server 0's locations first, each followed by its children."""
     formats = {"combined": COMBINED, "main": MAIN, **(log_formats or {})}
@@ -454,7 +456,18 @@ def _conf_from_settings(st, server, loc=None, ret=None, http=None, temp=None) ->
     for ep in st.error_pages:
         over = ep.overwrite if ep.overwrite is not None else (0 if ep.overwrite_from_upstream else -1)
         pages += [(code, over, ep.uri) for code in ep.codes]
+    for al in () if st.access_log_off else st.access_logs:
+        why = ("variables in its path" if "$" in al.path else "syslog" if al.path.startswith("syslog:")
+               else "if=" if al.if_condition else "gzip=" if al.gzip_level else None)
+        if why:
+            raise ConfigError(Diagnostic("emerg", f'"access_log" with {why} is not supported by pyfront yet',
+                                         al.file, al.line, hint="log to a plain file path"))
     logs = () if st.access_log_off else tuple((al.path, al.format.name) for al in st.access_logs)
+    where = loc if loc is not None else server
+    for name, value in (("root", st.root), ("alias", alias)):
+        if value and "$" in value:
+            raise ConfigError(Diagnostic("emerg", f'variables in "{name}" are not supported by pyfront yet',
+                                         where.file, where.line, hint="use a literal path"))
     code, text = -1, None
     if ret is not None:
         code, text = ret.code, ret.text
@@ -506,7 +519,7 @@ def plan_from_config(config) -> tuple[list[ServerPlan], dict[str, str]]:
         servers.append(ServerPlan(listen=listen, names=names,
                                   conf=_conf_from_settings(srv.settings, srv, None, srv.return_),
                                   locations=tuple(_location_plan(l, srv, http, temp) for l in srv.locations)))
-    formats = {lf.name: lf.format for lf in config.http.log_formats}
+    formats = {lf.name: (lf.format, lf.escape) for lf in config.http.log_formats}
     return servers, formats
 
 

@@ -147,7 +147,7 @@ def bufs(slot):
             return "is duplicate"
         n, s = V.parse_int(a[0]), V.parse_size(a[1])
         if n is None or s is None or n == 0 or s == 0:
-            p.emerg(f'invalid value "{a[0] if n is None or n == 0 else a[1]}"')
+            return "invalid value"            # ngx_conf_set_bufs_slot
         p.level.v[slot] = (n, s)
     return h
 
@@ -579,10 +579,8 @@ def h_large_bufs(p, st, a):
     if "large_client_header_buffers" in p.level.v:
         return "is duplicate"
     n, s = V.parse_int(a[0]), V.parse_size(a[1])
-    if n is None or n == 0:
-        p.emerg(f'invalid value "{a[0]}"')
-    if s is None or s == 0:
-        p.emerg(f'invalid value "{a[1]}"')
+    if n is None or s is None or n == 0 or s == 0:
+        return "invalid value"                # ngx_conf_set_bufs_slot
     p.level.v["large_client_header_buffers"] = (n, s)
 
 
@@ -636,6 +634,7 @@ def h_access_log(p, st, a):
             p.emerg(f'invalid parameter "{a[1]}"')
         p.level.v["access_log_off"] = True
         return None
+    p.check_vars(a[0])          # nginx compiles the path before it looks the format up
     fmt_name = a[1] if len(a) > 1 and "=" not in a[1] else "combined"
     fmt = p.http.log_formats.get(fmt_name)
     if fmt is None:
@@ -665,7 +664,6 @@ def h_access_log(p, st, a):
     path = a[0]
     if not path.startswith(("syslog:",)):
         path = p.path(path) if not path.startswith("$") else path
-    p.check_vars(a[0])
     lst.append(AccessLog(path, fmt, buffer, flush, gz, cond, False, p.file, st.line))
 
 
@@ -819,7 +817,7 @@ def h_modifier(slot):
         if v is None:
             return "invalid number"
         if v > 255:
-            return "must be equal or less than 255"
+            p.emerg("value must be between 0 and 255")
         p.level.v[slot] = v
     return h
 
@@ -886,6 +884,8 @@ def h_proxy_redirect(p, st, a):
     if len(a) == 1 and a[0] == "false":
         p.level.v["proxy.redirect"] = "off"
         return None
+    if len(a) == 1:
+        p.emerg(f'invalid parameter "{a[0]}"')
     p.emerg('"proxy_redirect" with a replacement is not supported by pyfront',
             hint="use `proxy_redirect default;` or `off;`, or send relative Location headers from the app")
 
@@ -938,6 +938,7 @@ def h_up_keepalive(p, st, a):
     if n is None or n == 0:
         p.emerg(f'invalid value "{a[0]}" in "keepalive" directive')
     p.upstream_state.v["keepalive"] = n
+    p.upstream_state.peer_init_set = True     # nginx's keepalive wraps the balancer set so far
 
 
 def h_up_num(slot, is_time=False):
@@ -962,11 +963,12 @@ d("zone", UPS, "12", noop, "name [size]", "",
 
 def h_temp_path(slot):
     def h(p, st, a):
+        # ngx_conf_set_path_slot: up to three hashing levels, each a positive number
         if _dup(p, slot):
             return "is duplicate"
         for lv in a[1:]:
-            if lv not in ("1", "2"):
-                p.emerg(f'invalid value "{lv}"')
+            if not V.parse_int(lv):
+                return "invalid value"
         p.level.v[slot] = p.path(a[0])
     return h
 
@@ -975,8 +977,8 @@ d("client_body_temp_path", HSL, "1234", h_temp_path("client_body_temp_path"), "p
   "client_body_temp", "Directory for request bodies larger than client_body_buffer_size.",
   differs="the level arguments are accepted and ignored (pyfront unlinks each temp file at once).")
 for _n in ("proxy", "uwsgi", "fastcgi", "scgi"):
-    d(f"{_n}_temp_path", HSL, "1234", noop, "path [level1 [level2 [level3]]]", f"{_n}_temp",
-      "Accepted and ignored: pyfront streams upstream responses and never spills them to disk.")
+    d(f"{_n}_temp_path", HSL, "1234", h_temp_path(f"_{_n}_temp_path"), "path [level1 [level2 [level3]]]",
+      f"{_n}_temp", "Accepted and ignored: pyfront streams upstream responses and never spills them to disk.")
 
 # ---------------------------------------------------------------- no-ops accepted for compatibility
 for _name, _ctx in (("types_hash_max_size", HSL), ("types_hash_bucket_size", HSL),
@@ -984,7 +986,8 @@ for _name, _ctx in (("types_hash_max_size", HSL), ("types_hash_bucket_size", HSL
                     ("variables_hash_max_size", HTTP), ("variables_hash_bucket_size", HTTP),
                     ("map_hash_max_size", HTTP), ("map_hash_bucket_size", HTTP),
                     ("proxy_headers_hash_max_size", HSL), ("proxy_headers_hash_bucket_size", HSL)):
-    d(_name, _ctx, "1", noop, "size", "", "Accepted and ignored: pyfront's C tables have no hash buckets to size.")
+    d(_name, _ctx, "1", num("_" + _name), "size", "",
+      "Accepted (checked as a number) and ignored: pyfront's C tables have no hash buckets to size.")
 
 d("include", ANY, "1", None, "file | mask", "",
   "Read another file (or every file matching a glob, in name order) here. Relative to the including file's "

@@ -92,6 +92,7 @@ class UpstreamState:
         self.hash_key = None
         self.hash_consistent = False
         self.backup_conflict = False
+        self.peer_init_set = False
 
 
 class HttpState:
@@ -349,7 +350,8 @@ class Parser:
                 self.emerg(f'location "{path}" cannot be inside the named location "@{pl.path}"')
             if mod == "@":
                 self.emerg(f'named location "@{path}" can be on the server level only')
-            if mod in ("", "=", "^~") and pl.modifier in ("", "^~") and not path.startswith(pl.path):
+            # nginx compares the names as text, whatever the parent's kind (even a regex parent)
+            if mod in ("", "=", "^~") and not path.startswith(pl.path):
                 self.emerg(f'location "{path}" is outside location "{pl.path}"')
         lvl = Level(ND.LOC, parent, named=(mod == "@"))
         ls = LocState(mod, path, lvl, self.file, st.line)
@@ -603,9 +605,10 @@ class Parser:
 
     def set_balance(self, st, method, a):
         up = self.upstream_state
-        if up.method is not None:
+        if up.method is not None or up.peer_init_set:
             self.warn("load balancing method redefined")
         up.method = method
+        up.peer_init_set = True
         if method == "random" and a:
             self.emerg('"random two" is not supported by pyfront', hint="use `random;` or `least_conn;`")
         if method in ("ip_hash", "hash", "random") and any(s.backup for s in up.servers):

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, replace
 
 from pyfront.config.diagnostics import Report
-from pyfront.config.model import FrontConfig, Location, Settings
+from pyfront.config.model import FrontConfig, Location, ServerName, Settings
 
 OWN = "pyfront's own check: "
 
@@ -55,9 +55,12 @@ def check_http_end(p) -> None:
     """Run when the http block is complete: nginx's init_main_conf / init_locations order."""
     h = p.http
     for u in h.upstreams.values():
-        if u.backup_conflict:
-            p.emerg(f'no servers in upstream "{u.name}"', file=u.file, line=u.line,
-                    hint=f'"{u.method}" does not support "backup" servers; remove "backup" or the balancing method')
+        # round-robin initialisation needs a primary server (ip_hash/hash/random drop backups)
+        primaries = [sv for sv in u.servers if not sv.backup]
+        if not primaries:
+            hint = (f'"{u.method}" does not support "backup" servers; remove "backup" or the balancing method'
+                    if u.backup_conflict else 'every server is "backup"; make one a primary server')
+            p.emerg(f'no servers in upstream "{u.name}"', file=u.file, line=u.line, hint=hint)
     # upstream names: a pass target without a port must name an upstream block
     for t in h.passes:
         if t.upstream is not None and t.upstream not in h.upstreams:
@@ -128,7 +131,7 @@ def _check_server_names(p) -> None:
         addrs = [ln.address.text for ln in srv.listens] or ["0.0.0.0:80"]
         for a in addrs:
             names = by_addr.setdefault(a, {})
-            for sn in srv.names:
+            for sn in srv.names or [ServerName("", "exact")]:   # no server_name: ""
                 if sn.kind == "regex":
                     continue
                 if sn.text in names and names[sn.text] is not srv:

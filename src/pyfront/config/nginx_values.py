@@ -110,6 +110,8 @@ def parse_address(text: str, default_port: int | None = None, allow_unix: bool =
         return Address("unix", unix_path=path, text=text)
     host: str | None
     port_s: str | None
+    if "/" in text:
+        raise AddrError("invalid host")   # ngx_parse_inet_url: a URI part where none is allowed
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
