@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #define TAG_LISTEN (1ull << 32)
 #define TAG_WAKE   (2ull << 32)
 #define SWEEP_MS   1000
+#define DRAIN_TICK_MS 100   /* a draining worker closes connections quiet for this long */
 
 typedef struct {
     int fd;
@@ -53,6 +55,8 @@ struct pf_app_loop {
     conn_t **conns;        /* by fd */
     pthread_mutex_t lock;
     int64_t next_sweep;
+    int draining;          /* graceful stop: no more accepts; serve what is buffered, then STOP */
+    int nconns;
     pf_http_limits limits;
 };
 
@@ -105,6 +109,12 @@ pf_app_loop *pf_app_loop_new(const int *lfds, const int *is_http, int n, int wak
     for (int i = 0; i < n; i++) {
         l->lfds[i] = lfds[i];
         l->is_http[i] = is_http[i];
+        if (is_http[i]) {
+            /* accept() only once the request's first bytes are in (TCP only; EOPNOTSUPP
+             * on unix sockets is fine): the accepting thread can serve it at once. */
+            int secs = 1;
+            setsockopt(lfds[i], IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
+        }
         /* EPOLLEXCLUSIVE: one waiter per new connection across threads and processes */
         struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = TAG_LISTEN | (uint64_t)i };
         if (epoll_ctl(l->ep, EPOLL_CTL_ADD, lfds[i], &ev) < 0)
@@ -126,6 +136,7 @@ fail:
 static void close_conn_locked(pf_app_loop *l, conn_t *c)
 {
     l->conns[c->fd] = NULL;
+    l->nconns--;
     close(c->fd);          /* also removes it from the epoll set */
     free(c);
 }
@@ -160,6 +171,8 @@ static void sweep(pf_app_loop *l, int64_t now)
     pthread_mutex_unlock(&l->lock);
 }
 
+static int serve_conn(pf_app_loop *l, int fd, pf_app_ready *ctx);
+
 static uint32_t format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
     char host[INET6_ADDRSTRLEN] = "";
@@ -177,11 +190,15 @@ static uint32_t format_peer(const struct sockaddr_storage *ss, char *out, size_t
     return (n < 0 || (size_t)n >= cap) ? 0 : (uint32_t)n;
 }
 
-/* Accept what is queued on listener i. HTTP connections join the epoll set; a uwsgi
- * connection is returned for Python to serve (one request per connection). */
+/* Accept one connection from listener i. HTTP connections join the epoll set; a uwsgi
+ * connection is returned for Python to serve (one request per connection). One per
+ * wake-up, not a drained queue: only a free thread waits in epoll_wait, so connections
+ * spread over the processes that have a free thread (draining 16 at once put four slow
+ * requests on one process of two, measured by test_processes_and_threads_serve_concurrently).
+ * The listener is level-triggered: what is left wakes the next free waiter. */
 static int accept_some(pf_app_loop *l, int i, pf_app_ready *ctx, int *err)
 {
-    for (int k = 0; k < 16; k++) {
+    for (int k = 0; k < 1; k++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(l->lfds[i], (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -210,12 +227,18 @@ static int accept_some(pf_app_loop *l, int i, pf_app_ready *ctx, int *err)
         c->peer_len = format_peer(&ss, c->peer, sizeof c->peer);
         pthread_mutex_lock(&l->lock);
         l->conns[fd] = c;
+        l->nconns++;
         pthread_mutex_unlock(&l->lock);
         if (arm(l, fd, EPOLL_CTL_ADD) < 0) {
             pthread_mutex_lock(&l->lock);
             close_conn_locked(l, c);
             pthread_mutex_unlock(&l->lock);
+            continue;
         }
+        /* The accepting thread is free: serve the request now if it is already here
+         * (TCP_DEFER_ACCEPT makes that the rule on TCP), so a connection is not parked
+         * in a process whose threads are all busy. */
+        return serve_conn(l, fd, ctx);
     }
     return 0;
 }
@@ -270,6 +293,41 @@ static int serve_conn(pf_app_loop *l, int fd, pf_app_ready *ctx)
     }
 }
 
+/* Graceful stop (the wake fd): stop accepting, keep serving requests already on their
+ * way, close keep-alive connections once they are quiet. Old workers draining this way
+ * while the new generation accepts is what makes a reload lose no request. */
+static void start_draining(pf_app_loop *l)
+{
+    pthread_mutex_lock(&l->lock);
+    if (!l->draining) {
+        l->draining = 1;
+        for (int i = 0; i < l->n; i++)
+            epoll_ctl(l->ep, EPOLL_CTL_DEL, l->lfds[i], NULL);
+        epoll_ctl(l->ep, EPOLL_CTL_DEL, l->wakefd, NULL);
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* Draining and nothing arrived for a tick: idle connections will not get a response. */
+static void close_idle(pf_app_loop *l)
+{
+    pthread_mutex_lock(&l->lock);
+    for (int fd = 0; fd < l->max_conns; fd++) {
+        conn_t *c = l->conns[fd];
+        if (c && !c->busy && !c->have)
+            close_conn_locked(l, c);
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+static int drained(pf_app_loop *l)
+{
+    pthread_mutex_lock(&l->lock);
+    int done = l->nconns == 0;
+    pthread_mutex_unlock(&l->lock);
+    return done;
+}
+
 int pf_app_loop_next(pf_app_loop *l, pf_app_ready *ctx, int timeout_ms, int *err)
 {
     struct epoll_event evs[PF_APP_BATCH];
@@ -277,8 +335,10 @@ int pf_app_loop_next(pf_app_loop *l, pf_app_ready *ctx, int timeout_ms, int *err
         while (ctx->ipending < ctx->npending) {
             uint64_t tag = ctx->pending[ctx->ipending++];
             int r;
-            if (tag == TAG_WAKE)
-                return PF_APP_STOP;
+            if (tag == TAG_WAKE) {
+                start_draining(l);
+                continue;
+            }
             if (tag & TAG_LISTEN)
                 r = accept_some(l, (int)(tag & 0xffffffffu), ctx, err);
             else
@@ -290,6 +350,11 @@ int pf_app_loop_next(pf_app_loop *l, pf_app_ready *ctx, int timeout_ms, int *err
         if (now >= l->next_sweep)
             sweep(l, now);
         int wait = timeout_ms < 0 || timeout_ms > SWEEP_MS ? SWEEP_MS : timeout_ms;
+        if (l->draining) {
+            if (drained(l))
+                return PF_APP_STOP;
+            wait = DRAIN_TICK_MS;
+        }
         int n = epoll_wait(l->ep, evs, l->oneshot ? 1 : PF_APP_BATCH, wait);
         if (n < 0) {
             if (errno == EINTR)
@@ -298,7 +363,9 @@ int pf_app_loop_next(pf_app_loop *l, pf_app_ready *ctx, int timeout_ms, int *err
             return PF_APP_IOERR;
         }
         if (n == 0) {
-            if (timeout_ms >= 0)
+            if (l->draining)
+                close_idle(l);
+            else if (timeout_ms >= 0)
                 return PF_APP_AGAIN;
             continue;
         }
@@ -318,7 +385,7 @@ void pf_app_loop_done(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int 
         pthread_mutex_unlock(&l->lock);
         return;
     }
-    if (!keep || consumed > c->have) {
+    if (!keep || consumed > c->have || l->draining) {
         close_conn_locked(l, c);
         pthread_mutex_unlock(&l->lock);
         return;

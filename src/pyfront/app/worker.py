@@ -390,7 +390,7 @@ class Worker:
         reqp = ffi.addressof(ctx, "req")
         core_off = self.board.core_off(self.slot, core)
         loop = self.loop
-        while not self.graceful:
+        while True:     # a graceful stop drains in C (app_loop.c start_draining) and then returns STOP
             r = lib.pf_app_loop_next(loop, ctx, -1, err)
             if r == 1:
                 if ctx.kind == lib.PF_APP_READY_UWSGI:
