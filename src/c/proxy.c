@@ -194,6 +194,7 @@ static int up_next(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int ft, int st
     up_close_fd(w, u);
     ring_release(w, u);
     u->final_status = status;
+    if (u->body_streamed) { u->peer = -1; return respond(w, c, q, status); }   /* the body cannot be sent again */
     int ft_type = ft;
     if (u->request_sent && is_non_idempotent(c, q)) ft_type |= NU_NON_IDEMPOTENT;
     int timed_out = pc->next_timeout_ms && w->now_ms - u->first_try_ms >= pc->next_timeout_ms;
@@ -309,7 +310,7 @@ static int up_send(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
 {
     u->request_sent = 1;
     uint64_t mem_total = u->pkt_len;
-    int send_body = (u->pc->flags & PXF_PASS_BODY) != 0;
+    int send_body = (u->pc->flags & PXF_PASS_BODY) != 0 && !u->streaming;
     if (send_body && u->body_fd < 0)
         for (uint32_t i = 0; i < u->nbody; i++) mem_total += i + 1 == u->nbody ? u->body_last_len : u->body[i]->cap;
     for (;;) {
@@ -344,7 +345,7 @@ static int up_send(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
             if (want > (1u << 20)) want = 1u << 20;
             n = sendfile(u->fd, u->body_fd, &off, want);
         } else {
-            u->phase = PXP_HEAD;
+            u->phase = u->streaming ? PXP_STREAM : PXP_HEAD;
             u->up_deadline = w->now_ms + u->pc->read_timeout_ms;
             return 1;
         }
@@ -356,6 +357,66 @@ static int up_send(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         pf_log_error(w, PF_LOG_ERR, c, q, "%s() failed (%s) while sending request to upstream",
                      u->out_pos < mem_total ? "writev" : "sendfile", e);
         return up_next(w, c, q, u, NU_ERROR, 502);
+    }
+}
+
+/* ---- request body without buffering ------------------------------------------- */
+static int stream_body(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
+{
+    for (;;) {
+        if (u->body_left == 0) {
+            u->body_done = 1;
+            u->phase = PXP_HEAD;
+            u->up_deadline = w->now_ms + u->pc->read_timeout_ms;
+            return 1;
+        }
+        char *p = c->rbuf->data + c->rpos + q->head_len;
+        size_t avail = c->rlen - c->rpos - q->head_len;
+        if (avail == 0) {
+            if (!u->continue_sent && q->h.expect_continue) {
+                u->continue_sent = 1;
+                if (send(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+                    return close_client(w, c, q, 0);
+            }
+            if (!c->readable) { u->up_deadline = w->now_ms + u->pc->body_timeout_ms; return 0; }
+            if (c->rpos > 0) {                       /* room for the body behind the head */
+                memmove(c->rbuf->data, c->rbuf->data + c->rpos, c->rlen - c->rpos);
+                c->rlen -= c->rpos;
+                c->rpos = 0;
+                p = c->rbuf->data + q->head_len;
+            }
+            size_t room = c->rbuf->cap - c->rlen;
+            if (room == 0) return respond(w, c, q, 500);
+            if ((uint64_t)u->body_left < room) room = (size_t)u->body_left;   /* never past the body */
+            ssize_t n = recv(c->fd, p, room, 0);
+            if (n == 0) {
+                pf_log_error(w, PF_LOG_INFO, c, q, "client prematurely closed connection while sending body to upstream");
+                return close_client(w, c, q, 400);
+            }
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN) { c->readable = 0; continue; }
+                return close_client(w, c, q, 400);
+            }
+            c->rlen += (uint32_t)n;
+            continue;
+        }
+        if (!u->up_writable) { u->up_deadline = w->now_ms + u->pc->send_timeout_ms; return 0; }
+        size_t want = avail < (uint64_t)u->body_left ? avail : (size_t)u->body_left;
+        ssize_t n = send(u->fd, p, want, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) { u->up_writable = 0; continue; }
+        if (n <= 0) {
+            char e[128];
+            errno_text(n < 0 ? errno : EPIPE, e, sizeof e);
+            pf_log_error(w, PF_LOG_ERR, c, q, "send() failed (%s) while sending request body to upstream", e);
+            return respond(w, c, q, 502);              /* part of the body is gone: no retry */
+        }
+        u->body_streamed = 1;
+        memmove(p, p + n, avail - (size_t)n);
+        c->rlen -= (uint32_t)n;
+        u->body_left -= n;
+        u->body_len += (uint64_t)n;
     }
 }
 
@@ -589,7 +650,15 @@ static int head_done(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int head_len
     u->re[0] = (uint32_t)head_len;
     if (u->resp_mode == PF_BODY_NONE) u->up_eof = 1;
     else if (extra) u->re[0] += (uint32_t)body_bytes(w, c, q, u, u->hbuf->data, (size_t)head_len, extra);
-    uint32_t nb = (pc->flags & PXF_BUFFERING) ? (pc->buffers_total + PF_BUF_SIZE - 1) / PF_BUF_SIZE : 1;
+    int buffering = !!(pc->flags & PXF_BUFFERING);
+    int xab = pf_http_header_index(u->hbuf->data, u->resp.headers, u->resp.nheaders, "x-accel-buffering", 17, 0);
+    if (xab >= 0) {                   /* the upstream decides per response (nginx honours it by default) */
+        const char *v = u->hbuf->data + u->resp.headers[xab].value.off;
+        size_t vl = u->resp.headers[xab].value.len;
+        if (vl == 2 && strncasecmp(v, "no", 2) == 0) buffering = 0;
+        if (vl == 3 && strncasecmp(v, "yes", 3) == 0) buffering = 1;
+    }
+    uint32_t nb = buffering ? (pc->buffers_total + PF_BUF_SIZE - 1) / PF_BUF_SIZE : 1;
     u->rmax = nb < 1 ? 1 : nb > PX_RING ? PX_RING : nb;
     u->phase = PXP_RELAY;
     stat_set(w, u, 2);
@@ -878,7 +947,23 @@ int pf_proxy_run(pf_worker *w, pf_conn *c)
         int rc;
         switch (u->phase) {
         case PXP_BODY:
-            rc = pf_body_read(w, c, q, u);
+            if (!u->body_started && !(u->pc->flags & PXF_REQ_BUFFERING) && (u->pc->flags & PXF_PASS_BODY)
+                && q->h.body == PF_BODY_LENGTH && q->h.content_length > 0) {
+                /* request buffering off: the head goes upstream now, the body as it arrives
+                 * (chunked bodies are still read whole first, as nginx does for uwsgi) */
+                uint64_t limit = ((uint64_t)u->pc->max_body_hi << 32) | u->pc->max_body_lo;
+                if (limit && (uint64_t)q->h.content_length > limit) {
+                    pf_log_error(w, PF_LOG_ERR, c, q, "client intended to send too large body: %lld bytes",
+                                 (long long)q->h.content_length);
+                    return respond(w, c, q, 413);
+                }
+                u->body_started = 1;
+                u->streaming = 1;
+                u->body_left = q->h.content_length;
+                rc = 1;
+            } else {
+                rc = pf_body_read(w, c, q, u);
+            }
             if (rc == 0) {
                 pf_timer_set(w, c, w->now_ms + u->pc->body_timeout_ms);
                 return 0;
@@ -899,6 +984,9 @@ int pf_proxy_run(pf_worker *w, pf_conn *c)
             break;
         case PXP_SEND:
             rc = up_send(w, c, q, u);
+            break;
+        case PXP_STREAM:
+            rc = stream_body(w, c, q, u);
             break;
         case PXP_HEAD:
             if (client_gone(w, c, q)) return close_client(w, c, q, 499);
@@ -947,6 +1035,15 @@ void pf_proxy_timeout(pf_worker *w, pf_conn *c)
     case PXP_SEND:
         pf_log_error(w, PF_LOG_ERR, c, q, "upstream timed out (110: Connection timed out) while sending request to upstream");
         up_next(w, c, q, u, NU_TIMEOUT, 504);
+        break;
+    case PXP_STREAM:
+        if (!c->readable && c->rlen - c->rpos == q->head_len) {
+            pf_log_error(w, PF_LOG_INFO, c, q, "client timed out (110: Connection timed out) while reading client request body");
+            close_client(w, c, q, 408);
+            return;
+        }
+        pf_log_error(w, PF_LOG_ERR, c, q, "upstream timed out (110: Connection timed out) while sending request to upstream");
+        respond(w, c, q, 504);
         break;
     case PXP_HEAD:
         pf_log_error(w, PF_LOG_ERR, c, q,

@@ -74,6 +74,7 @@ enum px_phase {
     PXP_BODY = 1,       /* reading (and checking) the request body */
     PXP_CONNECT,        /* non-blocking connect in progress */
     PXP_SEND,           /* sending the packet/request + body */
+    PXP_STREAM,         /* uwsgi_request_buffering off: client body -> upstream as it comes */
     PXP_HEAD,           /* reading the response head */
     PXP_RELAY,          /* streaming the response body to the client */
     PXP_DONE,
@@ -89,7 +90,7 @@ typedef struct pf_up {
     int body_fd;                             /* temp file once over client_body_buffer_size */
     uint64_t body_len;                       /* bytes buffered so far */
     int64_t body_left;                       /* Content-Length bytes still to read; -1 chunked */
-    int body_started, body_chunked, body_done, continue_sent;
+    int body_started, body_chunked, body_done, continue_sent, streaming, body_streamed;
     pf_chunked chunk;
     /* upstream connection */
     int fd, cached, registered;

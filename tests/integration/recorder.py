@@ -24,6 +24,7 @@ class Recorder:
             self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.sock.listen(64)
         self.connections = 0
+        self.hangup = False                    # True: read the request, close without answering
         self.close_after = False               # True: close after each response (garbage tests)
         self.lock = threading.Lock()
         self.stopping = False
@@ -67,6 +68,8 @@ class Recorder:
                 body = self.recv_exact(c, 4 + size + cl, buf)[4 + size:]
                 with self.lock:
                     self.requests.append((vars_, body))
+                if self.hangup:
+                    return
                 c.sendall(self.response)
             else:
                 while True:

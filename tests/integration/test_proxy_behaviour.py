@@ -1,0 +1,115 @@
+"""Proxy behaviours checked with recording backends: next_upstream rules (POST not retried
+once sent), request buffering off, intercept_errors, X-Accel-Buffering."""
+from __future__ import annotations
+
+import socket
+import time
+
+from tests.integration.proxy_support import request, response_body, start_pyfront
+from tests.integration.recorder import Recorder
+
+
+def two(tmp_path, bad_first=True):
+    bad = Recorder(str(tmp_path / "bad.sock"), "uwsgi")
+    bad.hangup = True
+    good = Recorder(str(tmp_path / "good.sock"), "uwsgi")
+    return bad, good
+
+
+def test_get_moves_to_the_next_server_post_does_not(procs, tmp_path):
+    bad, good = two(tmp_path)
+    try:
+        up = f"upstream b {{ server unix:{bad.address}; server unix:{good.address}; }}"
+        pf = start_pyfront(procs, tmp_path, "location / { include uwsgi_params; uwsgi_pass b; }", extra_http=up)
+        # round-robin starts with the first server: the bad one hangs up after reading the request
+        out = request(pf.port, b"GET /g HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 200") and len(bad.requests) == 1 and len(good.requests) == 1
+        assert "upstream prematurely closed connection while reading response header from upstream" in pf.error_log()
+    finally:
+        bad.close(), good.close()
+
+
+def test_post_is_not_retried_after_it_was_sent(procs, tmp_path):
+    bad, good = two(tmp_path)
+    try:
+        up = f"upstream b {{ server unix:{bad.address}; server unix:{good.address}; }}"
+        pf = start_pyfront(procs, tmp_path, "location / { include uwsgi_params; uwsgi_pass b; }", extra_http=up)
+        out = request(pf.port, b"POST /p HTTP/1.1\r\nHost: test.local\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+        assert out.startswith(b"HTTP/1.1 502") and len(bad.requests) == 1 and good.requests == []
+    finally:
+        bad.close(), good.close()
+
+
+def test_post_retried_with_non_idempotent(procs, tmp_path):
+    bad, good = two(tmp_path)
+    try:
+        up = f"upstream b {{ server unix:{bad.address}; server unix:{good.address}; }}"
+        pf = start_pyfront(procs, tmp_path, "location / { include uwsgi_params; "
+                                            "uwsgi_next_upstream error timeout non_idempotent; uwsgi_pass b; }",
+                           extra_http=up)
+        out = request(pf.port, b"POST /p HTTP/1.1\r\nHost: test.local\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+        assert out.startswith(b"HTTP/1.1 200") and good.requests[0][1] == b"abc"
+    finally:
+        bad.close(), good.close()
+
+
+def test_post_retried_when_connect_fails(procs, tmp_path):
+    good = Recorder(str(tmp_path / "good.sock"), "uwsgi")
+    try:
+        up = f"upstream b {{ server unix:{tmp_path}/none.sock; server unix:{good.address}; }}"
+        pf = start_pyfront(procs, tmp_path, "location / { include uwsgi_params; uwsgi_pass b; }", extra_http=up)
+        out = request(pf.port, b"POST /p HTTP/1.1\r\nHost: test.local\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+        assert out.startswith(b"HTTP/1.1 200") and good.requests[0][1] == b"abc"   # never sent: retried
+    finally:
+        good.close()
+
+
+def test_request_buffering_off_streams_the_body(procs, tmp_path):
+    rec = Recorder(str(tmp_path / "rec.sock"), "uwsgi")
+    try:
+        pf = start_pyfront(procs, tmp_path, f"location / {{ include uwsgi_params; uwsgi_request_buffering off; "
+                                            f"uwsgi_pass unix:{rec.address}; }}")
+        s = socket.create_connection(("127.0.0.1", pf.port), timeout=10)
+        s.sendall(b"POST /s HTTP/1.1\r\nHost: test.local\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello")
+        deadline = time.monotonic() + 10
+        while rec.connections == 0 and time.monotonic() < deadline:   # the head went upstream already
+            time.sleep(0.02)
+        assert rec.connections == 1 and rec.requests == []
+        s.sendall(b"world")
+        out = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+        assert out.startswith(b"HTTP/1.1 200") and rec.requests[0][1] == b"helloworld"
+    finally:
+        rec.close()
+
+
+def test_intercept_errors_uses_error_page(procs, tmp_path):
+    rec = Recorder(str(tmp_path / "rec.sock"), "uwsgi",
+                   response=b"HTTP/1.1 404 Not Found\r\nContent-Length: 7\r\n\r\nupstrm!")
+    try:
+        (tmp_path / "html").mkdir()
+        (tmp_path / "html" / "404.html").write_text("our 404 page\n")
+        pf = start_pyfront(procs, tmp_path, f"""
+            location / {{ include uwsgi_params; uwsgi_intercept_errors on; error_page 404 /404.html;
+                          uwsgi_pass unix:{rec.address}; }}
+            location = /404.html {{ root {tmp_path}/html; }}""")
+        out = request(pf.port, b"GET /x HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 404") and response_body(out) == b"our 404 page\n"
+    finally:
+        rec.close()
+
+
+def test_upstream_5xx_passed_through_without_intercept(procs, tmp_path):
+    rec = Recorder(str(tmp_path / "rec.sock"), "uwsgi",
+                   response=b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\nX-Accel-Redirect: /secret\r\n\r\nbusy")
+    try:
+        pf = start_pyfront(procs, tmp_path, f"location / {{ include uwsgi_params; uwsgi_pass unix:{rec.address}; }}")
+        out = request(pf.port, b"GET /x HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 503 Busy\r\n") and out.endswith(b"\r\n\r\nbusy")
+        assert b"X-Accel-Redirect" not in out
+    finally:
+        rec.close()
