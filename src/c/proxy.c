@@ -240,9 +240,11 @@ static int up_connect(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         if (ups->keepalive) {
             uint32_t reqs = 0;
             int fd = pf_ka_take(w, pc->upstream, peer, &reqs);
+            u->ka_requests = 0;
             if (fd >= 0) {
                 u->fd = fd;
                 u->cached = 1;
+                u->ka_requests = reqs;
                 if (up_register(w, c, u) < 0) return up_next(w, c, q, u, NU_ERROR, 502);
                 u->up_writable = 1;
                 u->phase = PXP_SEND;
@@ -892,7 +894,7 @@ static int relay(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     u->phase = PXP_DONE;
     if (ok && u->keep_upstream && u->fd >= 0 && u->resp_mode != PF_BODY_CLOSE) {
         epoll_ctl(w->epfd, EPOLL_CTL_DEL, u->fd, NULL);
-        pf_ka_park(w, u->pc->upstream, u->peer, u->fd, 1);
+        pf_ka_park(w, u->pc->upstream, u->peer, u->fd, u->ka_requests + 1);
         u->fd = -1;
     }
     up_close_fd(w, u);

@@ -94,6 +94,7 @@ typedef struct pf_up {
     pf_chunked chunk;
     /* upstream connection */
     int fd, cached, registered;
+    uint32_t ka_requests;                    /* requests already served on a cached connection */
     int peer;                                /* index in the upstream's peers, -1 none */
     pf_lb_ctx lb;
     uint32_t tries;

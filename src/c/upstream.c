@@ -460,10 +460,13 @@ int pf_ka_take(pf_worker *w, uint32_t ups, int peer, uint32_t *requests)
     if (!px || ups >= px->nups) return -1;
     pf_ups_state *s = &px->ups[ups];
     const rt_upstream *u = &w->rt->upstream[ups];
-    while (s->nka > 0) {
-        pf_ka_conn k = s->ka[--s->nka];            /* most recent first (LIFO, as nginx) */
+    for (uint32_t i = s->nka; i-- > 0;) {          /* most recent first (LIFO, as nginx) */
+        pf_ka_conn k = s->ka[i];
         int stale = w->now_ms - k.since > u->keepalive_timeout_ms;
-        if (!stale && k.peer == peer) {
+        if (!stale && k.peer != peer) continue;    /* another server's: keep it */
+        memmove(s->ka + i, s->ka + i + 1, sizeof(pf_ka_conn) * (s->nka - i - 1));
+        s->nka--;
+        if (!stale) {
             /* closed by the upstream while parked? a 1-byte peek tells (EOF or junk) */
             char b;
             ssize_t n = recv(k.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
