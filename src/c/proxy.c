@@ -769,7 +769,7 @@ static int relay_write(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     int progress = 0;
     for (;;) {
         if (!c->writable) return progress;
-        struct iovec iov[3];
+        struct iovec iov[4];                   /* head, chunk-size line, data, CRLF */
         int k = 0;
         if (q->wpos < q->wlen) {                    /* the response head first */
             iov[k].iov_base = q->wbuf->data + q->wpos;

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from tests.integration.proxy_support import Procs, start_pyfront
 from tests.integration.recorder import Recorder
 
-pytestmark = pytest.mark.peer    # starts a front worker process
+# no peer program needed: runs under `make test-asan` with the ASan front worker too
 
 
 @pytest.fixture(scope="module", params=["uwsgi", "http"])
