@@ -254,3 +254,24 @@ def test_stub_status(stack):
     assert status == 200
     assert re.fullmatch(rb"Active connections: \d+ \nserver accepts handled requests\n \d+ \d+ \d+ \n"
                         rb"Reading: \d+ Writing: \d+ Waiting: \d+ \n", body), body
+
+
+@pytest.mark.peer
+def test_chunked_body_environ_matches_real_nginx(stack, nginx_front):
+    raw = (b"POST /c?x=1 HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n"
+           b"Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    ours = json.loads(response_body(request(stack.front.port, raw)))
+    theirs = json.loads(response_body(request(nginx_front.port, raw)))
+    for k in DIFFERENT:
+        ours.pop(k, None), theirs.pop(k, None)
+    assert ours == theirs
+    assert ours["CONTENT_LENGTH"] == "11" and ours["_body_len"] == 11
+
+
+def test_duplicate_headers_joined_as_current_nginx(stack):
+    # nginx >= 1.23 joins repeated fields into one HTTP_* var (", "; "; " for Cookie); 1.22
+    # sent each one and the app kept the last
+    raw = (b"GET /d HTTP/1.1\r\nHost: test.local\r\nX-A: 1\r\nX-A: 2\r\nCookie: a=1\r\nCookie: b=2\r\n"
+           b"Connection: close\r\n\r\n")
+    env = json.loads(response_body(request(stack.front.port, raw)))
+    assert env["HTTP_X_A"] == "1, 2" and env["HTTP_COOKIE"] == "a=1; b=2"
