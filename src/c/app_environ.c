@@ -143,3 +143,45 @@ int pf_app_http_environ(const char *buf, const pf_http_request *req, char *out, 
     env->npairs = (uint32_t)f.n;
     return (int)f.len;
 }
+
+/* One call per HTTP request for the Python side: the flat environ (with REMOTE_ADDR and
+ * REMOTE_PORT from the accepted address) and the request's framing facts in info[], read
+ * back with a single ffi.unpack instead of a dozen struct-field reads (~60 ns each). */
+int pf_app_ready_environ(const pf_app_ready *ctx, char *out, size_t cap, int64_t *info)
+{
+    pf_app_env env;
+    const pf_http_request *req = &ctx->req;
+    if (ctx->status < 0)
+        return ctx->status;      /* a bad request head: the caller answers it */
+    int n = pf_app_http_environ(ctx->buf, req, out, cap, &env);
+    if (n < 0)
+        return n;
+    /* "REMOTE_ADDR\0addr\0REMOTE_PORT\0port" from ctx->peer ("addr\0port") */
+    const char *port = memchr(ctx->peer, 0, ctx->peer_len);
+    size_t alen = port ? (size_t)(port - ctx->peer) : ctx->peer_len;
+    size_t plen = port ? ctx->peer_len - alen - 1 : 0;
+    size_t need = (size_t)n + 1 + 11 + 1 + alen + 1 + 11 + 1 + plen;
+    if (need > cap)
+        return PF_E_HEADER_TOO_LARGE;
+    char *o = out + n;
+    memcpy(o, "\0REMOTE_ADDR\0", 13);
+    o += 13;
+    memcpy(o, ctx->peer, alen);
+    o += alen;
+    memcpy(o, "\0REMOTE_PORT\0", 13);
+    o += 13;
+    if (plen)
+        memcpy(o, port + 1, plen);
+    o += plen;
+    n = (int)(o - out);
+    info[0] = ctx->fd;
+    info[1] = ctx->status;
+    info[2] = req->body;
+    info[3] = req->content_length;
+    info[4] = (req->keep_alive ? 1 : 0) | (req->version_minor ? 2 : 0) | (req->method_id == PF_M_HEAD ? 4 : 0)
+            | (req->expect_continue ? 8 : 0) | (env.dup ? 16 : 0);
+    info[5] = ctx->listener;
+    info[6] = ctx->have;
+    info[7] = n;
+    return n;
+}

@@ -76,7 +76,7 @@ static pf_req *req_get(pf_worker *w)
     q->uri_len = 0; q->uri[0] = 0;
     q->fname_len = 0; q->fname[0] = 0;
     q->status = 0; q->keep_alive = 0; q->header_only = 0; q->redirects = 0;
-    q->err_page_done = 0; q->forced_status = 0; q->close_now = 0;
+    q->err_page_done = 0; q->forced_status = 0; q->close_now = 0; q->body_too_large = 0;
     q->start_ms = w->now_ms;
     q->discard_left = 0; q->discard_chunked = 0;
     q->wbuf = NULL; q->wlen = q->wpos = 0;
@@ -214,6 +214,11 @@ static void start_request(pf_worker *w, pf_conn *c, pf_req *q, int head_len)
     else if (q->h.body == PF_BODY_CHUNKED) { q->discard_chunked = 1; pf_chunked_init(&q->chunk); }
     pf_handle_request(w, c, q);
     if (q->close_now) { pf_alog_write(w, c, q); pf_conn_close(w, c); return; }
+    if (q->body_too_large) {                       /* 413: answer, then close; never read it */
+        q->discard_left = 0;
+        q->discard_chunked = 0;
+        q->keep_alive = 0;
+    }
     if (q->up) {                      /* proxy.c reads the body itself */
         q->discard_left = 0;
         q->discard_chunked = 0;

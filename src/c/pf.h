@@ -324,6 +324,7 @@ typedef struct {
     void *shm;                  /* shared block or NULL */
     size_t shm_len;
     int nworkers;
+    int generation;             /* reload generation, published in the shm slot */
 } pf_worker_conf;
 #define PF_LOG_EMERG 0
 #define PF_LOG_ALERT 1
@@ -476,6 +477,11 @@ void pf_app_loop_free(pf_app_loop *l);
 int pf_app_loop_next(pf_app_loop *l, pf_app_ready *ctx, int timeout_ms, int *err);
 /* Give an HTTP connection back: `consumed` bytes of buf were used; keep = 0 closes it. */
 void pf_app_loop_done(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep);
+/* Flat environ of ctx's request incl. REMOTE_ADDR/REMOTE_PORT; info[8] = fd, head length,
+ * body kind (PF_BODY_*), content length, flags (1 keep-alive, 2 HTTP/1.1, 4 HEAD, 8 Expect:
+ * 100-continue, 16 repeated header names), listener, bytes buffered, flat length.
+ * Returns the flat length, ctx->status when that is an error, or PF_E_HEADER_TOO_LARGE. */
+int pf_app_ready_environ(const pf_app_ready *ctx, char *out, size_t cap, int64_t *info);
 /* Replace the connection's buffered bytes (bytes read past a chunked body belong to the next
  * request); then call done(consumed = 0). 0, or -1 when it does not fit. */
 int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, uint32_t len);

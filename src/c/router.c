@@ -140,7 +140,8 @@ static int check_refs(pf_router *r, char *err, size_t errlen)
             || !str_ok(r, c->charset) || !range_ok(c->charset_types, r->nlist)
             || !range_ok(c->gzip_types, r->nlist) || !range_ok(c->mime, r->nmime)
             || !str_ok(r, c->default_type) || !range_ok(c->access_logs, r->nacclog)
-            || c->root.len >= PF_PATH_MAX || c->gzip_comp_level > 9)
+            || c->root.len >= PF_PATH_MAX || c->gzip_comp_level > 9
+            || (c->error_log_file != RT_NONE && c->error_log_file >= r->nlogfile) || c->error_log_level > 7)
             FAIL("conf %u: bad record", i);
     }
     if (pf_px_check_refs(r, err, errlen) < 0) goto fail;

@@ -552,6 +552,14 @@ static int gzip_wanted(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, c
     if (!(cf->flags & RT_F_GZIP_TYPES_ANY) && !pf_rt_list_has(w->rt, cf->gzip_types, ct, ctl)) return 0;
     size_t vl;
     if (!accepts_gzip(c, q) || pf_req_header(c, q, "via", 3, &vl)) return 1;   /* gzip_proxied off */
+    if (cf->flags & RT_F_GZIP_DISABLE_MSIE6) {
+        /* nginx's "msie6": MSIE 4-6 without SV1 (its gzip handling was broken) */
+        const char *ua = pf_req_header(c, q, "user-agent", 10, &vl);
+        const char *m = ua ? memmem(ua, vl, "MSIE ", 5) : NULL;
+        if (m && (size_t)(ua + vl - m) > 6 && m[5] >= '4' && m[5] <= '6' && m[6] == '.'
+            && !memmem(ua, vl, "; SV1", 5))
+            return 1;
+    }
     return 2;
 }
 
@@ -859,6 +867,15 @@ static int do_return(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
 static int in_location(pf_worker *w, pf_conn *c, pf_req *q)
 {
     const rt_conf *cf = &w->rt->conf[q->conf];
+    uint64_t max = ((uint64_t)cf->max_body_hi << 32) | cf->max_body_lo;
+    if (max && q->h.content_length > 0 && (uint64_t)q->h.content_length > max && !q->err_page_done) {
+        /* nginx checks client_max_body_size when the location is chosen: 413, then close */
+        pf_log_error(w, PF_LOG_ERR, c, q, "client intended to send too large body: %lld bytes",
+                     (long long)q->h.content_length);
+        q->body_too_large = 1;
+        pf_respond_error(w, c, q, 413);
+        return LOC_DONE;
+    }
     if (cf->return_code >= 0) return do_return(w, c, q, cf);
     if (pf_proxy_location(w, c, q)) return LOC_DONE;       /* uwsgi_pass / proxy_pass / stub_status */
     if (cf->try_files.count) return do_try_files(w, c, q, cf);

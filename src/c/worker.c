@@ -24,7 +24,17 @@ static const char *level_names[] = {"emerg", "alert", "crit", "error", "warn", "
 
 void pf_log_error(pf_worker *w, int level, pf_conn *c, pf_req *q, const char *fmt, ...)
 {
-    if (level > w->conf.error_log_level) return;
+    /* a request's errors go to its server/location error_log when it has one (nginx) */
+    int fd = w->conf.error_log_fd >= 0 ? w->conf.error_log_fd : 2;
+    int max = w->conf.error_log_level;
+    if (q && q->conf >= 0 && w->rt->conf[q->conf].error_log_file != RT_NONE) {
+        const rt_conf *cf = &w->rt->conf[q->conf];
+        if (w->alogs && w->alogs[cf->error_log_file].fd >= 0) {
+            fd = w->alogs[cf->error_log_file].fd;
+            max = (int)cf->error_log_level;
+        }
+    }
+    if (level > max) return;
     char line[2048];
     struct tm tm;
     time_t now = time(NULL);
@@ -58,7 +68,6 @@ void pf_log_error(pf_worker *w, int level, pf_conn *c, pf_req *q, const char *fm
     }
     if (n >= (int)sizeof line - 1) n = sizeof line - 2;
     line[n++] = '\n';
-    int fd = w->conf.error_log_fd >= 0 ? w->conf.error_log_fd : 2;
     if (write(fd, line, n) < 0) { /* nowhere left to report it */ }
 }
 
@@ -186,6 +195,7 @@ static void update_shm(pf_worker *w)
     s->active = w->active;
     s->idle = w->idle;
     s->pid = (uint32_t)w->pid;
+    s->generation = (uint32_t)w->conf.generation;
 }
 
 void pf_accept_ready(pf_worker *w, pf_listener *l)

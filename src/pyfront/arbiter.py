@@ -24,6 +24,7 @@ import errno
 import os
 import signal
 import socket
+import sys
 import time
 import traceback
 from typing import Callable
@@ -79,7 +80,8 @@ def _make_programs(cfg, arbiter: "Arbiter"):
 
 def _make_control(cfg, arbiter: "Arbiter"):
     from pyfront.control.server import ControlServer
-    return ControlServer(cfg, arbiter.components["programs"], MasterView(arbiter), log=arbiter.emit)
+    programs = arbiter._fresh.get("programs") or arbiter.components["programs"]
+    return ControlServer(cfg, programs, MasterView(arbiter), log=arbiter.emit)
 
 
 # Layer name -> factory(config, arbiter) -> Component. Order matters: started in this
@@ -113,6 +115,7 @@ class Arbiter:
         self._reload_pending = False
         self._deadline_timer = None
         self._pid_written = False
+        self._fresh: dict[str, object] = {}       # components being created by a reload
 
     # ---- the one transition function ----------------------------------------------------
     def _transition(self, event: Event) -> None:
@@ -184,6 +187,8 @@ class Arbiter:
         except Exception as e:   # startup errors are printed nginx-style, never as a traceback
             for line in _messages(e):
                 self.log("emerg", line)
+                if self.log.path is not None:   # the operator at the terminal sees it too, as with nginx
+                    print(f"pyfront: [emerg] {line}", file=sys.stderr, flush=True)
             self.log("debug", traceback.format_exc().rstrip())
             self._transition(Event.BOOT_FAILED)
         while self.state is not State.EXITED:
@@ -369,46 +374,64 @@ class Arbiter:
             return False
         for d in new.diagnostics:
             self.log("warn", _diag_text(d))
-        prepared = []
+        # Prepare: everything that can fail (binding new addresses, opening a new error log,
+        # writing a moved pid file) happens before any running layer is touched.
+        prepared, fresh = [], {}
+        new_log = None
+        pid_moved = new.pid_path != self.stack.pid_path
+        self._fresh = fresh
         try:
-            for name, cfg in new.layers.items():
+            for name in self._ordered(new.layers):
+                cfg = new.layers[name]
                 c = self.components.get(name)
+                if c is None:
+                    c = fresh[name] = self.factories[name](cfg, self)
+                    opener = getattr(c, "open", None)
+                    if opener:
+                        opener()
+                    continue
                 prep = getattr(c, "prepare", None)
                 if prep:
                     prep(cfg)
                     prepared.append(c)
-        except (ListenError, OSError, ConfigError) as e:
+            if (new.error_log, new.error_log_level) != (self.log.path, self.log.level):
+                new_log = ErrorLog(new.error_log, new.error_log_level)
+            if pid_moved:
+                write_pid(new.pid_path, self.pid)
+        except Exception as e:
             for c in prepared:
                 getattr(c, "abort", lambda: None)()
+            for c in fresh.values():
+                getattr(c, "close", lambda: None)()
+            if new_log is not None:
+                new_log.close()
             for line in _messages(e):
                 self.log("emerg", line)
             self.log("emerg", "reload failed; keeping the old configuration")
             self._notify("READY=1")
             return False
+        finally:
+            self._fresh = {}
         # Commit: every layer gets its part; new layers start, removed ones retire.
         for name in self._ordered(new.layers):
             cfg = new.layers[name]
-            c = self.components.get(name)
-            if c is None:
-                c = self.components[name] = self.factories[name](cfg, self)
-                opener = getattr(c, "open", None)
-                if opener:
-                    opener()
-                c.start(self.loop)
-            else:
-                c.reload(cfg)
+            try:
+                if name in fresh:
+                    self.components[name] = fresh[name]
+                    fresh[name].start(self.loop)
+                else:
+                    self.components[name].reload(cfg)
+            except Exception:
+                self.log("alert", f"reloading the {name} layer failed:\n" + traceback.format_exc().rstrip())
         for name in [n for n in self.components if n not in new.layers]:
             c = self.components.pop(name)
             c.stop(True)
             self.retiring.append(c)
-        old_pid_path = self.stack.pid_path
+        if pid_moved:
+            remove_pid(self.stack.pid_path, self.pid)
         self.stack = new
-        if new.pid_path != old_pid_path:
-            write_pid(new.pid_path, self.pid)
-            remove_pid(old_pid_path, self.pid)
-        if (new.error_log, new.error_log_level) != (self.log.path, self.log.level):
-            old = self.log
-            self.log = ErrorLog(new.error_log, new.error_log_level)
+        if new_log is not None:
+            old, self.log = self.log, new_log
             old.close()
         return True
 

@@ -4,7 +4,7 @@ Output (stderr, as nginx): every diagnostic as `pyfront: [level] message in file
 then `pyfront: the configuration file DIR syntax is ok` and
 `pyfront: configuration file DIR test is successful` — or `... test failed` and exit 1.
 -q suppresses the two success lines (nginx -q); -T also dumps every configuration file read
-to stdout after a successful test (nginx -T).
+to stdout after a successful test (nginx -T), then the effective nginx configuration.
 """
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def _dump(stack) -> None:
             text = f"# open() failed ({e.errno}: {e.strerror})\n"
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.write("\n")
+    if stack.front_config is not None:
+        from pyfront.config.nginx_dump import render_effective
+        sys.stdout.write("# effective nginx configuration (includes expanded, inheritance applied):\n")
+        sys.stdout.write(render_effective(stack.front_config))
 
 
 def main(argv: list[str]) -> int:

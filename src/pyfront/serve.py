@@ -6,6 +6,7 @@ nginx-style (`pyfront: [emerg] ... in file:line`) and exit 1 — never a traceba
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from pyfront.config.diagnostics import ConfigError
@@ -62,6 +63,11 @@ def main(argv: list[str]) -> int:
     except ConfigError as e:
         for d in e.diagnostics:
             print(d.format(), file=sys.stderr)
+        return 1
+    except Exception as e:   # a loader bug: one nginx-shaped line (PYFRONT_DEBUG=1 for the traceback)
+        if os.environ.get("PYFRONT_DEBUG"):
+            raise
+        print(f"pyfront: [emerg] cannot load {path}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     for d in stack.diagnostics:
         print(d.format(), file=sys.stderr)

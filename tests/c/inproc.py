@@ -16,7 +16,7 @@ from tests.integration.frontfix import conf
 
 
 class InProc:
-    def __init__(self, servers_fn, log_formats=None, max_connections=64):
+    def __init__(self, servers_fn, log_formats=None, max_connections=64, shm=None):
         self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.ls.bind(("127.0.0.1", 0))
@@ -26,7 +26,7 @@ class InProc:
         fd, self.error_log = tempfile.mkstemp(prefix="pf-err-")
         self.errfd = fd
         self.w = FrontWorker(build_blob(servers_fn(self.addr), log_formats), max_connections=max_connections,
-                             error_log_fd=fd, error_log_level="info")
+                             error_log_fd=fd, error_log_level="info", shm=shm)
         self.w.add_listener(self.ls.fileno(), self.addr)
         self._stop = False
         self.t = threading.Thread(target=self._run, daemon=True)

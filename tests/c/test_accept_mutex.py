@@ -42,3 +42,12 @@ def test_master_force_unlock():
     assert lib.pf_shmtx_force_unlock(p, 999) == 0
     assert lib.pf_shmtx_force_unlock(p, 4242) == 1
     assert lib.pf_shmtx_owner(p) == 0
+
+
+def test_python_helpers_for_the_master():
+    from pyfront.worker.front import read_worker_slot, release_dead_worker_lock
+    m, p = shm()
+    assert lib.pf_shmtx_trylock(p, 31337) == 1
+    assert release_dead_worker_lock(m, 31337) is True
+    assert release_dead_worker_lock(m, 31337) is False
+    assert read_worker_slot(m, 1)["requests"] == 0

@@ -237,3 +237,19 @@ def test_multipart_byteranges(srv, root):
     assert r.status == 206 and big[:10] in r.body and big[-10:] in r.body
     assert int(r.header("content-length")) == len(r.body)
     assert get(srv, "/a.txt", {"Range": "bytes=0-20,0-20"}).status == 200     # overlapping: whole file
+
+
+def test_gzip_disable_msie6(root):
+    from tests.c.inproc import InProc
+    os.makedirs(root + "/gzd", exist_ok=True)
+    with open(root + "/gzd/s.css", "wb") as f:
+        f.write(b"p{}\n" * 100)
+    s = InProc(site(root, gzip=True, gzip_types=("text/css",), gzip_disable_msie6=True))
+    try:
+        old = request(s.port, "GET", "/gzd/s.css", {"Accept-Encoding": "gzip",
+                                                   "User-Agent": "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.0)"})
+        assert old.header("content-encoding") is None
+        new = request(s.port, "GET", "/gzd/s.css", {"Accept-Encoding": "gzip", "User-Agent": "Mozilla/5.0"})
+        assert new.header("content-encoding") == "gzip"
+    finally:
+        s.close()

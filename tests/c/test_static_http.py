@@ -241,3 +241,37 @@ def test_keepalive_header_timeout(root):
         c.close()
     finally:
         s.close()
+
+
+def test_worker_publishes_counters_in_shm(root):
+    import mmap
+    from pyfront.worker.front import read_worker_slot, shm_size
+    m = mmap.mmap(-1, shm_size(1))
+    s = InProc(site(root), shm=m)
+    try:
+        c = s.connect()
+        c.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        read_all(c)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and read_worker_slot(m, 0)["requests"] < 1:
+            time.sleep(0.05)
+        slot = read_worker_slot(m, 0)
+        assert slot["requests"] >= 1 and slot["accepted"] >= 1 and slot["pid"] == os.getpid()
+        assert slot["heartbeat_ms"] > 0
+    finally:
+        s.close()
+
+
+def test_client_max_body_size_413(root):
+    s = InProc(site(root, client_max_body_size=1000))
+    try:
+        c = s.connect()
+        c.sendall(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + b"x" * 1000)
+        rs = parse_responses(read_all(c))
+        assert rs[0].status == 413 and rs[0].header("connection") == "close"
+        assert b"413 Request Entity Too Large" in rs[0].body
+        c = s.connect()                       # within the limit: drained, then the 405 for POST
+        c.sendall(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789")
+        assert parse_responses(read_all(c))[0].status == 405
+    finally:
+        s.close()

@@ -41,8 +41,7 @@ def write_conf(dirpath: str, run: str, programs: str, port: int | None = None, u
 
 
 def start_pyfront(procs, conf_dir: str, run: str, port: int):
-    """`pyfront serve CONF_DIR` (the harness tests/integration/supervise_host.py runs the same
-    components without the rest of the master, for debugging)."""
+    """`pyfront serve CONF_DIR`, ready once the control server accepts."""
     p = procs([sys.executable, "-m", "pyfront", "serve", conf_dir], cwd=ROOT)
     wait_for_port(port, proc=p.p)
     return p

@@ -104,7 +104,7 @@ command = sleep 1000
 startsecs = 0
 
 [program:other]
-command = sleep 1000
+command = /bin/sh -c "echo hello-from-other; exec sleep 1000"
 startsecs = 0
 """, user="admin", password="dash-board-pass")
     start_pyfront(procs, d, run, port)
@@ -148,6 +148,10 @@ startsecs = 0
     assert info["statename"] == "RUNNING" and str(info["pid"]) != pid_before
     _wait(lambda: "OK" in (cdp.js("document.querySelector('#message').textContent") or ""), what="message")
 
+    # live tail of another program's stdout, streamed from /logtail/
+    cdp.js("document.querySelector('tr[data-name=\"other\"] button.act-tail').click()")
+    _wait(lambda: "hello-from-other" in (cdp.js("document.querySelector('#tailtext').textContent") or ""),
+          what="tail text")
     shot = cdp.call("Page.captureScreenshot", format="png")["data"]
     os.makedirs(os.path.join(ROOT, "tests", "artifacts"), exist_ok=True)
     with open(os.path.join(ROOT, "tests", "artifacts", "dashboard.png"), "wb") as f:

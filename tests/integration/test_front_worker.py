@@ -157,3 +157,19 @@ def test_error_log_line_is_nginx_shaped(root):
         assert re.search(pat, f.errors()), f.errors()
     finally:
         f.stop()
+
+
+def test_server_level_error_log(root, tmp_path):
+    """A server's own error_log gets its requests' errors (the seed config sets one)."""
+    own = str(tmp_path / "server-error.log")
+    f = start_front(lambda a: [ServerPlan(listen=((a, True),), names=("x",),
+                                          conf=conf(root=str(root), error_log=(own, "error")))])
+    try:
+        one(f, b"GET /missing-here HTTP/1.1\r\nHost: x\r\n\r\n")[1].close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "missing-here" not in (open(own).read() if os.path.exists(own) else ""):
+            time.sleep(0.05)
+        assert 'open() "%s/missing-here" failed (2: No such file or directory)' % root in open(own).read()
+        assert "missing-here" not in f.errors()
+    finally:
+        f.stop()

@@ -39,6 +39,7 @@ def test_dump_prints_every_file(tmp_path):
     assert r.returncode == 0
     assert f"# configuration file {d}/site.conf:\n" in r.stdout
     assert "listen 127.0.0.1:8999;" in r.stdout
+    assert "# effective nginx configuration" in r.stdout
 
 
 def test_bad_dir_prints_file_line_and_test_failed(tmp_path):

@@ -91,3 +91,43 @@ port=127.0.0.1:{port}
     os.kill(p.pid, signal.SIGTERM)
     p.p.wait(5)
     wait_until(lambda: not any(alive(k) for k in kids + grandkids), timeout=5, what="program tree gone")
+
+
+def test_layers_added_and_removed_by_reload(tmp_path, procs):
+    front, ctl_port = free_port(), free_port()
+    d = tmp_path / "c"
+    (d / "html").mkdir(parents=True)
+    (d / "site.conf").write_text(f"server {{ listen 127.0.0.1:{front}; root html; access_log off; }}\n")
+    p = procs(pyfront_cmd("serve", str(d)), stdout=open(tmp_path / "out", "wb"))
+    wait_for_port(front, proc=p.p)
+    conf_with_program(tmp_path / "tmp", ctl_port)
+    (d / "programs.conf").write_text((tmp_path / "tmp" / "programs.conf").read_text())
+    os.kill(p.pid, signal.SIGHUP)
+    wait_until(lambda: "RUNNING" in ctl(ctl_port, "status").stdout, what="programs layer started")
+    program = [k for k in children(p.pid) if "sleep" in open(f"/proc/{k}/cmdline").read()]
+    assert len(program) == 1
+    busy = __import__("socket").socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    (d / "app.ini").write_text(f"[uwsgi]\nhttp-socket = 127.0.0.1:{busy.getsockname()[1]}\n"
+                               "chdir = %d\nwsgi-file = app.py\n")
+    (d / "app.py").write_text("def application(e, s):\n    s('200 OK', [])\n    return [b'x']\n")
+    os.kill(p.pid, signal.SIGHUP)
+    out = tmp_path / "out"
+    wait_until(lambda: "reload failed; keeping the old configuration" in out.read_text(), what="failed reload")
+    assert "Address already in use" in out.read_text()
+    busy.close()
+    (d / "app.ini").unlink()
+    (d / "programs.conf").unlink()
+    os.kill(p.pid, signal.SIGHUP)
+    wait_until(lambda: not alive(program[0]), what="program stopped with its layer")
+
+    def refused():
+        try:
+            __import__("socket").create_connection(("127.0.0.1", ctl_port), timeout=1).close()
+            return False
+        except ConnectionRefusedError:
+            return True
+    wait_until(refused, what="control server closed")
+    os.kill(p.pid, signal.SIGQUIT)
+    assert p.p.wait(20) == 0

@@ -257,8 +257,9 @@ def test_busy_port_startup_error(tmp_path):
     r = subprocess.run(pyfront_cmd("serve", str(conf)), capture_output=True, text=True, timeout=30)
     busy.close()
     assert r.returncode == 1
-    assert f"bind() to 127.0.0.1:{port} failed (98: Address already in use)" in r.stderr + (
-        conf / "logs" / "error.log").read_text()
+    msg = f"bind() to 127.0.0.1:{port} failed (98: Address already in use)"
+    assert f"pyfront: [emerg] {msg}" in r.stderr              # on the terminal...
+    assert msg in (conf / "logs" / "error.log").read_text()   # ...and in the error_log
     assert "Traceback" not in r.stderr + r.stdout
     assert not (conf / "run" / "test.pid").exists()
 

@@ -91,10 +91,10 @@ def test_stop_removes_grandchild_that_ignores_sigterm(tmp_path, procs):
         "if pid == 0:\n"
         "    if os.fork() == 0:\n"
         "        os.setsid()\n"           # a grandchild escaping the process group too
-        "        print('grandchild', os.getpid(), flush=True)\n"
+        "        os.write(1, b'grandchild %d\\n' % os.getpid())\n"
         "        time.sleep(1000)\n"
         "    time.sleep(1000)\n"
-        "print('child', pid, flush=True)\n"
+        "os.write(1, b'child %d\\n' % pid)\n"
         "time.sleep(1000)\n")
     conf, port, run = _setup(tmp_path, procs, f"""
 [program:forker]
@@ -218,6 +218,18 @@ stdout_logfile = {{run}}/ticker.log
         p.wait()
     assert first.startswith("==> Press Ctrl-C to exit <==")
     assert all("tick" in ln for ln in lines[1:])
+    # pyfront ctl: tail -f and maintail -f print the same way
+    for args, needle in ((["tail", "-f", "ticker"], "tick"), (["maintail", "-f"], "spawned: 'ticker'")):
+        p = subprocess.Popen([sys.executable, "-m", "pyfront", "ctl", "-c", conf, *args], stdout=subprocess.PIPE,
+                             text=True)
+        try:
+            first = p.stdout.readline()
+            got = [p.stdout.readline() for _ in range(2)]
+        finally:
+            p.kill()
+            p.wait()
+        assert first.startswith("==> Press Ctrl-C to exit <==")
+        assert any(needle in ln for ln in got), got
 
 
 def test_unix_socket_server_with_real_supervisorctl(tmp_path, procs):
@@ -243,3 +255,25 @@ startsecs = 0
                                                capture_output=True, text=True).stdout, what="RUNNING over unix")
     r = subprocess.run([exe, "-s", f"unix://{sock}", "-u", "u", "-p", "p", "stop", "p"], capture_output=True, text=True)
     assert r.stdout == "p: stopped\n"
+
+
+def test_send_process_stdin_reaches_the_program(tmp_path, procs):
+    conf, port, run = _setup(tmp_path, procs, f"""
+[program:echo]
+command = cat
+startsecs = 0
+stdout_logfile = {{run}}/echo.log
+""")
+    s = _proxy(port)
+    _wait(lambda: s.supervisor.getProcessInfo("echo")["statename"] == "RUNNING", what="RUNNING")
+    assert s.supervisor.sendProcessStdin("echo", "hello stdin\n") is True
+    _wait(lambda: "hello stdin" in open(os.path.join(run, "echo.log")).read(), what="echoed")
+    # pyfront ctl fg: typed lines go to the program, its output comes back
+    r = subprocess.run([sys.executable, "-m", "pyfront", "ctl", "-s", f"http://127.0.0.1:{port}", "fg", "echo"],
+                       input="via fg\n", capture_output=True, text=True, timeout=30)
+    assert r.stdout.startswith("==> Press Ctrl-C to exit <==") and r.stdout.rstrip().endswith("Exiting foreground")
+    _wait(lambda: "via fg" in open(os.path.join(run, "echo.log")).read(), what="fg input echoed")
+    s.supervisor.stopProcess("echo")
+    with pytest.raises(xmlrpc.client.Fault) as e:
+        s.supervisor.sendProcessStdin("echo", "late\n")
+    assert e.value.faultCode == 70

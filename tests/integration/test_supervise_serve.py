@@ -59,6 +59,10 @@ def test_sighup_restarts_changed_programs_only_and_usr1_reopens_logs(tmp_path, p
     os.rename(log, log + ".old")
     os.kill(master.pid, signal.SIGUSR1)
     _wait(lambda: os.path.exists(log), what="edit.log reopened")
+    # and the same through `pyfront ctl reopen`
+    os.rename(log, log + ".old2")
+    assert pyctl(d, "reopen") == (0, "Reopened log files\n")
+    _wait(lambda: os.path.exists(log), what="edit.log reopened by ctl")
 
 
 def test_ctl_explains_fatal_programs_and_accepts_server_options(tmp_path, procs):
@@ -76,10 +80,15 @@ startretries = 0
 [program:crashy]
 command = /bin/sh -c "echo 'ImportError: No module named flask' >&2; exit 1"
 startretries = 0
+
+[program:noexec]
+command = {tmp_path}/not-executable.sh
+startretries = 0
 """, user="ops", password="a-long-password")
+    (tmp_path / "not-executable.sh").write_text("#!/bin/sh\nsleep 100\n")
     start_pyfront(procs, d, run, port)
     rc, out = _wait(lambda: (r := pyctl(d, "status")) and all(
-        state_of(r[1], n) == "FATAL" for n in ("nofile", "badcwd", "crashy")) and r, what="all FATAL")
+        state_of(r[1], n) == "FATAL" for n in ("nofile", "badcwd", "crashy", "noexec")) and r, what="all FATAL")
     assert rc == 3
     lines = out.splitlines()
 
@@ -88,6 +97,7 @@ startretries = 0
         return lines[i + 1].strip()
     assert cause("nofile").startswith("└ cause: can't find command '/nonexistent/bin/app'")
     assert "couldn't chdir to" in cause("badcwd") and "missing-dir" in cause("badcwd")
+    assert cause("noexec").startswith("└ cause: command at '") and "is not executable" in cause("noexec")
     assert "exit status 1" in cause("crashy") and "ImportError: No module named flask" in cause("crashy")
     # -s/-u/-p instead of -c, and the wrong password
     base = [sys.executable, "-m", "pyfront", "ctl", "-s", f"http://127.0.0.1:{port}"]
@@ -170,3 +180,41 @@ def test_front_workers_are_read_only_groups_in_status(tmp_path, procs):
     assert "front:worker-0" in text and "read-only" in text and rc == 1
     details = {f"{r['group']}:{r['name']}": r for r in rpc.pyfront.getAllProcessDetails()}
     assert details["front:worker-0"]["read_only"] is True and details["p:p"]["read_only"] is False
+
+
+def test_reload_applies_a_new_password_to_the_control_server(tmp_path, procs):
+    d, run = str(tmp_path / "conf"), str(tmp_path / "run")
+    conf, port = write_conf(d, run, "[program:p]\ncommand = sleep 1000\nstartsecs = 0\n", user="u",
+                            password="first-password")
+    master = start_pyfront(procs, d, run, port)
+    assert xmlrpc.client.ServerProxy(f"http://u:first-password@127.0.0.1:{port}/RPC2").supervisor.getAPIVersion()
+    write_conf(d, run, "[program:p]\ncommand = sleep 1000\nstartsecs = 0\n", port=port, user="u",
+               password="second-password")
+    os.kill(master.pid, signal.SIGHUP)
+
+    def new_password_works():
+        try:
+            return xmlrpc.client.ServerProxy(f"http://u:second-password@127.0.0.1:{port}/RPC2"
+                                             ).supervisor.getAPIVersion() == "3.0"
+        except xmlrpc.client.ProtocolError:
+            return False
+    _wait(new_password_works, what="new password accepted")
+    with pytest.raises(xmlrpc.client.ProtocolError) as e:
+        xmlrpc.client.ServerProxy(f"http://u:first-password@127.0.0.1:{port}/RPC2").supervisor.getAPIVersion()
+    assert e.value.errcode == 401
+
+
+def test_dev_stdout_log_needs_no_maxbytes_zero(tmp_path, procs):
+    d, run = str(tmp_path / "conf"), str(tmp_path / "run")
+    conf, port = write_conf(d, run, """
+[program:talk]
+command = /bin/sh -c "echo container-log-line; exec sleep 1000"
+startsecs = 0
+stdout_logfile = /dev/stdout
+""")
+    master = start_pyfront(procs, d, run, port)
+    wait_status(conf, lambda o: state_of(o, "talk") == "RUNNING")
+    time.sleep(0.3)
+    out = master.stop()
+    assert "container-log-line" in out
+    assert "Illegal seek" not in out

@@ -262,7 +262,16 @@ def test_uwsgi_param_level_with_own_drops_inherited_and_warns():
     assert len(inh.params) == 14 and inh.params_inherited is True
     w = [d for d in diags if "drops" in d.message]
     assert len(w) == 1 and (w[0].file, w[0].line) == ("site.conf", 4)
+    assert w[0].message.startswith('"uwsgi_param" in location "/" drops 14 uwsgi_param inherited')
     assert w[0].hint.startswith("pyfront's own check:")
+
+
+def test_uwsgi_param_reincluded_or_server_level():
+    _, diags = load_nginx_text("server {\n include uwsgi_params;\n location / {\n  uwsgi_param X 1;\n"
+                               "  include uwsgi_params;\n  uwsgi_pass 127.0.0.1:1;\n }\n}\n", "site.conf", prefix="/srv")
+    assert not [d for d in diags if "drops" in d.message]
+    _, diags = load_nginx_text("include uwsgi_params;\nserver {\n uwsgi_param X 1;\n}\n", "site.conf", prefix="/srv")
+    assert [d.message[:40] for d in diags if "drops" in d.message] == ['"uwsgi_param" in this server drops 14 uw']
 
 
 def test_proxy_set_header_defaults():
@@ -307,7 +316,7 @@ def test_gzip_types_and_expires():
     cfg = load("server { gzip on; gzip_types text/css application/json; expires 1h;"
                " location /e { expires epoch; } location /m { expires modified -30s; } location /d { expires @15h30m; } }")
     s = cfg.http.servers[0].settings
-    assert s.gzip_types == ("text/css", "application/json", "text/html")
+    assert s.gzip_types == ("text/html", "text/css", "application/json")
     assert (s.expires.kind, s.expires.ms) == ("time", 3600000)
     assert loc(cfg, "/e").settings.expires.kind == "epoch"
     assert (loc(cfg, "/m").settings.expires.kind, loc(cfg, "/m").settings.expires.ms) == ("modified", -30000)

@@ -33,7 +33,14 @@ class FakeOS:
     def pipe(self):
         return (-1, -1)
 
-    def spawn(self, executable, argv, env, cwd, uid, umask, out, err):
+    def stdin_pipe(self):
+        return (-1, 50)
+
+    def write(self, fd, data):
+        self.stdin_written = getattr(self, "stdin_written", b"") + data[:3]
+        return min(3, len(data))
+
+    def spawn(self, executable, argv, env, cwd, uid, umask, out, err, stdin=None):
         if self.fail_spawn:
             raise SpawnError(self.fail_spawn)
         self.next_pid += 1
@@ -269,3 +276,32 @@ def test_reload_restarts_only_changed_groups():
     sup.child_exited(b_pid, signal.SIGTERM)
     loop.advance(0.5)
     assert proc(sup, "b").pid not in (0, b_pid) and proc(sup, "c").pid
+
+
+def test_fast_stop_caps_stopwaitsecs_and_kill_all_takes_the_tree():
+    sup, fos, loop, lines = make("[program:slow]\ncommand=x\nstopwaitsecs=60\nstartsecs=0\n"
+                                 "stdout_logfile=NONE\nstderr_logfile=NONE\n")
+    loop.advance(0.5)
+    p = proc(sup, "slow")
+    pid = p.pid
+    fos.trees[pid] = {(777, 1)}
+    sup.stop(graceful=False)
+    assert p.state == S.STOPPING and fos.kills == [(pid, signal.SIGTERM)]
+    loop.advance(sup.FAST_STOP_WAIT + 0.5)
+    assert (pid, signal.SIGKILL) in fos.kills        # long before stopwaitsecs=60
+    fos.kills.clear()
+    sup.kill_all()
+    assert {(777, signal.SIGKILL), (-pid, signal.SIGKILL), (pid, signal.SIGKILL)} <= set(fos.kills)
+    sup.child_exited(pid, signal.SIGKILL)
+    assert sup.stopped() and p.state == S.STOPPED
+    loop.advance(5)
+    assert len(fos.spawned) == 1                     # nothing restarts while stopping
+
+
+def test_stdin_is_written_in_pieces_as_the_pipe_accepts():
+    sup, fos, loop, lines = make("[program:c]\ncommand=cat\nstartsecs=0\nstdout_logfile=NONE\nstderr_logfile=NONE\n")
+    loop.advance(0.5)
+    p = proc(sup, "c")
+    assert p.write_stdin(b"hello world\n") is None
+    assert fos.stdin_written == b"hello world\n"
+    assert p.write_stdin(b"x" * (p.STDIN_MAX + 1)) is not None

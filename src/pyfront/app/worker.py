@@ -26,7 +26,7 @@ import traceback
 
 from pyfront._native import ffi, lib
 from pyfront.app import scoreboard as sb
-from pyfront.app.wsgi import (ClientGone, DateCache, Errors, FileWrapper, Input, IOCtx, Response,
+from pyfront.app.wsgi import (ClientGone, DateCache, EmptyInput, Errors, FileWrapper, Input, IOCtx, Response,
                               base_environ, log_exception)
 
 EXIT_BOOT_ERROR = 4      # the app failed to load: the master must not respawn in a loop
@@ -44,6 +44,8 @@ _pack_requests = struct.Struct("=Q").pack_into
 _unpack = ffi.unpack
 _read_uwsgi = lib.pf_app_read_uwsgi
 _monotonic = time.monotonic
+_ready_environ = lib.pf_app_ready_environ
+BODY_NONE, BODY_CHUNKED = lib.PF_BODY_NONE, lib.PF_BODY_CHUNKED
 
 
 def set_pdeathsig(sig: int) -> None:
@@ -386,8 +388,7 @@ class Worker:
         ctx = ffi.new("pf_app_ready *")
         err = ffi.new("int *")
         io = IOCtx(self.cfg.buffer_size)
-        penv = ffi.new("pf_app_env *")
-        reqp = ffi.addressof(ctx, "req")
+        info = ffi.new("int64_t[8]")
         core_off = self.board.core_off(self.slot, core)
         loop = self.loop
         while True:     # a graceful stop drains in C (app_loop.c start_draining) and then returns STOP
@@ -404,7 +405,7 @@ class Worker:
                     continue
                 consumed, keep = 0, False
                 try:
-                    consumed, keep = self.handle_http(ctx, reqp, io, core, core_off, penv)
+                    consumed, keep = self.handle_http(ctx, info, io, core, core_off)
                 except Exception:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
                 lib.pf_app_loop_done(loop, ctx, consumed, 1 if keep else 0)
@@ -414,29 +415,16 @@ class Worker:
                 self.log(f"epoll_wait() failed ({err[0]}: {os.strerror(err[0])})")
                 time.sleep(0.1)
 
-    def handle_http(self, ctx, reqp, io: IOCtx, core: int, core_off: int, penv) -> tuple[int, bool]:
+    def handle_http(self, ctx, info, io: IOCtx, core: int, core_off: int) -> tuple[int, bool]:
         """One request whose head C has parsed. Returns (bytes of ctx.buf used, keep-alive)."""
-        fd, buf, have, head_len = ctx.fd, ctx.buf, ctx.have, ctx.status
-        req = ctx.req
-        if head_len < 0:
-            status = HTTP_STATUS.get(head_len, "400 Bad Request")
-            why = ffi.string(lib.pf_http_why_text(req.error)).decode() if req.error else "request head too large"
-            peer = ffi.unpack(ctx.peer, ctx.peer_len).split(b"\0")[0].decode()
-            self.log(f"{peer}: {status}: {why}")
-            body = f"{status}\n".encode()
-            try:
-                io.send(fd, f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-                            f"Connection: close\r\n\r\n".encode(), body, 1000)
-            except ClientGone:
-                pass
-            return 0, False
-        t0 = time.monotonic()
-        flen = lib.pf_app_http_environ(buf, reqp, io.flat, 65536, penv)
-        if flen < 0:
-            return 0, False
-        env = self.bases[ctx.listener].copy()
-        s = ffi.unpack(io.flat, flen).decode("latin-1").split("\0")
-        if penv.dup:
+        n = _ready_environ(ctx, io.flat, 65536, info)
+        if n < 0:
+            return self.http_error(ctx, io, n)
+        fd, head_len, body, clen, flags, li, have, _ = _unpack(info, 8)
+        t0 = _monotonic()
+        env = self.bases[li].copy()
+        s = _unpack(io.flat, n).decode("latin-1").split("\0")
+        if flags & 16:
             for k, v in zip(s[::2], s[1::2]):
                 if k in env and k.startswith("HTTP_"):
                     env[k] += ("; " if k == "HTTP_COOKIE" else ", ") + v
@@ -445,25 +433,26 @@ class Worker:
         else:
             it = iter(s)
             env.update(zip(it, it))
-        env["REMOTE_ADDR"], env["REMOTE_PORT"] = ffi.unpack(ctx.peer, ctx.peer_len).decode("latin-1").split("\0")
-        if req.expect_continue and req.body != lib.PF_BODY_NONE and have == head_len:
-            try:
-                io.send(fd, b"HTTP/1.1 100 Continue\r\n\r\n", b"", self.timeout_ms)
-            except ClientGone:
-                return 0, False
         inbuf = have - head_len
-        if req.body == lib.PF_BODY_CHUNKED:
-            inp = Input(fd, ffi.unpack(buf + head_len, inbuf) if inbuf else b"", -1, io, self.timeout_ms, chunked=True)
-            used = inbuf
+        if body == BODY_NONE:
+            inp = EmptyInput()
+            used = 0
         else:
-            length = req.content_length if req.content_length > 0 else 0
-            take = inbuf if inbuf < length else length
-            inp = Input(fd, ffi.unpack(buf + head_len, take) if take else b"", length, io, self.timeout_ms)
-            used = take
+            if flags & 8 and not inbuf:
+                try:
+                    io.send(fd, b"HTTP/1.1 100 Continue\r\n\r\n", b"", self.timeout_ms)
+                except ClientGone:
+                    return 0, False
+            if body == BODY_CHUNKED:
+                inp = Input(fd, _unpack(ctx.buf + head_len, inbuf) if inbuf else b"", -1, io, self.timeout_ms, chunked=True)
+                used = inbuf
+            else:
+                take = inbuf if inbuf < clen else clen
+                inp = Input(fd, _unpack(ctx.buf + head_len, take) if take else b"", clen, io, self.timeout_ms)
+                used = take
         env["wsgi.input"] = inp
-        resp = Response(fd, io, self.timeout_ms, "HTTP/1.1" if req.version_minor else "HTTP/1.0", http=True,
-                        keep_alive=bool(req.keep_alive) and not self.graceful,
-                        method_head=req.method_id == lib.PF_M_HEAD, extra_headers=self.cfg.add_header)
+        resp = Response(fd, io, self.timeout_ms, "HTTP/1.1" if flags & 2 else "HTTP/1.0", True,
+                        bool(flags & 1) and not self.graceful, bool(flags & 4), self.add_header)
         keep = self.run_app(env, resp, core, core_off, t0, 0, head_len)
         if not keep or self.graceful:
             return 0, False
@@ -481,6 +470,21 @@ class Worker:
                     return 0, ok
                 used = inbuf - len(tail)
         return head_len + used, True
+
+    def http_error(self, ctx, io: IOCtx, rc: int) -> tuple[int, bool]:
+        status_code = ctx.status if ctx.status < 0 else rc
+        status = HTTP_STATUS.get(status_code, "400 Bad Request")
+        req = ctx.req
+        why = ffi.string(lib.pf_http_why_text(req.error)).decode() if req.error else "request head too large"
+        peer = ffi.unpack(ctx.peer, ctx.peer_len).split(b"\0")[0].decode()
+        self.log(f"{peer}: {status}: {why}")
+        body = f"{status}\n".encode()
+        try:
+            io.send(ctx.fd, f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+                            f"Connection: close\r\n\r\n".encode(), body, 1000)
+        except ClientGone:
+            pass
+        return 0, False
 
 
 def rss_mb() -> float:

@@ -166,7 +166,31 @@ class Input:
         return True
 
 
-EMPTY_INPUT_BYTES = b""
+class EmptyInput:
+    """wsgi.input of a request without a body (no per-request state, cheap to create)."""
+
+    __slots__ = ()
+    _left = 0
+    _chunked = False
+    _recvd = False
+
+    def read(self, size=-1):
+        return b""
+
+    def readline(self, size=-1):
+        return b""
+
+    def readlines(self, hint=-1):
+        return []
+
+    def __iter__(self):
+        return iter(())
+
+    def drain(self):
+        return True
+
+    def leftover(self):
+        return b""
 
 
 class FileWrapper:

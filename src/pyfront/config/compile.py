@@ -27,10 +27,11 @@ LOC_KINDS = {"": 1, "^~": 2, "=": 3, "~": 4, "~*": 5, "@": 6}
 
 F_SENDFILE, F_ETAG, F_GZIP, F_GZIP_STATIC, F_GZIP_VARY, F_SERVER_TOKENS, F_LOG_NOT_FOUND, \
     F_TCP_NOPUSH, F_MSIE_PADDING, F_ABS_REDIRECT, F_PORT_IN_REDIRECT, F_GZIP_TYPES_ANY, \
-    F_TCP_NODELAY = (1 << i for i in range(13))
+    F_TCP_NODELAY, F_ADD_HEADER_INHERIT, F_GZIP_DISABLE_MSIE6 = (1 << i for i in range(15))
 EXPIRES_MODES = {"off": 0, "epoch": 1, "max": 2, "access": 3, "modified": 4}
 IMS_MODES = {"off": 0, "exact": 1, "before": 2}
 ESCAPES = {"default": 1, "json": 2, "none": 3}
+LOG_LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "error": 3, "warn": 4, "notice": 5, "info": 6, "debug": 7}
 
 # $variables understood by the C core (src/c/pf_int.h enum pf_var; same order).
 VARIABLES = [
@@ -97,6 +98,7 @@ class ConfPlan:
     gzip_comp_level: int = 1
     gzip_min_length: int = 20
     gzip_types: tuple[str, ...] = ("text/html",)
+    gzip_disable_msie6: bool = False
     types: tuple[tuple[str, str], ...] = ()     # (ext, type)
     default_type: str = "text/plain"
     keepalive_timeout_ms: int = 75000
@@ -111,6 +113,8 @@ class ConfPlan:
     if_modified_since: str = "exact"
     lingering_timeout_ms: int = 5000
     keepalive_header_s: int = 0                     # keepalive_timeout's 2nd argument: "Keep-Alive: timeout=N"
+    client_max_body_size: int = 1048576             # 0 = unlimited (413 beyond it, as nginx)
+    error_log: tuple[str, str] | None = None        # (path, level) of this level's error_log; None = the worker's
     proxy: object = None            # compile_proxy.ProxyPlan for uwsgi_pass / proxy_pass / stub_status
 
 
@@ -216,7 +220,7 @@ _CONF_FIELDS = ("str:root I:alias str:loc_prefix rng:index rng:try_files i:retur
                 "rng:mime str:default_type I:keepalive_timeout_ms I:keepalive_requests "
                 "I:send_timeout_ms I:client_header_timeout_ms I:client_header_buffer_size "
                 "I:large_header_buffer_size I:large_header_buffers rng:access_logs "
-                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms I:keepalive_header_s").split()
+                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms I:keepalive_header_s I:max_body_lo I:max_body_hi I:error_log_file I:error_log_level").split()
 _CONF_FMT = "<" + "".join({"str": "II", "rng": "II", "I": "I", "i": "i"}[f.split(":")[0]] for f in _CONF_FIELDS)
 
 
@@ -317,7 +321,8 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
                     (c.server_tokens, F_SERVER_TOKENS), (c.log_not_found, F_LOG_NOT_FOUND),
                     (c.tcp_nopush, F_TCP_NOPUSH), (c.msie_padding, F_MSIE_PADDING),
                     (c.absolute_redirect, F_ABS_REDIRECT), (c.port_in_redirect, F_PORT_IN_REDIRECT),
-                    ("*" in c.gzip_types, F_GZIP_TYPES_ANY), (c.tcp_nodelay, F_TCP_NODELAY)):
+                    ("*" in c.gzip_types, F_GZIP_TYPES_ANY), (c.tcp_nodelay, F_TCP_NODELAY),
+                    (c.gzip_disable_msie6, F_GZIP_DISABLE_MSIE6)):
         if on:
             flags |= bit
     ep_first = len(b.sec[SEC_ERRPAGE])
@@ -351,7 +356,10 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
         large_header_buffers=c.large_header_buffers, access_logs=(al_first, len(c.access_logs)),
         open_file_cache_valid_ms=c.open_file_cache_valid_ms,
         if_modified_since=IMS_MODES[c.if_modified_since], lingering_timeout_ms=c.lingering_timeout_ms,
-        keepalive_header_s=c.keepalive_header_s)
+        keepalive_header_s=c.keepalive_header_s, max_body_lo=c.client_max_body_size & 0xFFFFFFFF,
+        max_body_hi=c.client_max_body_size >> 32,
+        error_log_file=NONE if c.error_log is None else b.logfile(c.error_log[0]),
+        error_log_level=0 if c.error_log is None else LOG_LEVELS[c.error_log[1]])
     args: list[int] = []
     for f in _CONF_FIELDS:
         kind, name = f.split(":")
@@ -464,6 +472,10 @@ def _conf_from_settings(st, server, loc=None, ret=None, http=None, temp=None) ->
                                          al.file, al.line, hint="log to a plain file path"))
     logs = () if st.access_log_off else tuple((al.path, al.format.name) for al in st.access_logs)
     where = loc if loc is not None else server
+    other = [d for d in st.gzip_disable if d != "msie6"]
+    if other:
+        raise ConfigError(Diagnostic("emerg", f'"gzip_disable {other[0]}" is not supported by pyfront yet '
+                                     '(only "msie6")', where.file, where.line))
     for name, value in (("root", st.root), ("alias", alias)):
         if value and "$" in value:
             raise ConfigError(Diagnostic("emerg", f'variables in "{name}" are not supported by pyfront yet',
@@ -490,7 +502,7 @@ def _conf_from_settings(st, server, loc=None, ret=None, http=None, temp=None) ->
         tcp_nodelay=st.tcp_nodelay, etag=st.etag, server_tokens=st.server_tokens != "off",
         msie_padding=st.msie_padding, gzip=st.gzip, gzip_static=st.gzip_static != "off",
         gzip_vary=st.gzip_vary, gzip_comp_level=st.gzip_comp_level, gzip_min_length=st.gzip_min_length,
-        gzip_types=tuple(st.gzip_types), types=tuple(st.types), default_type=st.default_type,
+        gzip_types=tuple(st.gzip_types), gzip_disable_msie6="msie6" in st.gzip_disable, types=tuple(st.types), default_type=st.default_type,
         keepalive_timeout_ms=st.keepalive_timeout_ms, keepalive_requests=st.keepalive_requests,
         send_timeout_ms=st.send_timeout_ms, client_header_timeout_ms=server.client_header_timeout_ms,
         client_header_buffer_size=server.client_header_buffer_size,
@@ -498,7 +510,23 @@ def _conf_from_settings(st, server, loc=None, ret=None, http=None, temp=None) ->
         large_header_buffer_size=server.large_client_header_buffers[1],
         access_logs=logs,
         open_file_cache_valid_ms=st.open_file_cache_valid_ms if st.open_file_cache is not None else 0,
-        if_modified_since=st.if_modified_since, keepalive_header_s=st.keepalive_header_timeout_s or 0)
+        if_modified_since=st.if_modified_since, keepalive_header_s=st.keepalive_header_timeout_s or 0,
+        client_max_body_size=st.client_max_body_size, error_log=_error_log(st))
+
+
+def _error_log(st) -> tuple[str, str] | None:
+    """The level's own error_log (server/location), as nginx writes request errors there."""
+    for el in st.error_logs:
+        if el.implicit:
+            continue
+        if el.path in ("stderr", "/dev/stderr"):
+            return None
+        if el.path.startswith(("syslog:", "memory:")):
+            from pyfront.config.diagnostics import ConfigError, Diagnostic
+            raise ConfigError(Diagnostic("emerg", f'"error_log {el.path}" is not supported by pyfront yet',
+                                         el.file, el.line, hint="log to a file or stderr"))
+        return (el.path, el.level)
+    return None
 
 
 def _location_plan(loc, server, http=None, temp=None) -> LocationPlan:

@@ -182,13 +182,16 @@ def h_worker_cpu_affinity(p, st, a):
     if _dup(p, "worker_cpu_affinity"):
         return "is duplicate"
     auto = a[0] == "auto"
+    if auto and len(a) > 2:
+        p.emerg('invalid number of arguments in "worker_cpu_affinity" directive')
     masks = []
     for m in a[1:] if auto else a:
-        if not m or any(c not in "01" for c in m) or len(m) > 64:
-            p.emerg(f'invalid character "{next((c for c in m if c not in "01"), m)}" in mask "{m}"')
-        masks.append(int(m, 2))
-    if auto and len(masks) > 1:
-        p.emerg('"worker_cpu_affinity" directive takes at most one mask after "auto"')
+        if len(m) > 64:
+            p.emerg('"worker_cpu_affinity" supports up to 64 CPUs only')
+        bad = next((c for c in reversed(m) if c not in "01"), None)   # nginx reads masks right to left
+        if bad is not None:
+            p.emerg(f'invalid character "{bad}" in "worker_cpu_affinity"')
+        masks.append(int(m, 2) if m else 0)
     p.level.v["worker_cpu_affinity"] = (auto, tuple(masks))
 
 
@@ -423,6 +426,9 @@ def h_expires(p, st, a):
         modified = True
         args = args[1:]
     v = args[0]
+    if "$" in v:
+        p.check_vars(v)
+        p.emerg('"expires" with variables is not supported by pyfront', hint="use a fixed time, epoch, max or off")
     if v == "epoch":
         e = Expires("epoch", 0, p.file, st.line)
     elif v == "max":
@@ -452,9 +458,9 @@ d("expires", frozenset({HTTP, SRV, LOC}), "12", h_expires, "[modified] time | ep
 
 
 def h_add_header(p, st, a):
+    p.check_vars(a[1])          # nginx compiles the value before it looks at "always"
     if len(a) == 3 and a[2] != "always":
         p.emerg(f'invalid parameter "{a[2]}"')
-    p.check_vars(a[1])
     lst = p.level.v.setdefault("add_headers", [])
     lst.append(AddHeader(a[0], a[1], len(a) == 3, p.file, st.line))
 
@@ -478,16 +484,16 @@ def h_mime_list(slot, always=()):
     def h(p, st, a):
         if slot in p.level.v:
             return "is duplicate"
-        seen = []
+        seen = list(always)          # nginx pre-adds its default keys: an explicit one is a duplicate
         for x in a:
             x = x.lower()
+            if x == "*":               # ngx_http_types_slot: "*" = any type, the rest is not read
+                seen = ["*"]
+                break
             if x in seen:
                 p.warn(f'duplicate MIME type "{x}"')
                 continue
             seen.append(x)
-        for x in always:
-            if x not in seen:
-                seen.append(x)
         p.level.v[slot] = tuple(seen)
         p.level.v["_where_" + slot] = (p.file, st.line)
     return h
@@ -501,6 +507,7 @@ d("charset_types", HSL, "1+", h_mime_list("charset_types"), "mime-type ...",
 def h_error_page(p, st, a):
     args = list(a)
     uri = args.pop()
+    p.check_vars(uri)           # nginx compiles the uri before it reads the codes
     overwrite = None
     from_upstream = False
     if args and args[-1].startswith("="):
@@ -635,13 +642,13 @@ def h_access_log(p, st, a):
         p.level.v["access_log_off"] = True
         return None
     p.check_vars(a[0])          # nginx compiles the path before it looks the format up
-    fmt_name = a[1] if len(a) > 1 and "=" not in a[1] else "combined"
+    fmt_name = a[1] if len(a) > 1 else "combined"     # the 2nd argument is always the format
     fmt = p.http.log_formats.get(fmt_name)
     if fmt is None:
         p.emerg(f'unknown log format "{fmt_name}"')
     buffer = flush = gz = 0
     cond = None
-    for x in a[2:] if len(a) > 1 and "=" not in a[1] else a[1:]:
+    for x in a[2:]:
         if x.startswith("buffer="):
             buffer = V.parse_size(x[7:])
             if buffer is None:
@@ -703,8 +710,14 @@ d("gzip_buffers", HSL, "2", bufs("gzip_buffers"), "number size", "32 4k", "Compr
 
 
 def h_gzip_disable(p, st, a):
+    from pyfront.config.nginx_match import regex_error
     lst = p.level.v.setdefault("gzip_disable", [])
-    lst.extend(a)
+    for x in a:
+        if x not in ("msie6", "degradation"):
+            err = regex_error(x, True)      # nginx compiles them caseless
+            if err:
+                p.emerg(err)
+        lst.append(x)
 
 
 d("gzip_disable", HSL, "1+", h_gzip_disable, "regex ...", "",
@@ -771,7 +784,7 @@ def h_param(slot):
         if slot == "uwsgi.params":
             if len(a) == 3 and a[2] != "if_not_empty":
                 p.emerg(f'invalid parameter "{a[2]}"')
-        p.check_vars(a[1])
+        p.check_vars_later(a[1])
         lst = p.level.v.setdefault(slot, [])
         lst.append(Param(a[0], a[1], len(a) == 3, p.file, st.line))
     return h
@@ -964,11 +977,12 @@ d("zone", UPS, "12", noop, "name [size]", "",
 
 def h_temp_path(slot):
     def h(p, st, a):
-        # ngx_conf_set_path_slot: up to three hashing levels, each a positive number
+        # ngx_conf_set_path_slot: up to three hashing levels, each 1..10 (measured with nginx 1.22)
         if _dup(p, slot):
             return "is duplicate"
         for lv in a[1:]:
-            if not V.parse_int(lv):
+            n = V.parse_int(lv)
+            if not n or n > 10:
                 return "invalid value"
         p.level.v[slot] = p.path(a[0])
     return h

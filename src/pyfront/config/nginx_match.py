@@ -38,6 +38,29 @@ def compile_regex(pattern: str, caseless: bool) -> re.Pattern:
     return re.compile(py, re.I if caseless else 0)
 
 
+# Python re's messages for the common mistakes, in pcre2's words, and whether pcre2 reports
+# the offset where it stopped (nginx prints ` at "REST"` when that offset is inside the pattern).
+_PCRE_WORDS = {
+    "missing ), unterminated subpattern": ("missing closing parenthesis", False),
+    "unbalanced parenthesis": ("unmatched closing parenthesis", True),
+    "unterminated character set": ("missing terminating ] for character class", False),
+    "nothing to repeat": ("quantifier does not follow a repeatable item", True),
+    "multiple repeat": ("quantifier does not follow a repeatable item", True),
+    "bad escape (end of pattern)": ("\\ at end of pattern", False),
+}
+
+
+def regex_error(pattern: str, caseless: bool = False) -> str | None:
+    """nginx's `pcre2_compile() failed: ...` message for a bad regex, or None if it compiles."""
+    try:
+        compile_regex(pattern, caseless)
+        return None
+    except re.error as e:
+        words, at = _PCRE_WORDS.get(e.msg, (e.msg, e.pos is not None))
+        tail = f' at "{pattern[e.pos:]}"' if at and e.pos is not None and e.pos < len(pattern) else ""
+        return f'pcre2_compile() failed: {words} in "{pattern}"{tail}'
+
+
 # ---------------------------------------------------------------- location
 
 _OK, _AGAIN, _DECLINED = "ok", "again", "declined"

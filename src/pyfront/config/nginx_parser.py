@@ -43,6 +43,11 @@ NOT_INHERITED = ("try_files",)
 PROXY_DEFAULT_HEADERS = (("Host", "$proxy_host"), ("Connection", "close"))
 
 
+def regex_error(pattern: str, caseless: bool = False) -> str | None:
+    from pyfront.config.nginx_match import regex_error as _e
+    return _e(pattern, caseless)
+
+
 def compile_regex(pattern: str, caseless: bool) -> "re.Pattern":
     """Compile an nginx (PCRE) regex with Python's re (named groups translated)."""
     from pyfront.config.nginx_match import compile_regex as _c
@@ -56,6 +61,29 @@ class _Stop(Exception):
 def _printable(msg: str) -> str:
     """Messages may quote bytes that are not UTF-8 (kept as surrogates in values): print them as U+FFFD."""
     return msg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def var_syntax_error(text: str) -> str | None:
+    """nginx's script-compiler message for a malformed `$name` / `${name}` in `text`, or None."""
+    i, n = 0, len(text)
+    while True:
+        i = text.find("$", i)
+        if i < 0:
+            return None
+        i += 1
+        if i < n and text[i] == "{":
+            j = i + 1
+            while j < n and (text[j].isalnum() or text[j] == "_") and text[j].isascii():
+                j += 1
+            if j == i + 1:
+                return "invalid variable name"
+            if j >= n or text[j] != "}":
+                return f'the closing bracket in "{text[i + 1:j]}" variable is missing'
+            i = j + 1
+        elif i < n and (text[i].isalnum() or text[i] == "_") and text[i].isascii():
+            i += 1
+        else:
+            return "invalid variable name"
 
 
 class Level:
@@ -130,6 +158,7 @@ class Parser:
         self.depth = 0
         self._stream: Iterator[Stmt] | None = None
         self.pending_vars: list[tuple[str, str | None, int]] = []
+        self.deferred_vars: list[tuple[str, str | None, int]] = []
         self._loc_of: dict = {}
         self._current_server = None
 
@@ -151,26 +180,16 @@ class Parser:
         whether each name exists is checked when the http block is complete."""
         if "$" not in text:
             return
-        i, n = 0, len(text)
-        while True:
-            i = text.find("$", i)
-            if i < 0:
-                break
-            i += 1
-            if i < n and text[i] == "{":
-                j = i + 1
-                while j < n and (text[j].isalnum() or text[j] == "_") and text[j].isascii():
-                    j += 1
-                if j == i + 1:
-                    self.emerg("invalid variable name")
-                if j >= n or text[j] != "}":
-                    self.emerg(f'the closing bracket in "{text[i + 1:j]}" variable is missing')
-                i = j + 1
-            elif i < n and (text[i].isalnum() or text[i] == "_") and text[i].isascii():
-                i += 1
-            else:
-                self.emerg("invalid variable name")
+        err = var_syntax_error(text)
+        if err:
+            self.emerg(err)
         self.pending_vars.append((text, self.file, self.line))
+
+    def check_vars_later(self, text: str) -> None:
+        """uwsgi_param / proxy_set_header values: nginx compiles them when it merges the
+        levels, after the whole http block, so their syntax errors come after parse errors."""
+        if "$" in text:
+            self.deferred_vars.append((text, self.file, self.line))
 
     # ------------------------------------------------------------ reading
     def parse_text(self, text: str, file: str | None, ctx: str) -> None:
@@ -338,16 +357,16 @@ class Parser:
             else:
                 mod, path = "", a
         if mod in ("~", "~*"):
-            try:
-                compile_regex(path, mod == "~*")
-            except re.error as e:
-                self.emerg(f'pcre2_compile() failed: {e.msg} in "{path}"')
+            err = regex_error(path, mod == "~*")
+            if err:
+                self.emerg(err)
         if parent.kind == ND.LOC:
             pl = self._loc_of[id(parent)]
+            cname = "@" + path if mod == "@" else path      # nginx's name of the nested location
             if pl.modifier == "=":
-                self.emerg(f'location "{path}" cannot be inside the exact location "{pl.path}"')
+                self.emerg(f'location "{cname}" cannot be inside the exact location "{pl.path}"')
             if pl.modifier == "@":
-                self.emerg(f'location "{path}" cannot be inside the named location "@{pl.path}"')
+                self.emerg(f'location "{cname}" cannot be inside the named location "@{pl.path}"')
             if mod == "@":
                 self.emerg(f'named location "@{path}" can be on the server level only')
             # nginx compares the names as text, whatever the parent's kind (even a regex parent)
@@ -483,10 +502,9 @@ class Parser:
                 if ch == "~":
                     if len(x) < 2:
                         self.emerg(f'server name "{x}" is invalid')
-                    try:
-                        compile_regex(x[1:], False)
-                    except re.error as e:
-                        self.emerg(f'pcre2_compile() failed: {e.msg} in "{x[1:]}"')
+                    err = regex_error(x[1:])
+                    if err:
+                        self.emerg(err)
                     kind, text = "regex", x
                 elif x == "$hostname":
                     kind, text = "exact", socket.gethostname().lower()

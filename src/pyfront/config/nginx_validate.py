@@ -61,6 +61,13 @@ def check_http_end(p) -> None:
             hint = (f'"{u.method}" does not support "backup" servers; remove "backup" or the balancing method'
                     if u.backup_conflict else 'every server is "backup"; make one a primary server')
             p.emerg(f'no servers in upstream "{u.name}"', file=u.file, line=u.line, hint=hint)
+    # uwsgi_param / proxy_set_header values are compiled when nginx merges the levels
+    from pyfront.config.nginx_parser import var_syntax_error
+    for text, file, line in p.deferred_vars:
+        err = var_syntax_error(text)
+        if err:
+            p.emerg(err, file=file, line=line)
+        p.pending_vars.append((text, file, line))
     # upstream names: a pass target without a port must name an upstream block
     for t in h.passes:
         if t.upstream is not None and t.upstream not in h.upstreams:
@@ -153,6 +160,7 @@ def warnings(cfg: FrontConfig, report: Report, p=None) -> None:
     if p is not None:
         _gzip_types_check(p, report)
     for srv in http.servers:
+        _uwsgi_param_check(srv, http.settings, report)
         for loc, parent in _walk(srv.locations, srv.settings):
             _alias_check(loc, report)
             _uwsgi_param_check(loc, parent, report)
@@ -194,19 +202,23 @@ def _alias_check(loc: Location, report: Report) -> None:
                     f'write "location {loc.path}/" (pyfront itself never serves outside the alias)')
 
 
-def _uwsgi_param_check(loc: Location, parent: Settings, report: Report) -> None:
-    own = loc.settings.uwsgi
+def _uwsgi_param_check(node, parent: Settings, report: Report) -> None:
+    """A level with its own uwsgi_param loses every inherited one (nginx's rule): warn when
+    some inherited names are not set again at this level."""
+    own = node.settings.uwsgi
     if own.params_inherited or not own.params or not parent.uwsgi.params:
         return
-    if own.params == parent.uwsgi.params:
+    names = {p.name for p in own.params}
+    dropped = [p.name for p in parent.uwsgi.params if p.name not in names]
+    if not dropped:
         return
     first = own.params[0]
-    if any(p.file == first.file and p.line == first.line for p in parent.uwsgi.params):
-        return
-    report.warn(f'"uwsgi_param" in location "{loc.name}" drops the {len(parent.uwsgi.params)} '
-                f'uwsgi_param inherited from the outer level', first.file, first.line,
+    where = f'location "{node.name}"' if isinstance(node, Location) else "this server"
+    shown = ", ".join(dropped[:4]) + (", ..." if len(dropped) > 4 else "")
+    report.warn(f'"uwsgi_param" in {where} drops {len(dropped)} uwsgi_param inherited from the outer level '
+                f'({shown})', first.file, first.line,
                 hint=OWN + "nginx inherits uwsgi_param only by levels that have none; "
-                "repeat `include uwsgi_params;` in this location")
+                "repeat `include uwsgi_params;` at this level")
 
 
 # ---------------------------------------------------------------- cross-layer: front → app servers

@@ -671,8 +671,65 @@ class Controller(cmd.Cmd):
         self.do_status("")
 
     def do_fg(self, arg):
-        self.out("ERROR: fg is not supported by pyfront ctl (programs have no stdin); use tail -f NAME")
-        self.exitstatus = GENERIC
+        """fg <process>: follow a process's output and send typed lines to its stdin."""
+        if not self.upcheck():
+            return
+        names = arg.split()
+        if not names:
+            self.out("ERROR: no process name supplied")
+            self.exitstatus = GENERIC
+            return
+        if len(names) > 1:
+            self.out("ERROR: too many process names supplied")
+            self.exitstatus = GENERIC
+            return
+        name = names[0]
+        try:
+            info = self.sv.getProcessInfo(name)
+        except xmlrpc.client.Fault as e:
+            self.exitstatus = GENERIC
+            self.out("ERROR: bad process name supplied" if e.faultCode == F.BAD_NAME else f"ERROR: {e.faultString}")
+            return
+        if info["state"] != 20:
+            self.out("ERROR: process not running")
+            self.exitstatus = GENERIC
+            return
+        self.out("==> Press Ctrl-C to exit <==")
+        import threading
+        followers = [threading.Thread(target=self._stream, args=(f"/logtail/{name}/{ch}",), daemon=True)
+                     for ch in ("stdout", "stderr")]
+        for t in followers:
+            t.start()
+        try:
+            for line in sys.stdin:
+                try:
+                    self.sv.sendProcessStdin(name, line)
+                except xmlrpc.client.Fault as e:
+                    self.out("Process got killed" if e.faultCode == F.NOT_RUNNING else f"ERROR: {e.faultString}")
+                    break
+        except KeyboardInterrupt:
+            pass
+        self.out("Exiting foreground")
+
+    def _stream(self, path: str) -> None:
+        conn = Transport(self.serverurl, self.username, self.password).make_connection("x")
+        headers = {}
+        if self.username:
+            headers["Authorization"] = "Basic " + base64.b64encode(
+                f"{self.username}:{self.password or ''}".encode()).decode()
+        try:
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            if resp.status != 200:
+                return
+            while True:
+                data = resp.read1(65536)
+                if not data:
+                    return
+                self.stdout.write(data.decode("utf-8", "replace"))
+                self.stdout.flush()
+        except (OSError, http.client.HTTPException):
+            return
 
     # -- help --------------------------------------------------------------------------------------------
     def help_start(self):
@@ -746,7 +803,7 @@ USAGE = """usage: pyfront ctl [-c CONF_DIR|FILE] [-s URL] [-u USER] [-p PASS] [-
 -u  username, -p password (Basic auth)
 -i  interactive shell after the command
 With no command: an interactive shell. Commands: status start stop restart signal pid tail
-maintail clear avail reread update add remove reload shutdown version reopen open help quit"""
+maintail clear avail reread update add remove reload shutdown version reopen open fg help quit"""
 
 
 def main(argv: list[str]) -> int:

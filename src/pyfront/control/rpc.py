@@ -74,7 +74,7 @@ SIGNATURES: dict[str, tuple[list[str], str]] = {
     "supervisor.clearProcessLogs": (["boolean", "string"], "Empty a process's log files and drop their backups."),
     "supervisor.clearProcessLog": (["boolean", "string"], "Alias of clearProcessLogs."),
     "supervisor.clearAllProcessLogs": (["array"], "Empty every process's log files."),
-    "supervisor.sendProcessStdin": (["boolean", "string", "string"], "Not supported: programs get /dev/null as stdin."),
+    "supervisor.sendProcessStdin": (["boolean", "string", "string"], "Send characters to a running process's stdin."),
     "supervisor.sendRemoteCommEvent": (["boolean", "string", "string"], "Accepted; pyfront has no event listeners."),
     "system.listMethods": (["array"], "Return the names of every method."),
     "system.methodHelp": (["string", "string"], "Return the documentation of a method."),
@@ -567,9 +567,14 @@ class RPCInterface:
         g, p = self._find(name)
         if p is None:
             raise RPCError(F.BAD_NAME, name)
-        if not p.pid or p.state not in RUNNING_STATES:
+        if not p.pid or p.state not in RUNNING_STATES or p.killing:
             raise RPCError(F.NOT_RUNNING, name)
-        raise RPCError(F.FAILED, "programs run with stdin from /dev/null in pyfront")
+        if not isinstance(chars, (str, bytes)):
+            raise RPCError(F.INCORRECT_PARAMETERS, "chars must be a string")
+        msg = p.write_stdin(chars.encode("utf-8") if isinstance(chars, str) else chars)
+        if msg is not None:
+            raise RPCError(F.FAILED, f"{name}: {msg}")
+        return True
 
     def _supervisor_sendRemoteCommEvent(self, type, data):
         self._update()

@@ -133,7 +133,7 @@ class Listener:
                     self.server.log("error", f"control server accept(): {e.strerror}")
                 return
             conn.setblocking(False)
-            Connection(self.server, conn, self.cfg)
+            Connection(self.server, conn, self)
 
     def close(self) -> None:
         if self.sock is not None:
@@ -150,8 +150,8 @@ class Listener:
 class Connection:
     """One client. States: READING -> (WAITING ->) WRITING -> READING | STREAMING -> CLOSED."""
 
-    def __init__(self, server: "ControlServer", sock: socket.socket, cfg: ServerConfig):
-        self.server, self.sock, self.cfg = server, sock, cfg
+    def __init__(self, server: "ControlServer", sock: socket.socket, listener: "Listener"):
+        self.server, self.sock, self.listener = server, sock, listener
         self.fd = sock.fileno()
         self.inbuf = b""
         self.out = bytearray()
@@ -165,6 +165,11 @@ class Connection:
         server.conns.add(self)
         self._set_events(True, False)
         self._arm(REQUEST_TIMEOUT)
+
+    @property
+    def cfg(self) -> ServerConfig:
+        """The listener's current settings (a reload's new password applies to open connections)."""
+        return self.listener.cfg
 
     # -- plumbing ---------------------------------------------------------------------------
     def _arm(self, secs: float) -> None:
@@ -433,15 +438,30 @@ class ControlServer:
         return False
 
     def reload(self, new: object) -> None:
+        """New auth applies to the next request; a changed address re-binds, and a failed
+        re-bind keeps serving on the old address (logged) rather than going dark."""
         assert isinstance(new, SupervisorConfig)
         old = self.config
         self.config = new
         self.rpc.loaded = new
-        if (old.inet, old.unix) != (new.inet, new.unix):
+        wanted = [c for c in (new.inet, new.unix) if c is not None]
+        same = [lst for lst in self.listeners for c in wanted if _same_address(lst.cfg, c)]
+        if len(same) == len(self.listeners) == len(wanted):
+            for lst in self.listeners:
+                lst.cfg = next(c for c in wanted if _same_address(lst.cfg, c))
+            return
+        kept, self.listeners = self.listeners, []
+        for lst in kept:
+            lst.close()
+        try:
+            self._open(new)
+        except ControlServerError as e:
             for lst in self.listeners:
                 lst.close()
             self.listeners = []
-            self._open(new)
+            self.log("error", f"{e}; keeping the previous control server address")
+            self.config = old
+            self._open(old)
 
     def reopen_logs(self) -> None:
         pass
@@ -675,6 +695,11 @@ class ControlServer:
                 finish(value)
             return
         conn.respond(404, b'{"error": "not found"}', "application/json")
+
+
+def _same_address(a: ServerConfig, b: ServerConfig) -> bool:
+    return (a.kind, a.host, a.port, a.file, a.chmod, a.chown) == (b.kind, b.host, b.port, b.file, b.chmod, b.chown) \
+        and bool(a.password) == bool(b.password)    # a password changes where a bare :port binds
 
 
 def serve_address_for_ctl(config: SupervisorConfig) -> str:

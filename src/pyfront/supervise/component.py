@@ -49,10 +49,12 @@ class SupervisorComponent:
         self.groups: dict[str, ProcessGroup] = {}
         self._by_pid: dict[int, Subprocess] = {}
         self._pipes: dict[int, tuple[Subprocess, str]] = {}
+        self._writers: dict[int, Subprocess] = {}
         self._timer: Timer | None = None
         self._timer_when = 0.0
         self._stopping = False
         self._orphans: set[Subprocess] = set()   # removed groups still stopping
+        self._pending: dict[str, GroupConfig] = {}  # changed groups waiting for the old ones to exit
         self._listeners: list[Callable[[Subprocess, ProcessState, ProcessState], None]] = []
         self.mainlog: RotatingLog | None = None
         self._threshold = _LEVELS.get(config.supervisord.loglevel, 20)
@@ -98,6 +100,16 @@ class SupervisorComponent:
         if self.loop is not None:
             self.loop.remove(fd)
 
+    def want_write(self, fd: int, proc: Subprocess | None) -> None:
+        if self.loop is None:
+            return
+        if proc is None:
+            if self._writers.pop(fd, None) is not None:
+                self.loop.remove(fd)
+        elif fd not in self._writers:
+            self._writers[fd] = proc
+            self.loop.add_writer(fd, proc.flush_stdin)
+
     def _readable(self, fd: int) -> None:
         entry = self._pipes.get(fd)
         if entry is not None:
@@ -109,6 +121,17 @@ class SupervisorComponent:
         for cb in list(self._listeners):
             cb(proc, old, new)
         self.kick()
+
+    @property
+    def serverurl(self) -> str | None:
+        """serverurl=AUTO: the control server programs can reach (unix socket first)."""
+        c = self.config
+        if c.unix is not None:
+            return f"unix://{c.unix.file}"
+        if c.inet is not None:
+            host = c.inet.host if c.inet.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+            return f"http://{host}:{c.inet.port}"
+        return None
 
     def accepting_starts(self) -> bool:
         return not self._stopping
@@ -125,9 +148,23 @@ class SupervisorComponent:
     def start(self, loop: Loop) -> None:
         self.loop = loop
         self.os.set_child_subreaper()
+        self._raise_nofile(self.config.supervisord.minfds)
         for fd in list(self._pipes):
             loop.add_reader(fd, lambda fd=fd: self._readable(fd))
         self.kick()
+
+    def _raise_nofile(self, minfds: int) -> None:
+        """[supervisord] minfds: raise the soft RLIMIT_NOFILE (inherited by programs)."""
+        import resource
+        try:
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            if soft != resource.RLIM_INFINITY and soft < minfds:
+                want = minfds if hard == resource.RLIM_INFINITY else min(minfds, hard)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+                if want < minfds:
+                    self.log("warn", f"minfds {minfds} is above the hard limit {hard}; using {want}")
+        except (ValueError, OSError) as e:
+            self.log("warn", f"cannot raise RLIMIT_NOFILE to minfds {minfds}: {e}")
 
     def child_exited(self, pid: int, status: int) -> bool:
         proc = self._by_pid.pop(pid, None)
@@ -144,12 +181,18 @@ class SupervisorComponent:
         self.config = new
         self._threshold = _LEVELS.get(new.supervisord.loglevel, 20)
         self._open_mainlog(new)
-        for name in removed + changed:
+        for name in removed:
             self.remove_group_force(name)
-        for name in changed + added:
-            g = new.group(name)
-            if g is not None:
-                self.add_group(g)
+        for name in changed:
+            # like `supervisorctl update`: the old processes stop (still shown as STOPPING),
+            # then the group is replaced and the new ones start
+            self._pending[name] = new.group(name)
+            for p in self.groups[name].processes.values():
+                if p.state in (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.BACKOFF):
+                    p.stop()
+        for name in added:
+            self.add_group(new.group(name))
+        self._replace_stopped()
         self.kick()
 
     def reopen_logs(self) -> None:
@@ -160,15 +203,27 @@ class SupervisorComponent:
                 if ch.log is not None:
                     ch.log.reopen()
 
+    FAST_STOP_WAIT = 4.0   # s: a fast stop (SIGTERM/SIGINT to pyfront) must end within 5 s
+
     def stop(self, graceful: bool = True) -> None:
+        """Stop every program in reverse priority order; graceful honours stopwaitsecs, a fast
+        stop escalates to SIGKILL after at most FAST_STOP_WAIT seconds."""
         self._stopping = True
-        for p in reversed(self.all_processes_by_priority()):
+        for p in list(reversed(self.all_processes_by_priority())) + list(self._orphans):
             if p.state in (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.BACKOFF):
                 p.stop()
+            if not graceful and p.state == ProcessState.STOPPING:
+                p.delay = min(p.delay, self.now() + self.FAST_STOP_WAIT)
         self.kick()
 
+    def kill_all(self) -> None:
+        """The master's stop deadline passed: SIGKILL every program's whole tree now."""
+        for p in self.all_processes() + list(self._orphans):
+            if p.pid:
+                p.kill_tree()
+
     def stopped(self) -> bool:
-        return all(p.pid == 0 for p in self.all_processes())
+        return all(p.pid == 0 for p in self.all_processes() + list(self._orphans))
 
     def status(self) -> list[ProcessStatus]:
         rows = []
@@ -265,14 +320,28 @@ class SupervisorComponent:
         self._timer_when = now
         self._timer = self.loop.call_at(now, self._tick)
 
+    def _replace_stopped(self) -> None:
+        for name in list(self._pending):
+            old = self.groups.get(name)
+            if old is not None and any(p.pid for p in old.processes.values()):
+                continue
+            g = self._pending.pop(name)
+            if old is not None:
+                self._drop(old)
+            if not self._stopping:
+                self.add_group(g)
+
     def _tick(self) -> None:
         self._timer = None
         now = self.now()
+        self._replace_stopped()
         for p in self.all_processes_by_priority() + list(self._orphans):
             p.transition(now)
             if p.state == ProcessState.STOPPING:
                 p.stop_report()
-        self._orphans = {p for p in self._orphans if p.pid}
+        for p in [p for p in self._orphans if not p.pid]:
+            self._close_logs(p)
+            self._orphans.discard(p)
         deadlines = [d for p in self.all_processes() + list(self._orphans)
                      if (d := p.next_deadline()) is not None]
         if self._timer is not None:     # a transition kicked again

@@ -580,6 +580,9 @@ def parse_supervisor_sections(sections: Sequence[IniSection], here: str, report:
             elif s.get("supervisor.rpcinterface_factory") is None and s.name == "rpcinterface:supervisor":
                 report.warn(f"section [{s.name}] does not specify a supervisor.rpcinterface_factory", s.file, s.line,
                             hint="pyfront serves the supervisor namespace anyway; real supervisord would refuse to start")
+        elif kind is None and s.name.startswith(("eventlistener:", "fcgi-program:")):
+            report.warn(f"[{s.name}] is not supported by pyfront and is ignored", s.file, s.line,
+                        hint="run it as a [program:x]; for FastCGI, serve the app with an [uwsgi] section")
         elif kind is None:
             report.warn(f"unknown section [{s.name}] is ignored", s.file, s.line)
 
@@ -753,8 +756,6 @@ def _program(s: IniSection, pname: str, group_name: str, sd: SupervisordConfig, 
         for ch in ("stdout", "stderr"):
             raw = r.get(f"{ch}_logfile", exp_env)
             logs[ch] = _logfile(raw, name, ch, sd, s, r, report)
-            if logs[ch] == "AUTO-UNRESOLVED":
-                logs[ch] = None
         out_max, err_max = r.get("stdout_logfile_maxbytes"), r.get("stderr_logfile_maxbytes")
         if redirect_stderr:
             if s.get("stderr_logfile") not in (None,) and (s.get("stderr_logfile") or "").upper() not in ("AUTO", "NONE"):

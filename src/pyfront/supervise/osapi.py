@@ -61,12 +61,29 @@ class OSApi:
         fcntl.fcntl(r, fcntl.F_SETFL, fl | os.O_NONBLOCK)
         return r, w
 
+    def stdin_pipe(self) -> tuple[int, int]:
+        """(read end for the child, non-blocking write end for the master)."""
+        r, w = os.pipe2(os.O_CLOEXEC)
+        fl = fcntl.fcntl(w, fcntl.F_GETFL)
+        fcntl.fcntl(w, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+        return r, w
+
+    def write(self, fd: int, data: bytes) -> int:
+        """Bytes written now (0 when the pipe is full); -1 when the reader is gone."""
+        try:
+            return os.write(fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError:
+            return -1
+
     def spawn(self, executable: str, argv: list[str], env: dict[str, str], cwd: str | None,
-              uid: int | None, umask: int | None, stdout_fd: int, stderr_fd: int) -> int:
+              uid: int | None, umask: int | None, stdout_fd: int, stderr_fd: int,
+              stdin_fd: int | None = None) -> int:
         """fork+exec in C (subprocess's _posixsubprocess): new session (so the program's tree
         is one process group), no Python code runs in the child. Raises SpawnError."""
         try:
-            p = subprocess.Popen(argv, executable=executable, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+            p = subprocess.Popen(argv, executable=executable, env=env, cwd=cwd, stdin=subprocess.DEVNULL if stdin_fd is None else stdin_fd,
                                  stdout=stdout_fd, stderr=stderr_fd, close_fds=True,
                                  start_new_session=True, user=uid,
                                  umask=-1 if umask is None else umask)

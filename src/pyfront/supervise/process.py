@@ -41,6 +41,7 @@ class Host(Protocol):
     def changed(self, proc: "Subprocess", old: ProcessState, new: ProcessState) -> None: ...
     def accepting_starts(self) -> bool: ...  # False while the layer is shutting down
     def register_pid(self, proc: "Subprocess") -> None: ...
+    def want_write(self, fd: int, proc: "Subprocess | None") -> None: ...  # None: stop watching
 
 
 def decode_wait_status(status: int) -> tuple[int, str]:
@@ -77,6 +78,8 @@ class Subprocess:
         self._last_stop_report = 0.0
         self._tree: set[tuple[int, int]] = set()
         self._fds: dict[str, int] = {}
+        self.stdin_fd = -1
+        self._stdin_buf = b""
         self.stdout = Channel(self._make_log(config.stdout_logfile, config.stdout_logfile_maxbytes,
                                              config.stdout_logfile_backups))
         self.stderr = Channel(None if config.redirect_stderr else
@@ -123,8 +126,9 @@ class Subprocess:
         env = dict(os.environ)
         env.update({"SUPERVISOR_ENABLED": "1", "SUPERVISOR_PROCESS_NAME": self.name,
                     "SUPERVISOR_GROUP_NAME": self.group})
-        if self.config.serverurl:
-            env["SUPERVISOR_SERVER_URL"] = self.config.serverurl
+        url = self.config.serverurl or getattr(self.host, "serverurl", None)
+        if url:
+            env["SUPERVISOR_SERVER_URL"] = url   # supervisor.childutils and `supervisorctl` use it
         env.update(dict(self.config.environment))
         if "PYTHONUNBUFFERED" not in env and _is_python(self.config.argv[0]):
             env["PYTHONUNBUFFERED"] = "1"
@@ -156,6 +160,7 @@ class Subprocess:
             self.change_state(S.BACKOFF)
             return None
         osapi = self.host.os
+        in_r, in_w = osapi.stdin_pipe()
         out_r, out_w = osapi.pipe()
         if self.config.redirect_stderr:
             err_r, err_w = -1, out_w
@@ -163,9 +168,9 @@ class Subprocess:
             err_r, err_w = osapi.pipe()
         try:
             pid = osapi.spawn(executable, list(self.config.argv), self.environment(), self.config.directory,
-                              self.config.uid, self.config.umask, out_w, err_w)
+                              self.config.uid, self.config.umask, out_w, err_w, in_r)
         except SpawnError as e:
-            for fd in (out_r, out_w, err_r, err_w):
+            for fd in (in_r, in_w, out_r, out_w, err_r, err_w):
                 if fd >= 0:
                     osapi.close(fd)
             # The child would have printed this on its stderr before exiting 127 in Supervisor.
@@ -173,9 +178,11 @@ class Subprocess:
             self._record_spawnerr(e.message)
             self.change_state(S.BACKOFF)
             return None
+        osapi.close(in_r)
         osapi.close(out_w)
         if err_w != out_w:
             osapi.close(err_w)
+        self.stdin_fd, self._stdin_buf = in_w, b""
         self.pid = pid
         self.host.register_pid(self)
         self._fds = {"stdout": out_r}
@@ -202,7 +209,41 @@ class Subprocess:
             return
         (self.stdout if channel == "stdout" else self.stderr).feed(data)
 
+    STDIN_MAX = 1 << 20
+
+    def write_stdin(self, data: bytes) -> str | None:
+        """sendProcessStdin: queue data for the program's stdin; None or an error text."""
+        if self.stdin_fd < 0:
+            return "process has no stdin channel"
+        if len(self._stdin_buf) + len(data) > self.STDIN_MAX:
+            return "stdin buffer full (the program is not reading its input)"
+        self._stdin_buf += data
+        self.flush_stdin()
+        return None
+
+    def flush_stdin(self) -> None:
+        """Write what the pipe takes now; the host re-calls this when the pipe is writable."""
+        while self._stdin_buf and self.stdin_fd >= 0:
+            n = self.host.os.write(self.stdin_fd, self._stdin_buf)
+            if n < 0:
+                self._stdin_buf = b""
+                self._close_stdin()
+                return
+            if n == 0:
+                self.host.want_write(self.stdin_fd, self)
+                return
+            self._stdin_buf = self._stdin_buf[n:]
+        self.host.want_write(self.stdin_fd, None)
+
+    def _close_stdin(self) -> None:
+        if self.stdin_fd >= 0:
+            self.host.want_write(self.stdin_fd, None)
+            self.host.os.close(self.stdin_fd)
+            self.stdin_fd = -1
+
     def close_pipes(self) -> None:
+        self._close_stdin()
+        self._stdin_buf = b""
         for ch, fd in list(self._fds.items()):
             # drain what is buffered, bounded
             for _ in range(16):
@@ -274,6 +315,19 @@ class Subprocess:
             return msg
         return None
 
+    def kill_tree(self) -> None:
+        """SIGKILL the process, its group and every descendant recorded or found now."""
+        if not self.pid:
+            return
+        osapi = self.host.os
+        for p, st in osapi.tree(self.pid, self.pid) | self._tree:
+            osapi.kill_if_same(p, st, signal.SIGKILL)
+        osapi.killpg(self.pid, signal.SIGKILL)
+        try:
+            osapi.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
     def signal(self, sig: int) -> str | None:
         if not self.pid:
             return f"attempted to kill {self.name} with sig {signame(sig)} but it wasn't running"
@@ -298,7 +352,14 @@ class Subprocess:
         too_quickly = now - self._start_mono < self.config.startsecs
         expected = es in self.config.exitcodes
         self.last_exit_text = text
-        if self.killing:
+        if self.state == S.UNKNOWN:
+            # a kill() that failed left us not knowing; the exit settles it
+            self.killing = False
+            self.delay = 0
+            self.exitstatus = es
+            msg = f"exited: {self.name} ({text}; state was UNKNOWN)"
+            self.change_state(S.STOPPED)
+        elif self.killing:
             self.killing = False
             self.delay = 0
             self.exitstatus = es

@@ -30,6 +30,28 @@ def shm_size(nworkers: int) -> int:
     return int(lib.pf_shm_size(max(1, nworkers)))
 
 
+def release_dead_worker_lock(shm, pid: int) -> bool:
+    """For the master, when it reaps front worker `pid`: free the accept mutex if that
+    worker died holding it (nginx's ngx_shmtx_force_unlock in ngx_process_get_status).
+    Contenders also free a lock whose owner is gone, but a reaped pid can be reused, so
+    the master's release is the reliable one. True if the lock was held by `pid`."""
+    return bool(lib.pf_shmtx_force_unlock(ffi.from_buffer(shm), pid))
+
+
+def read_worker_slot(shm, index: int) -> dict:
+    """The counters a worker publishes in the shared block (heartbeat_ms is CLOCK_MONOTONIC)."""
+    if pf_shm_bytes(index + 1) > len(shm):
+        raise IndexError(index)
+    slot = ffi.new("pf_shm_slot *")
+    lib.pf_shm_read_slot(ffi.from_buffer(shm), index, slot)
+    return {k: getattr(slot, k) for k in ("heartbeat_ms", "accepted", "requests", "active", "idle",
+                                          "pid", "generation")}
+
+
+def pf_shm_bytes(nworkers: int) -> int:
+    return int(lib.pf_shm_size(nworkers))
+
+
 class WorkerError(RuntimeError):
     pass
 
@@ -40,7 +62,8 @@ class FrontWorker:
     def __init__(self, blob: bytes, *, index: int = 0, max_connections: int = 512,
                  accept_mutex: bool = False, accept_mutex_delay_ms: int = 500,
                  multi_accept: bool = False, wakeup_fd: int = -1, error_log_fd: int = -1,
-                 error_log_level: str = "error", shm=None, nworkers: int = 1) -> None:
+                 error_log_level: str = "error", shm=None, nworkers: int = 1,
+                 generation: int = 0) -> None:
         conf = ffi.new("pf_worker_conf *")
         conf.index = index
         conf.max_connections = max_connections
@@ -56,6 +79,7 @@ class FrontWorker:
             conf.shm = self._shm_buf
             conf.shm_len = len(shm)
         conf.nworkers = nworkers
+        conf.generation = generation
         err = ffi.new("char[512]")
         w = lib.pf_worker_new(conf, blob, len(blob), err, 512)
         if w == ffi.NULL:
@@ -170,7 +194,7 @@ def _run(spec: FrontWorkerSpec) -> int:
                          accept_mutex=spec.accept_mutex, accept_mutex_delay_ms=spec.accept_mutex_delay_ms,
                          multi_accept=spec.multi_accept, wakeup_fd=rfd, error_log_fd=errfd,
                          error_log_level=spec.error_log_level, shm=spec.shm,
-                         nworkers=int(spec.extra.get("nworkers", spec.index + 1)))
+                         nworkers=int(spec.extra.get("nworkers", spec.index + 1)), generation=spec.generation)
     for ls in spec.listeners:
         worker.add_listener(ls.fd, ls.address, ls.reuseport)
     try:
