@@ -162,7 +162,10 @@ static int conn_recv(pf_worker *w, pf_conn *c)
         ssize_t n = recv(c->fd, b->data + c->rlen, room, 0);
         if (n > 0) {
             c->rlen += (uint32_t)n;
-            if ((size_t)n < room) c->readable = 0;
+            /* a short read drained the socket, unless the peer's FIN came with the data
+             * (EPOLLRDHUP in the same edge): then the next recv must see the EOF, as no
+             * further event will come (nginx's pending_eof) */
+            if ((size_t)n < room && !c->eof_pending) c->readable = 0;
             return (int)n;
         }
         if (n == 0) return 0;
@@ -512,7 +515,7 @@ void pf_conn_event(pf_worker *w, pf_conn *c, int readable, int writable, int hup
 {
     if (readable) c->readable = 1;
     if (writable) c->writable = 1;
-    (void)hup;
+    if (hup) c->eof_pending = 1;
     conn_run(w, c);
 }
 

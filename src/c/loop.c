@@ -185,7 +185,8 @@ int pf_loop_poll(pf_worker *w, int max_ms)
             pf_conn *c = &w->conns[slot];
             if (c->gen != gen || c->state == CS_FREE) continue;     /* stale event */
             pf_conn_event(w, c, (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0,
-                          (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0, (e & (EPOLLHUP | EPOLLERR)) != 0);
+                          (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0,
+                          (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
         }
     }
     expire_timers(w);

@@ -179,7 +179,7 @@ enum pf_conn_state {
 typedef struct pf_conn {
     int fd; uint32_t gen;
     uint8_t state; uint8_t readable; uint8_t writable; uint8_t close_after;
-    uint16_t listener; uint16_t pad;
+    uint16_t listener; uint8_t eof_pending; uint8_t pad;
     uint32_t nreq;
     int heap_idx; int64_t deadline;
     pf_buf *rbuf; uint32_t rlen, rpos;

@@ -944,6 +944,20 @@ void pf_handle_request(pf_worker *w, pf_conn *c, pf_req *q)
     if (q->server < 0) { q->conf = -1; respond_page(w, c, q, 500, NULL, 0); return; }
     q->conf = (int)r->server[q->server].conf;
     q->header_only = q->h.method_id == PF_M_HEAD;
+    /* nginx's request-line rules on top of RFC 9112's: a method is upper-case letters, '_'
+     * and '-' only ("get" is a 400 there, not an unknown method), and the asterisk-form
+     * ("OPTIONS *") is refused with 400 */
+    int bad = q->h.target_form == PF_TARGET_ASTERISK;
+    for (uint32_t i = 0; i < q->h.method.len && !bad; i++) {
+        char ch = base[q->h.method.off + i];
+        bad = !((ch >= 'A' && ch <= 'Z') || ch == '_' || ch == '-');
+    }
+    if (bad) {
+        pf_log_error(w, PF_LOG_INFO, c, q, "client sent invalid request");
+        q->err_page_done = 1;
+        respond_page(w, c, q, 400, NULL, 0);
+        return;
+    }
     int n;
     if (q->h.path.len == 0) { q->uri[0] = '/'; q->uri[1] = 0; n = 1; }
     else n = pf_path_normalize(base + q->h.path.off, q->h.path.len, q->uri, sizeof q->uri);

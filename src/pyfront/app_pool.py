@@ -274,6 +274,10 @@ class AppPool:
                     if p.name == name and not p.retiring:
                         self._retire(p)
 
+    def starting(self) -> bool:
+        """True until every app has had a ready app master (boot readiness)."""
+        return any(name not in self.ever_ready for name in self.apps) and not self.fatal
+
     def reloading(self) -> bool:
         return any(p.replaces is not None and not p.ready for p in self.procs.values())
 

@@ -116,13 +116,14 @@ class Arbiter:
         self._deadline_timer = None
         self._pid_written = False
         self._fresh: dict[str, object] = {}       # components being created by a reload
+        self._ready_sent = False
 
     # ---- the one transition function ----------------------------------------------------
     def _transition(self, event: Event) -> None:
         s = self.state
         if s is State.BOOTING and event is Event.BOOTED:
             self.state = State.RUNNING                          # BOOTING -> RUNNING
-            self._notify("READY=1")
+            # READY=1 (and the URLs) follow in _check_progress once every app accepts
         elif s is State.BOOTING and event is Event.BOOT_FAILED:
             self.exit_code = 1
             self._stop_components(graceful=False)
@@ -141,7 +142,8 @@ class Arbiter:
         elif s is State.RELOADING and event is Event.RELOAD_DONE:
             self.state = State.RUNNING                          # RELOADING -> RUNNING
             self.log("notice", "reload finished")
-            self._notify("READY=1")
+            if self._ready_sent:
+                self._notify("READY=1")
             if self._reload_pending:
                 self._reload_pending = False
                 self._transition(Event.RELOAD)
@@ -223,8 +225,7 @@ class Arbiter:
         for c in self.components.values():
             c.start(self.loop)
         self._transition(Event.BOOTED)
-        if self.on_ready:
-            self.on_ready(self)
+        self._check_ready()
 
     # ---- signals ------------------------------------------------------------------------
     def _install_signals(self) -> None:
@@ -322,7 +323,19 @@ class Arbiter:
     def _all_components(self) -> list:
         return list(self.components.values()) + self.retiring
 
+    def _check_ready(self) -> None:
+        """Ready = every listener open (done at boot) and every app accepting."""
+        if self._ready_sent or self.state is not State.RUNNING:
+            return
+        if any(getattr(c, "starting", lambda: False)() for c in self.components.values()):
+            return
+        self._ready_sent = True
+        self._notify("READY=1")
+        if self.on_ready:
+            self.on_ready(self)
+
     def _check_progress(self) -> None:
+        self._check_ready()
         self.retiring = [c for c in self.retiring if not c.stopped()]
         for c in self._all_components():
             why = getattr(c, "fatal", None)

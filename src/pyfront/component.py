@@ -92,7 +92,24 @@ class ProcessStatus:
 
 
 class Component(Protocol):
-    """A layer run by the master. All methods are called from the master thread."""
+    """A layer run by the master. All methods are called from the master thread.
+
+    Optional methods the arbiter uses when a component has them (all backwards compatible:
+    a component without them behaves as before):
+      open()            bind sockets before the pid file is written and before any child
+                        exists, so a busy port fails `pyfront serve` cleanly (exit 1)
+      prepare(new)      reload phase 1: acquire what the new config needs (new sockets);
+                        may raise (ListenError/OSError/ConfigError): the reload is abandoned
+      abort()           undo prepare() when another layer's prepare failed
+      reloading() -> bool   True while an asynchronous reload is still in progress (the
+                        master stays in RELOADING, sd_notify READY=1 waits for it)
+      kill_all()        SIGKILL every child now (fast-stop deadline)
+      close()           release sockets at master exit
+      fatal: str|None   set to a reason when the layer cannot run at all (e.g. an app
+                        that does not import at boot): the master logs it and exits 1
+    The master reaps every child with waitpid(-1) and offers each pid to child_exited();
+    components must not wait for their children themselves (no subprocess .wait()).
+    """
 
     name: str
 

@@ -275,3 +275,43 @@ def test_client_max_body_size_413(root):
         assert parse_responses(read_all(c))[0].status == 405
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("req,status", [
+    (b"get /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400),          # nginx: methods are upper-case
+    (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 400),           # nginx refuses the asterisk-form
+    (b"PROPFIND /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    (b"GET http://localhost/a.txt HTTP/1.1\r\nHost: other\r\n\r\n", 200),
+    (b"GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: garbage\r\n\r\n", 200),
+])
+def test_request_line_rules_as_nginx(srv, req, status):
+    s = srv.connect()
+    s.sendall(req)
+    s.settimeout(5)
+    assert s.recv(4096).startswith(b"HTTP/1.1 %d " % status)
+    s.close()
+
+
+def test_half_close_after_request_is_answered_then_closed(root):
+    """Request and FIN in one go: answer, then close at once (not at keepalive_timeout)."""
+    s = InProc(site(root))                        # keepalive_timeout 75 s
+    try:
+        for _ in range(5):
+            c = s.connect()
+            c.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.shutdown(socket.SHUT_WR)
+            c.settimeout(10)
+            got, eof = b"", False
+            try:
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        eof = True
+                        break
+                    got += chunk
+            except socket.timeout:
+                pass
+            c.close()
+            assert got.startswith(b"HTTP/1.1 200") and eof
+    finally:
+        s.close()

@@ -58,10 +58,14 @@ def parse_responses(data: bytes, head_only: bool = False) -> list[Response]:
     return out
 
 
-def exchange(port: int, data: bytes, timeout: float = 5.0, host: str = "127.0.0.1") -> bytes:
+def exchange(port: int, data: bytes, timeout: float = 5.0, host: str = "127.0.0.1",
+             half_close: bool = False) -> bytes:
+    """Send data, read until the server closes (half_close: shut our side down first)."""
     s = socket.create_connection((host, port), timeout=timeout)
     try:
         s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
         got = b""
         while True:
             try:

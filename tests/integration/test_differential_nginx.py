@@ -310,3 +310,45 @@ def test_features_same_as_nginx(site, tmp_path, procs):
         if vals[0] != vals[1]:
             bad.append(f"{host}{path} {headers}:\n  nginx   {vals[0]}\n  pyfront {vals[1]}")
     assert not bad, "\n".join(bad)
+
+
+ODD = [b"GET http://localhost/a.txt HTTP/1.1\r\nHost: other\r\n\r\n", b"GET /a.txt HTTP/1.0\r\n\r\n",
+       b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", b"TRACE /a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+       b"get /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", b"PROPFIND /a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+       b"GET /a.txt HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", b"GET /a.txt?%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+       b"GET /a.txt#frag HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /a.txt HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+       b"GET /a.txt HTTP/1.1\r\nHost: bad/host\r\n\r\n", b"GET /a.txt HTTP/3.0\r\nHost: x\r\n\r\n",
+       b"GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+       b"GET /\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+       b"GET a.txt HTTP/1.1\r\nHost: x\r\n\r\n", b"CONNECT x:80 HTTP/1.1\r\nHost: x\r\n\r\n",
+       b"GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: garbage\r\n\r\n",
+       b"GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\nIf-Range: garbage\r\n\r\n",
+       b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+       b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]
+
+
+def test_odd_requests_same_status_as_nginx(site, tmp_path, procs):
+    from tests.integration.httpraw import exchange
+    nginx = need_peer("nginx")
+    nport, pport = free_port(), free_port()
+    server = "server {{ listen 127.0.0.1:{port}; server_name localhost; root %s; }}\n" % site
+    ndir = tmp_path / "nginx"
+    (ndir / "logs").mkdir(parents=True)
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    (ndir / "nginx.conf").write_text(
+        user + "daemon off; worker_processes 1; pid %s/nginx.pid; error_log %s/logs/error.log;\n"
+        "events { worker_connections 64; }\nhttp {\n include /etc/nginx/mime.types;\n access_log off;\n"
+        " keepalive_timeout 1;\n%s}\n" % (ndir, ndir, server.format(port=nport)))
+    pn = procs([nginx, "-p", str(ndir), "-c", str(ndir / "nginx.conf")])
+    pdir = tmp_path / "conf"
+    pdir.mkdir()
+    (pdir / "site.conf").write_text("access_log off;\nkeepalive_timeout 1;\n" + server.format(port=pport))
+    pp = procs(pyfront_cmd("serve", str(pdir)))
+    wait_for_port(nport, proc=pn.p)
+    wait_for_port(pport, proc=pp.p)
+    bad = []
+    for req in ODD:
+        got = [re.findall(rb"HTTP/1\.1 (\d{3})", exchange(port, req, timeout=5, half_close=True)) for port in (nport, pport)]
+        if got[0] != got[1]:
+            bad.append(f"{req!r}: nginx {got[0]} pyfront {got[1]}")
+    assert not bad, "\n".join(bad)

@@ -393,3 +393,23 @@ def test_master_killed_takes_its_workers_along(master):
     os.kill(m.pid, signal.SIGKILL)
     m.proc.p.wait(5)
     wait_until(lambda: not any(alive(p) for p in ws), timeout=5, what="orphans gone")
+
+
+def test_sd_notify_ready_reloading_stopping(tmp_path, procs):
+    """The systemd hook: READY=1 once booted, RELOADING=1/READY=1 around a reload, STOPPING=1."""
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(10)
+    port = free_port()
+    plan = {"confdir": str(tmp_path), "pid": str(tmp_path / "x.pid"), "workers": 1,
+            "listens": [{"address": f"127.0.0.1:{port}"}]}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    env = dict(os.environ, NOTIFY_SOCKET=str(tmp_path / "notify.sock"))
+    pr = procs([sys.executable, TOY, str(tmp_path / "plan.json")], env=env)
+    assert notify.recv(100) == b"READY=1"
+    os.kill(pr.pid, signal.SIGHUP)
+    assert notify.recv(100) == b"RELOADING=1"
+    assert notify.recv(100) == b"READY=1"
+    os.kill(pr.pid, signal.SIGQUIT)
+    assert notify.recv(100) == b"STOPPING=1"
+    assert pr.p.wait(15) == 0

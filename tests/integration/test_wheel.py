@@ -85,6 +85,9 @@ def test_installed_wheel_serves_a_file(installed, tmp_path):
                            cwd=str(tmp_path))
     assert check.returncode == 0, check.stderr
     assert f"pyfront: configuration file {conf} test is successful" in check.stderr
+    bundled = subprocess.run([pyfront, "check"], capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
+    assert bundled.returncode == 0, bundled.stderr        # the example site inside the wheel
+    assert "site-packages/pyfront/examples/site test is successful" in bundled.stderr
     p = Proc([pyfront, "serve", str(conf)], cwd=str(tmp_path))
     try:
         wait_for_port(port, proc=p.p)

@@ -186,6 +186,7 @@ def _run(spec: FrontWorkerSpec) -> int:
     signal.signal(signal.SIGINT, on("stop"))
     signal.signal(signal.SIGUSR1, on("reopen"))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)      # sendfile() has no MSG_NOSIGNAL
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])      # the master may fork with signals blocked
 
