@@ -106,3 +106,19 @@ def test_run_app_master_with_given_socket_and_ready_fd(tmp_path):
         _, status = os.waitpid(pid, 0)
         lsock.close()
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_uwsgi_and_http_sockets_in_one_app(procs, tmp_path):
+    sock = str(tmp_path / "app.sock")
+    port = free_port()
+    app = start_app(procs, tmp_path, f"""
+        socket = {sock}
+        http-socket = 127.0.0.1:{port}
+        wsgi-file = {write_test_app(tmp_path)}
+        threads = 2
+    """, sock)
+    assert http_request(port, "GET", "/pid")[0] == 200
+    out = raw_exchange(sock, packet.encode({b"REQUEST_METHOD": b"GET", b"PATH_INFO": b"/pid",
+                                            b"SERVER_PROTOCOL": b"HTTP/1.1", b"SERVER_NAME": b"x",
+                                            b"SERVER_PORT": b"0"}))
+    assert out.startswith(b"HTTP/1.1 200 OK")

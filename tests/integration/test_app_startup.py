@@ -117,3 +117,18 @@ def test_command_line_flags_and_pidfile(procs, tmp_path):
     assert int(pidfile.read_text()) == p.pid
     p.stop()
     assert not pidfile.exists()     # vacuum
+
+
+def test_address_in_use_is_reported_like_nginx(tmp_path):
+    import socket as _s
+    busy = _s.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    (tmp_path / "a.py").write_text("application = lambda e, s: []\n")
+    ini = tmp_path / "app.ini"
+    ini.write_text(f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nwsgi-file = a.py\n")
+    r = run_app(["--ini", str(ini)])
+    busy.close()
+    assert r.returncode == 1
+    assert f"pyfront: [emerg] bind() to 127.0.0.1:{port} failed (98: Address already in use)" in r.stderr

@@ -121,5 +121,5 @@ def main(argv: list[str]) -> int:
     try:
         return AppMaster(cfg).run()
     except OSError as exc:
-        print(f"pyfront: [emerg] {exc}", file=sys.stderr)
+        print(f"pyfront: [emerg] {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -89,6 +89,12 @@ def bind_listen(ls: Listen, cfg: AppConfig) -> socket.socket:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(ls.target)
         s.listen(cfg.backlog)
+    except OSError as exc:
+        s.close()
+        where = ls.target if isinstance(ls.target, str) else f"{ls.target[0]}:{ls.target[1]}"
+        raise OSError(exc.errno, f"bind() to {where.lstrip(chr(0))} failed ({exc.errno}: "
+                                 f"{os.strerror(exc.errno) if exc.errno else exc.strerror})"
+                                 f" for \"{ls.address}\" in {cfg.file}") from None
     except BaseException:
         s.close()
         raise

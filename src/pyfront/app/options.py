@@ -463,6 +463,61 @@ def load_app(section: IniSection, report: Report, name: str | None = None, in_se
 
 # ---------------------------------------------------------------- docs
 
+PROSE = """
+## Running it
+
+    pyfront app --ini uwsgi.ini            # the [uwsgi] section; FILE:section for another one
+    pyfront app --socket /run/app.sock --chdir /srv/site --wsgi-file site/wsgi.py --processes 4 --threads 2
+
+Every option below is also a flag (`--name value`, `--name=value`, bare `--name` for
+booleans, `--no-name` to turn one off). Under `pyfront serve CONF_DIR` every `[uwsgi]`
+section of the folder runs the same way; the pyfront master owns the listen sockets.
+
+## Process model and signals
+
+A master (title `pyfront: app master NAME`) pre-forks `processes` workers
+(`pyfront: app worker N (NAME)`), each with `threads` threads. Each worker loads the app
+itself, after fork, so a reload always runs the new code. The master is ready (and, under
+`pyfront serve`, reports ready) once every worker accepts; a worker that cannot import the
+app stops the start with the traceback and uWSGI's `--- no python application found ---`
+line (`need-app`, on by default).
+
+| signal to the master | effect |
+|---|---|
+| HUP | graceful reload: a new generation starts; once all of it accepts, the old workers finish their requests and exit (a request stream sees no error). If the new code does not load, the old workers keep serving. |
+| TERM, QUIT | graceful stop: workers stop accepting, finish in-flight requests, exit; after `reload-mercy` seconds the rest get SIGKILL, each worker's whole process group. `die-on-term` is not needed. |
+| INT | fast stop |
+| USR1 | reopen `logto` |
+
+Workers never outlive the master: PR_SET_PDEATHSIG(SIGKILL) plus EOF on a pipe only the
+master writes (unbit/uwsgi#296). A dead worker is respawned (not faster than once a second
+when it dies at once). `harakiri` logs `HARAKIRI ON WORKER`, the stuck request line and the
+Python stack of every thread of that worker before it kills it. `max-requests`,
+`max-worker-lifetime` and `reload-on-rss` replace one worker at a time, the replacement
+accepting before the old one is told to finish.
+
+## Protocols
+
+`socket` speaks the uwsgi protocol as nginx's `uwsgi_pass` sends it (modifier1 0, and 30
+which strips SCRIPT_NAME from PATH_INFO); the response is a raw HTTP response with the
+request's SERVER_PROTOCOL, one request per connection. Oversized vars blocks
+(`buffer-size`), bad lengths, truncated packets and unknown modifiers are closed with one
+log line naming the problem; an HTTP request sent to a uwsgi socket gets a 400 explaining
+`uwsgi_pass` vs `http-socket` and the log line uWSGI users know (`invalid request block
+size: 21573`). `http-socket` (and `http`) speak HTTP/1.1 in the workers: keep-alive
+connections are multiplexed in C (epoll), so an idle keep-alive client never holds a
+thread; pipelining, chunked request bodies, `Expect: 100-continue`; responses without
+Content-Length are chunked on HTTP/1.1. Header names with `_` are dropped (they would
+alias `-`); repeated headers are joined (`; ` for Cookie).
+
+## Request log
+
+One line per request in uWSGI's default format (off with `disable-logging`):
+
+    [pid: 1234|app: 0|req: 5/5] 127.0.0.1 () {16 vars in 310 bytes} [Fri Nov 27 12:00:00 2026] GET /x => generated 13 bytes in 0 msecs (HTTP/1.1 200) 2 headers in 79 bytes (1 switches on core 0)
+"""
+
+
 def markdown() -> str:
     """docs/reference-uwsgi.md, generated from OPTIONS."""
     lines = [
@@ -484,10 +539,10 @@ def markdown() -> str:
         "",
         "Status: **yes** = uWSGI's meaning; **differs** = implemented, deliberately different",
         "(see note); **no-op** = accepted so existing files load, no effect (see note).",
-        "",
-        "| Option | Aliases | Type | Default | Meaning | Status | Note |",
-        "|---|---|---|---|---|---|---|",
     ]
+    lines += ["", PROSE.rstrip(), "", "## Options", "",
+              "| Option | Aliases | Type | Default | Meaning | Status | Note |",
+              "|---|---|---|---|---|---|---|"]
     for o in OPTIONS:
         d = o.default
         if isinstance(d, bool):
