@@ -995,6 +995,7 @@ int pf_proxy_run(pf_worker *w, pf_conn *c)
             rc = read_head(w, c, q, u);
             break;
         case PXP_RELAY:
+            if (client_gone(w, c, q)) return close_client(w, c, q, 499);
             return relay(w, c, q, u);
         case PXP_DONE:
             return 1;

@@ -25,6 +25,8 @@ class Recorder:
         self.sock.listen(64)
         self.connections = 0
         self.hangup = False                    # True: read the request, close without answering
+        self.hold = False                      # True: answer, then wait until the front closes
+        self.closed_by_front = threading.Event()
         self.close_after = False               # True: close after each response (garbage tests)
         self.lock = threading.Lock()
         self.stopping = False
@@ -71,6 +73,11 @@ class Recorder:
                 if self.hangup:
                     return
                 c.sendall(self.response)
+                if self.hold:
+                    c.settimeout(30)
+                    while c.recv(4096):
+                        pass
+                    self.closed_by_front.set()
             else:
                 while True:
                     buf = b""

@@ -113,3 +113,43 @@ def test_upstream_5xx_passed_through_without_intercept(procs, tmp_path):
         assert b"X-Accel-Redirect" not in out
     finally:
         rec.close()
+
+
+def test_client_disconnect_mid_response_closes_the_upstream(procs, tmp_path):
+    # the upstream promises 10 MB, sends a little, and waits: the front must hang up on it
+    rec = Recorder(str(tmp_path / "rec.sock"), "uwsgi",
+                   response=b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 1000)
+    rec.hold = True
+    try:
+        pf = start_pyfront(procs, tmp_path, f"location / {{ include uwsgi_params; uwsgi_pass unix:{rec.address}; }}")
+        s = socket.create_connection(("127.0.0.1", pf.port), timeout=10)
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: test.local\r\n\r\n")
+        got = b""
+        while b"x" * 1000 not in got:
+            got += s.recv(65536)
+        assert not rec.closed_by_front.is_set()
+        s.close()
+        assert rec.closed_by_front.wait(10)
+        assert "client prematurely closed connection" in pf.error_log() or "while sending to client" in pf.error_log()
+    finally:
+        rec.close()
+
+
+def test_variables_in_proxy_set_header(procs, tmp_path):
+    rec = Recorder(None, "http")
+    try:
+        pf = start_pyfront(procs, tmp_path, f"""
+            location / {{ proxy_pass http://{rec.address};
+                          proxy_set_header Host $host;
+                          proxy_set_header X-Req $request_uri;
+                          proxy_set_header X-Scheme $scheme;
+                          proxy_set_header X-Id $request_id;
+                          proxy_set_header X-UA $http_user_agent;
+                          proxy_set_header X-Port $request_port; }}""")
+        request(pf.port, b"GET /v?a=1 HTTP/1.1\r\nHost: Example.COM:8080\r\nUser-Agent: ua/2\r\nConnection: close\r\n\r\n")
+        (h, _), = rec.requests
+        assert h["host"] == "example.com" and h["x-req"] == "/v?a=1" and h["x-scheme"] == "http"
+        assert h["x-ua"] == "ua/2" and h["x-port"] == "8080"
+        assert len(h["x-id"]) == 32 and all(ch in "0123456789abcdef" for ch in h["x-id"])
+    finally:
+        rec.close()
