@@ -524,7 +524,30 @@ static int build_head(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     if (u->resp_mode == PF_BODY_LENGTH && r->status != 204)
         hb_put(&b, tmp, (size_t)snprintf(tmp, sizeof tmp, "Content-Length: %lld\r\n", (long long)r->content_length));
     if (lm_i >= 0 && !hidden(w, pc, "last-modified", 13)) { HB_LIT(&b, "Last-Modified: "); hb_put(&b, HV(lm_i)); HB_LIT(&b, "\r\n"); }
-    if (loc_i >= 0 && !hidden(w, pc, "location", 8)) { HB_LIT(&b, "Location: "); hb_put(&b, HV(loc_i)); HB_LIT(&b, "\r\n"); }
+    if (loc_i >= 0 && !hidden(w, pc, "location", 8)) {
+        HB_LIT(&b, "Location: ");
+        const char *v = hp + r->headers[loc_i].value.off;
+        size_t vl = r->headers[loc_i].value.len, fl = pc->redirect_from.len;
+        if (fl && vl >= fl && strncasecmp(v, RT_S(w->rt, pc->redirect_from), fl) == 0) {
+            /* proxy_redirect default: the proxy_pass URL becomes the location prefix, and a
+             * relative result absolute again as nginx's header filter does (absolute_redirect) */
+            if (pc->redirect_to.len && RT_S(w->rt, pc->redirect_to)[0] == '/' && cf
+                && (cf->flags & RT_F_ABS_REDIRECT)) {
+                char host[300];
+                size_t hl = pf_proxy_var(w, c, q, V_HOST, NULL, 0, host, sizeof host);
+                HB_LIT(&b, "http://");
+                hb_put(&b, host, hl);
+                int port = w->ls[c->listener].port;
+                if (port != 80 && (cf->flags & RT_F_PORT_IN_REDIRECT))
+                    hb_put(&b, tmp, (size_t)snprintf(tmp, sizeof tmp, ":%d", port));
+            }
+            hb_put(&b, RT_S(w->rt, pc->redirect_to), pc->redirect_to.len);
+            hb_put(&b, v + fl, vl - fl);
+        } else {
+            hb_put(&b, v, vl);
+        }
+        HB_LIT(&b, "\r\n");
+    }
     int unknown_len = !no_body && (u->resp_mode == PF_BODY_CLOSE || u->resp_mode == PF_BODY_CHUNKED);
     u->client_chunked = unknown_len && q->h.version_minor >= 1;
     if (u->client_chunked) HB_LIT(&b, "Transfer-Encoding: chunked\r\n");

@@ -33,7 +33,8 @@ int pf_px_check_refs(const pf_router *r, char *err, size_t errlen)
         const rt_pxconf *c = &r->pxconf[i];
         if (c->handler > PX_STUB_STATUS || !range_ok(c->params, r->nparam) || !range_ok(c->hide, r->nlist)
             || !str_ok(r, c->temp_path) || !str_ok(r, c->uri) || !str_ok(r, c->match_prefix)
-            || !str_ok(r, c->proxy_host) || c->modifier1 > 255 || c->modifier2 > 255
+            || !str_ok(r, c->proxy_host) || !str_ok(r, c->redirect_from) || !str_ok(r, c->redirect_to)
+            || c->modifier1 > 255 || c->modifier2 > 255
             || ((c->handler == PX_UWSGI || c->handler == PX_HTTP) && c->upstream >= r->nupstream))
             FAIL("proxy conf %u: bad record", i);
     }

@@ -39,6 +39,7 @@ typedef struct rt_pxconf {
     rt_str uri;                     /* proxy_pass URI part (PXF_HAS_URI) */
     rt_str match_prefix;            /* the location's prefix, replaced by uri */
     rt_str proxy_host;              /* $proxy_host */
+    rt_str redirect_from, redirect_to;   /* proxy_redirect default: Location prefix rewrite */
     uint32_t proxy_port, pad;
 } rt_pxconf;
 

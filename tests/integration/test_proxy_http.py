@@ -74,3 +74,22 @@ def test_post_body_through_proxy_pass_to_pyfront_app(procs, tmp_path):
     assert env["HTTP_HOST"] == f"127.0.0.1:{port}"
     status, _, body = http_request(pf.port, "GET", "/q?z=1", headers={"Host": "test.local"})
     assert status == 200 and json.loads(body)["QUERY_STRING"] == "z=1"
+
+
+def test_proxy_redirect_default_rewrites_location(procs, tmp_path):
+    rec = Recorder(None, "http")
+    try:
+        rec.response = (b"HTTP/1.1 302 Found\r\nLocation: http://%s/v1/login?next=/\r\nContent-Length: 0\r\n\r\n"
+                        % rec.address.encode())
+        pf = start_pyfront(procs, tmp_path, f"""
+            location /api/ {{ proxy_pass http://{rec.address}/v1/; }}
+            location /raw/ {{ proxy_redirect off; proxy_pass http://{rec.address}/v1/; }}""")
+        out = request(pf.port, b"GET /api/x HTTP/1.1\r\nHost: site.example\r\nConnection: close\r\n\r\n")
+        assert f"\r\nLocation: http://site.example:{pf.port}/api/login?next=/\r\n".encode() in out, out
+        out = request(pf.port, b"GET /raw/x HTTP/1.1\r\nHost: site.example\r\nConnection: close\r\n\r\n")
+        assert f"\r\nLocation: http://{rec.address}/v1/login?next=/\r\n".encode() in out, out
+        rec.response = b"HTTP/1.1 302 Found\r\nLocation: https://elsewhere/\r\nContent-Length: 0\r\n\r\n"
+        out = request(pf.port, b"GET /api/x HTTP/1.1\r\nHost: site.example\r\nConnection: close\r\n\r\n")
+        assert b"\r\nLocation: https://elsewhere/\r\n" in out
+    finally:
+        rec.close()

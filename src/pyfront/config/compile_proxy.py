@@ -28,7 +28,7 @@ METHODS = {"round_robin": 0, "least_conn": 1, "ip_hash": 2, "hash": 3, "random":
 X_ACCEL = ("x-accel-expires", "x-accel-redirect", "x-accel-limit-rate", "x-accel-buffering", "x-accel-charset")
 HIDE_DEFAULT = {"uwsgi": X_ACCEL, "proxy": ("date", "server", "x-pad") + X_ACCEL}
 
-PXCONF_FMT = "<" + "I" * 31
+PXCONF_FMT = "<" + "I" * 35
 UPSTREAM_FMT = "<" + "I" * 12
 PEER_FMT = "<" + "I" * 10
 PARAM_FMT = "<IIII"
@@ -94,6 +94,8 @@ class ProxyPlan:
     match_prefix: str = ""
     proxy_host: str = ""
     proxy_port: int = 0
+    redirect_from: str = ""              # proxy_redirect default: Location prefix -> redirect_to
+    redirect_to: str = ""
 
 
 # ---------------------------------------------------------------- addresses
@@ -190,6 +192,14 @@ def proxy_plan(st, loc, http, temp_default: str) -> ProxyPlan | None:
     prefix = loc.path if (uri is not None and loc.modifier in ("", "^~", "=")) else ""
     host, port = _proxy_host(target) if kind == "proxy" else ("", 0)
     nbuf, size = o.buffers
+    rfrom = rto = ""
+    if kind == "proxy" and getattr(o, "redirect", "default") == "default":
+        # nginx's ngx_http_proxy_merge_loc_conf: with a URI part, "proxy_pass URL" -> location
+        # name; without, "URL/" -> "/" (regex and named locations: no default rewrite)
+        if uri is not None and loc.modifier in ("", "^~", "="):
+            rfrom, rto = target.text, loc.path
+        elif uri is None and loc.modifier != "@":
+            rfrom, rto = target.text.rstrip("/") + "/", "/"
     return ProxyPlan(
         handler=kind, upstream=up,
         params=tuple((p.name, p.value, p.if_not_empty) for p in o.params),
@@ -202,7 +212,7 @@ def proxy_plan(st, loc, http, temp_default: str) -> ProxyPlan | None:
         client_max_body_size=st.client_max_body_size, client_body_buffer_size=st.client_body_buffer_size,
         client_body_timeout_ms=st.client_body_timeout_ms,
         temp_path=st.client_body_temp_path or temp_default, uri=uri, match_prefix=prefix,
-        proxy_host=host, proxy_port=port)
+        proxy_host=host, proxy_port=port, redirect_from=rfrom, redirect_to=rto)
 
 
 def default_temp_path(prefix: str) -> str:
@@ -246,7 +256,7 @@ class ProxySections:
     def conf_record(self, plan: ProxyPlan | None) -> None:
         b = self.b
         if plan is None:
-            self.pxconf.append(struct.pack(PXCONF_FMT, *([0, NONE] + [0] * 29)))
+            self.pxconf.append(struct.pack(PXCONF_FMT, *([0, NONE] + [0] * 33)))
             return
         self.any = True
         ups = self._upstream(plan.upstream) if plan.upstream is not None else NONE
@@ -270,7 +280,7 @@ class ProxySections:
             plan.buffer_size, plan.buffers_total, *b.list_range(plan.hide), plan.modifier1, plan.modifier2,
             mb & 0xFFFFFFFF, mb >> 32, plan.client_body_buffer_size, plan.client_body_timeout_ms,
             *b.s(plan.temp_path), *b.s(plan.uri or ""), *b.s(plan.match_prefix), *b.s(plan.proxy_host),
-            plan.proxy_port, 0))
+            *b.s(plan.redirect_from), *b.s(plan.redirect_to), plan.proxy_port, 0))
 
     def sections(self) -> list[tuple[int, bytes, int, int]]:
         """(kind, data, count, recsize) for _Blob.finish; nothing when no location proxies."""
