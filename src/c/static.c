@@ -834,6 +834,7 @@ static int do_try_files(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
         if (e) pf_fent_release(w, e);
         if (!hit) continue;
         if (set_uri(q, t, n) < 0) continue;
+        if (pf_proxy_location(w, c, q)) return LOC_DONE;   /* try_files hit in a proxied location: nginx proxies it */
         return serve_uri(w, c, q, cf);
     }
     return LOC_DONE;
@@ -877,8 +878,8 @@ static int in_location(pf_worker *w, pf_conn *c, pf_req *q)
         return LOC_DONE;
     }
     if (cf->return_code >= 0) return do_return(w, c, q, cf);
-    if (pf_proxy_location(w, c, q)) return LOC_DONE;       /* uwsgi_pass / proxy_pass / stub_status */
     if (cf->try_files.count) return do_try_files(w, c, q, cf);
+    if (pf_proxy_location(w, c, q)) return LOC_DONE;       /* uwsgi_pass / proxy_pass / stub_status */
     return serve_uri(w, c, q, cf);
 }
 

@@ -153,3 +153,39 @@ def test_variables_in_proxy_set_header(procs, tmp_path):
         assert len(h["x-id"]) == 32 and all(ch in "0123456789abcdef" for ch in h["x-id"])
     finally:
         rec.close()
+
+
+def test_try_files_falls_back_to_a_named_uwsgi_location(procs, tmp_path):
+    rec = Recorder(str(tmp_path / "rec.sock"), "uwsgi")
+    try:
+        (tmp_path / "html").mkdir()
+        (tmp_path / "html" / "robots.txt").write_text("static file\n")
+        pf = start_pyfront(procs, tmp_path, f"""
+            root {tmp_path}/html;
+            location / {{ try_files $uri @app; }}
+            location @app {{ include uwsgi_params; uwsgi_pass unix:{rec.address}; }}""")
+        out = request(pf.port, b"GET /robots.txt HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+        assert out.endswith(b"\r\n\r\nstatic file\n") and rec.requests == []
+        out = request(pf.port, b"GET /dynamic?x=1 HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+        assert response_body(out) == b"ok"
+        (v, _), = rec.requests
+        assert v["PATH_INFO"] == "/dynamic" and v["QUERY_STRING"] == "x=1" and v["REQUEST_URI"] == "/dynamic?x=1"
+    finally:
+        rec.close()
+
+
+def test_try_files_then_uwsgi_pass_in_one_location(procs, tmp_path):
+    # nginx: try_files runs first (404 for a missing file), the location's uwsgi_pass serves a hit
+    rec = Recorder(str(tmp_path / "rec.sock"), "uwsgi")
+    try:
+        (tmp_path / "html").mkdir()
+        (tmp_path / "html" / "exists").write_text("file\n")
+        pf = start_pyfront(procs, tmp_path, f"""
+            root {tmp_path}/html;
+            location / {{ try_files $uri =404; include uwsgi_params; uwsgi_pass unix:{rec.address}; }}""")
+        out = request(pf.port, b"GET /missing HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 404") and rec.requests == []
+        out = request(pf.port, b"GET /exists HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+        assert response_body(out) == b"ok" and rec.requests[0][0]["PATH_INFO"] == "/exists"
+    finally:
+        rec.close()
