@@ -432,6 +432,7 @@ static int looks_http(const char *p, size_t n)
 
 static int hidden(pf_worker *w, const rt_pxconf *pc, const char *name, size_t nl)
 {
+    if (nl == 7 && strncasecmp(name, "upgrade", 7) == 0 && pc == NULL) return 0;
     static const char *const always[] = {"connection", "keep-alive", "transfer-encoding", "content-length",
                                          "proxy-connection", "upgrade", "status", NULL};
     for (int i = 0; always[i]; i++)
@@ -552,7 +553,10 @@ static int build_head(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     u->client_chunked = unknown_len && q->h.version_minor >= 1;
     if (u->client_chunked) HB_LIT(&b, "Transfer-Encoding: chunked\r\n");
     q->keep_alive = want_keepalive(w, c, q) && !(unknown_len && !u->client_chunked);
-    if (q->keep_alive) {
+    if (u->tunnel) {
+        q->keep_alive = 0;
+        HB_LIT(&b, "Connection: upgrade\r\n");
+    } else if (q->keep_alive) {
         HB_LIT(&b, "Connection: keep-alive\r\n");
         if (cf && cf->keepalive_header_s)
             hb_put(&b, tmp, (size_t)snprintf(tmp, sizeof tmp, "Keep-Alive: timeout=%u\r\n", cf->keepalive_header_s));
@@ -563,7 +567,7 @@ static int build_head(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         if ((int)i == server_i || (int)i == date_i || (int)i == ctype_i || (int)i == lm_i || (int)i == loc_i) continue;
         const char *n = hp + r->headers[i].name.off;
         size_t nl = r->headers[i].name.len;
-        if (hidden(w, pc, n, nl)) continue;
+        if (hidden(w, u->tunnel && nl == 7 && strncasecmp(n, "upgrade", 7) == 0 ? NULL : pc, n, nl)) continue;
         if ((nl == 6 && strncasecmp(n, "server", 6) == 0) || (nl == 4 && strncasecmp(n, "date", 4) == 0)) continue;
         hb_put(&b, n, nl);
         HB_LIT(&b, ": ");
@@ -650,6 +654,13 @@ static int head_done(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int head_len
         && !(u->request_sent && is_non_idempotent(c, q) && !(pc->next_upstream & NU_NON_IDEMPOTENT))
         && !(pc->next_tries && u->tries >= pc->next_tries))
         return up_next(w, c, q, u, ft, st);
+    if (st == 101) {
+        if (!q->h.upgrade) {          /* nginx: a 101 the client did not ask for is an error */
+            pf_log_error(w, PF_LOG_ERR, c, q, "upstream sent unexpected 101 Switching Protocols while reading response header from upstream");
+            return up_next(w, c, q, u, NU_INVALID_HEADER, 502);
+        }
+        u->tunnel = 1;
+    }
     if ((pc->flags & PXF_INTERCEPT) && st >= 300 && has_errpage(w, q, st)) {
         if (u->peer >= 0) pf_ups_free_peer(w, pc->upstream, u->peer, 0);
         u->peer = -1;
@@ -686,6 +697,13 @@ static int head_done(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int head_len
     uint32_t nb = buffering ? (pc->buffers_total + PF_BUF_SIZE - 1) / PF_BUF_SIZE : 1;
     u->rmax = nb < 1 ? 1 : nb > PX_RING ? PX_RING : nb;
     u->phase = PXP_RELAY;
+    if (u->tunnel) {
+        u->phase = PXP_TUNNEL;
+        u->resp_mode = PF_BODY_CLOSE;
+        u->up_eof = 0;
+        u->keep_upstream = 0;
+        u->rmax = 1;
+    }
     stat_set(w, u, 2);
     return 1;
 }
@@ -931,6 +949,53 @@ static int relay(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     return 1;
 }
 
+/* ---- upgraded connections (WebSocket): bytes both ways, one buffer each -------- */
+static int tunnel(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
+{
+    for (;;) {
+        int progress = 0;
+        int r = relay_read(w, c, q, u);                 /* upstream -> ring (one buffer) */
+        if (r < 0) return close_client(w, c, q, 0);
+        int s = relay_write(w, c, q, u);                /* head, then ring -> client */
+        if (s < 0) return close_client(w, c, q, 0);
+        progress = r || s;
+        /* client -> upstream through the read buffer, behind the request head */
+        char *p = c->rbuf->data + c->rpos + q->head_len;
+        size_t avail = c->rlen - c->rpos - q->head_len;
+        if (avail && u->up_writable) {
+            ssize_t n = send(u->fd, p, avail, MSG_NOSIGNAL);
+            if (n > 0) {
+                memmove(p, p + n, avail - (size_t)n);
+                c->rlen -= (uint32_t)n;
+                progress = 1;
+            } else if (n < 0 && errno == EAGAIN) {
+                u->up_writable = 0;
+            } else if (!(n < 0 && errno == EINTR)) {
+                return close_client(w, c, q, 0);
+            }
+        } else if (!avail && c->readable && !u->client_eof) {
+            if (c->rpos > 0) {
+                memmove(c->rbuf->data, c->rbuf->data + c->rpos, c->rlen - c->rpos);
+                c->rlen -= c->rpos;
+                c->rpos = 0;
+                p = c->rbuf->data + q->head_len;
+            }
+            ssize_t n = recv(c->fd, p, c->rbuf->cap - c->rlen, 0);
+            if (n > 0) { c->rlen += (uint32_t)n; progress = 1; }
+            else if (n == 0) { u->client_eof = 1; progress = 1; }
+            else if (errno == EAGAIN) c->readable = 0;
+            else if (errno != EINTR) return close_client(w, c, q, 0);
+        }
+        int up_done = u->up_eof && q->wpos == q->wlen && (!u->rcount || u->re[u->rhead] == u->rs[u->rhead]);
+        if ((u->client_eof && c->rlen - c->rpos == q->head_len) || up_done)
+            return close_client(w, c, q, 0);            /* one side is finished: so is the tunnel */
+        if (!progress) {
+            pf_timer_set(w, c, w->now_ms + u->pc->read_timeout_ms);
+            return 0;
+        }
+    }
+}
+
 /* ---- entry points ------------------------------------------------------------ */
 int pf_proxy_location(pf_worker *w, pf_conn *c, pf_req *q)
 {
@@ -1020,6 +1085,8 @@ int pf_proxy_run(pf_worker *w, pf_conn *c)
         case PXP_RELAY:
             if (client_gone(w, c, q)) return close_client(w, c, q, 499);
             return relay(w, c, q, u);
+        case PXP_TUNNEL:
+            return tunnel(w, c, q, u);
         case PXP_DONE:
             return 1;
         default:
@@ -1076,6 +1143,9 @@ void pf_proxy_timeout(pf_worker *w, pf_conn *c)
                      "upstream timed out (110: Connection timed out) while reading response header from upstream");
         up_next(w, c, q, u, NU_TIMEOUT, 504);
         break;
+    case PXP_TUNNEL:
+        close_client(w, c, q, 0);                       /* idle upgraded connection */
+        return;
     case PXP_RELAY:
         if (u->cl_deadline >= 0 && u->cl_deadline <= w->now_ms)
             pf_log_error(w, PF_LOG_INFO, c, q, "client timed out (110: Connection timed out) while sending to client");

@@ -78,6 +78,7 @@ enum px_phase {
     PXP_STREAM,         /* uwsgi_request_buffering off: client body -> upstream as it comes */
     PXP_HEAD,           /* reading the response head */
     PXP_RELAY,          /* streaming the response body to the client */
+    PXP_TUNNEL,         /* 101 Switching Protocols: bytes both ways until one side closes */
     PXP_DONE,
 };
 
@@ -128,6 +129,7 @@ typedef struct pf_up {
     uint32_t stat_state;                     /* 1 reading (body), 2 writing */
     int up_readable, up_writable, client_gone_checked;
     int final_status;                        /* 502/504 when the last try fails */
+    int tunnel, client_eof;                  /* upgraded connection (WebSocket) */
 } pf_up;
 #define PF_EV_UPSTREAM (1ull << 61)          /* epoll data: an upstream fd of connection slot/gen */
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 
 from tests.integration.app_support import http_request, start_app
 from tests.integration.proxy_support import request, response_body, start_pyfront, write_echo
@@ -91,5 +92,76 @@ def test_proxy_redirect_default_rewrites_location(procs, tmp_path):
         rec.response = b"HTTP/1.1 302 Found\r\nLocation: https://elsewhere/\r\nContent-Length: 0\r\n\r\n"
         out = request(pf.port, b"GET /api/x HTTP/1.1\r\nHost: site.example\r\nConnection: close\r\n\r\n")
         assert b"\r\nLocation: https://elsewhere/\r\n" in out
+    finally:
+        rec.close()
+
+
+def _upgrade_backend():
+    """Answers an Upgrade request with 101, then echoes bytes upper-cased until EOF."""
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    seen = []
+
+    def serve():
+        c, _ = srv.accept()
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += c.recv(4096)
+        seen.append(buf)
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Accept: x\r\n\r\n")
+        data = rest
+        while True:
+            if data:
+                c.sendall(data.upper())
+            data = c.recv(4096)
+            if not data:
+                break
+        c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, seen
+
+
+def test_websocket_upgrade_tunnel(procs, tmp_path):
+    srv, seen = _upgrade_backend()
+    port = srv.getsockname()[1]
+    try:
+        pf = start_pyfront(procs, tmp_path, f"""
+            location /ws {{ proxy_pass http://127.0.0.1:{port}; proxy_http_version 1.1;
+                            proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; }}""")
+        s = socket.create_connection(("127.0.0.1", pf.port), timeout=10)
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: test.local\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\nearly")
+        got = b""
+        while b"EARLY" not in got:
+            d = s.recv(4096)
+            assert d, got
+            got += d
+        head = got.split(b"\r\n\r\n")[0]
+        assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        assert b"\r\nUpgrade: websocket" in head and b"\r\nConnection: upgrade" in head
+        assert b"upgrade: websocket" in seen[0].lower() and b"connection: upgrade" in seen[0].lower()
+        for msg in (b"hello", b"second message"):
+            s.sendall(msg)
+            want, got = msg.upper(), b""
+            while len(got) < len(want):
+                got += s.recv(4096)
+            assert got == want
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(4096) == b""                     # the tunnel closes when one side is done
+        s.close()
+    finally:
+        srv.close()
+
+
+def test_unexpected_101_is_502(procs, tmp_path):
+    rec = Recorder(None, "http", response=b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n")
+    try:
+        pf = start_pyfront(procs, tmp_path, f"location / {{ proxy_pass http://{rec.address}; }}")
+        out = request(pf.port, b"GET / HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 502")
     finally:
         rec.close()
