@@ -55,6 +55,7 @@ static pf_up *up_get(pf_worker *w)
     u->body_fd = -1;
     u->fd = -1;
     u->peer = -1;
+    u->last_peer = -1;
     pf_lb_ctx_init(&u->lb);
     return u;
 }
@@ -236,6 +237,7 @@ static int up_connect(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
             return respond(w, c, q, u->final_status ? u->final_status : 502);
         }
         u->peer = peer;
+        u->last_peer = peer;
         u->tries++;
         if (ups->keepalive) {
             uint32_t reqs = 0;

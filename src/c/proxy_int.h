@@ -98,6 +98,7 @@ typedef struct pf_up {
     int fd, cached, registered;
     uint32_t ka_requests;                    /* requests already served on a cached connection */
     int peer;                                /* index in the upstream's peers, -1 none */
+    int last_peer;                           /* the last one tried ($upstream_addr after a failure) */
     pf_lb_ctx lb;
     uint32_t tries;
     int64_t first_try_ms, connect_start_ms;

@@ -105,9 +105,10 @@ size_t pf_proxy_var(pf_worker *w, pf_conn *c, pf_req *q, uint32_t var, const cha
         if (c->peer.sa.sa_family == AF_INET6) return cpy(out, cap, (const char *)&c->peer.in6.sin6_addr, 16);
         return 0;
     case V_UPSTREAM_ADDR: {
-        if (!u || u->peer < 0) return 0;
+        int pi = u ? (u->peer >= 0 ? u->peer : u->last_peer) : -1;
+        if (pi < 0) return 0;
         const rt_upstream *up = &w->rt->upstream[u->pc->upstream];
-        const rt_peer *p = &w->rt->peer[up->peers.first + (uint32_t)u->peer];
+        const rt_peer *p = &w->rt->peer[up->peers.first + (uint32_t)pi];
         return cpy(out, cap, RT_S(w->rt, p->name), p->name.len);
     }
     case V_UPSTREAM_STATUS:

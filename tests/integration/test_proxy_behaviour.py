@@ -189,3 +189,24 @@ def test_try_files_then_uwsgi_pass_in_one_location(procs, tmp_path):
         assert response_body(out) == b"ok" and rec.requests[0][0]["PATH_INFO"] == "/exists"
     finally:
         rec.close()
+
+
+def test_access_log_upstream_variables(procs, tmp_path):
+    rec = Recorder(str(tmp_path / "rec.sock"), "uwsgi")
+    try:
+        log = tmp_path / "up.log"
+        pf = start_pyfront(procs, tmp_path, f"""
+            location / {{ include uwsgi_params; uwsgi_pass unix:{rec.address}; }}
+            location /down/ {{ uwsgi_pass unix:{tmp_path}/none.sock; }}""",
+            extra_http=f"log_format up '$status $body_bytes_sent $upstream_addr $upstream_status $request_id';\n"
+                       f"access_log {log} up;")
+        request(pf.port, b"GET /a HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+        request(pf.port, b"GET /down/ HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+        deadline = time.monotonic() + 10
+        while (not log.exists() or log.read_text().count("\n") < 2) and time.monotonic() < deadline:
+            time.sleep(0.05)                                  # the access log is flushed once a second
+        lines = [ln.split() for ln in log.read_text().splitlines()]
+        assert lines[0][:4] == ["200", "2", f"unix:{rec.address}", "200"] and len(lines[0][4]) == 32
+        assert lines[1][0] == "502" and lines[1][2] == f"unix:{tmp_path}/none.sock" and lines[1][3] == "502"
+    finally:
+        rec.close()
