@@ -210,3 +210,19 @@ def test_access_log_upstream_variables(procs, tmp_path):
         assert lines[1][0] == "502" and lines[1][2] == f"unix:{tmp_path}/none.sock" and lines[1][3] == "502"
     finally:
         rec.close()
+
+
+def test_uwsgi_pass_over_tcp_forms(procs, tmp_path):
+    rec = Recorder(None, "uwsgi")
+    try:
+        pf = start_pyfront(procs, tmp_path, f"""
+            location /a {{ include uwsgi_params; uwsgi_pass {rec.address}; }}
+            location /b {{ include uwsgi_params; uwsgi_pass uwsgi://{rec.address}; }}
+            location /c {{ include uwsgi_params; uwsgi_pass up; }}""",
+            extra_http=f"upstream up {{ server {rec.address}; }}")
+        for path in (b"/a", b"/b", b"/c"):
+            out = request(pf.port, b"GET " + path + b" HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+            assert response_body(out) == b"ok"
+        assert [v["PATH_INFO"] for v, _ in rec.requests] == ["/a", "/b", "/c"]
+    finally:
+        rec.close()
