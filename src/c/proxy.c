@@ -643,6 +643,35 @@ static size_t body_bytes(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, char *bu
     }
 }
 
+/* X-Accel-Redirect: the upstream hands the request back to the front (protected
+ * downloads): the upstream is released and the URI matched again as GET (HEAD stays) */
+static int accel_redirect(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int hi)
+{
+    char uri[PF_URI_MAX];
+    size_t n = u->resp.headers[hi].value.len;
+    if (n >= sizeof uri) n = sizeof uri - 1;
+    memcpy(uri, u->hbuf->data + u->resp.headers[hi].value.off, n);
+    if (u->peer >= 0) pf_ups_free_peer(w, u->pc->upstream, u->peer, 0);
+    u->peer = -1;
+    u->phase = PXP_DONE;
+    pf_proxy_release(w, q);                       /* u is gone from here on */
+    if (q->h.method_id != PF_M_HEAD) q->h.method_id = PF_M_GET;
+    q->h.body = PF_BODY_NONE;                     /* the body was consumed by the first leg */
+    q->h.content_length = -1;
+    q->err_page_done = 1;                         /* one redirect, no loop through error_page */
+    pf_buf_put(w, q->wbuf);
+    q->wbuf = NULL;
+    q->wlen = q->wpos = 0;
+    if (pf_internal_redirect(w, c, q, uri, n) < 0) {
+        pf_log_error(w, PF_LOG_ERR, c, q, "invalid X-Accel-Redirect \"%.*s\" from upstream", (int)n, uri);
+        pf_respond_error(w, c, q, 500);
+    }
+    if (q->up) return 1;                          /* proxied again: the new leg starts in BODY */
+    pf_timer_del(w, c);
+    pf_conn_set_state(w, c, CS_WRITE);
+    return 1;
+}
+
 static int head_done(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int head_len)
 {
     const rt_pxconf *pc = u->pc;
@@ -663,6 +692,9 @@ static int head_done(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int head_len
         }
         u->tunnel = 1;
     }
+    int xar = pf_http_header_index(u->hbuf->data, u->resp.headers, u->resp.nheaders, "x-accel-redirect", 16, 0);
+    if (xar >= 0 && u->resp.headers[xar].value.len && !q->err_page_done)
+        return accel_redirect(w, c, q, u, xar);
     if ((pc->flags & PXF_INTERCEPT) && st >= 300 && has_errpage(w, q, st)) {
         if (u->peer >= 0) pf_ups_free_peer(w, pc->upstream, u->peer, 0);
         u->peer = -1;
@@ -1034,9 +1066,10 @@ static int client_gone(pf_worker *w, pf_conn *c, pf_req *q)
 int pf_proxy_run(pf_worker *w, pf_conn *c)
 {
     pf_req *q = c->req;
-    pf_up *u = q->up;
     for (;;) {
         int rc;
+        pf_up *u = q->up;                        /* X-Accel-Redirect may have replaced it */
+        if (!u) return close_client(w, c, q, 500);
         switch (u->phase) {
         case PXP_BODY:
             if (!u->body_started && !(u->pc->flags & PXF_REQ_BUFFERING) && (u->pc->flags & PXF_PASS_BODY)
@@ -1097,7 +1130,8 @@ int pf_proxy_run(pf_worker *w, pf_conn *c)
         }
         if (c->state != CS_UPSTREAM) return c->state == CS_FREE ? -1 : 1;
         if (rc <= 0) {
-            if (u->phase >= PXP_CONNECT && u->phase <= PXP_HEAD) pf_timer_set(w, c, u->up_deadline);
+            u = q->up;
+            if (u && u->phase >= PXP_CONNECT && u->phase <= PXP_HEAD) pf_timer_set(w, c, u->up_deadline);
             return rc;
         }
     }

@@ -936,6 +936,22 @@ static int handle_errpage(pf_worker *w, pf_conn *c, pf_req *q, int status)
     return 0;
 }
 
+/* for proxy.c: X-Accel-Redirect from an upstream — an internal redirect to uri ("/x" or
+ * "@named"), as error_page does; 0, or -1 when the URI is invalid */
+int pf_internal_redirect(pf_worker *w, pf_conn *c, pf_req *q, const char *uri, size_t len)
+{
+    if (len && uri[0] == '@') {
+        int l = pf_router_named(w->rt, q->server, uri, len);
+        if (l < 0) return -1;
+        q->loc = l;
+        run_locations(w, c, q, 1);
+        return 0;
+    }
+    if (set_uri(q, uri, len) < 0) return -1;
+    run_locations(w, c, q, 0);
+    return 0;
+}
+
 void pf_handle_request(pf_worker *w, pf_conn *c, pf_req *q)
 {
     const pf_router *r = w->rt;

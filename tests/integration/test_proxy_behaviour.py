@@ -226,3 +226,21 @@ def test_uwsgi_pass_over_tcp_forms(procs, tmp_path):
         assert [v["PATH_INFO"] for v, _ in rec.requests] == ["/a", "/b", "/c"]
     finally:
         rec.close()
+
+
+def test_x_accel_redirect_serves_the_protected_file(procs, tmp_path):
+    rec = Recorder(str(tmp_path / "rec.sock"), "uwsgi",
+                   response=b"HTTP/1.1 200 OK\r\nX-Accel-Redirect: /protected/report.txt\r\nContent-Length: 0\r\n\r\n")
+    try:
+        (tmp_path / "files").mkdir()
+        (tmp_path / "files" / "report.txt").write_text("secret report\n")
+        pf = start_pyfront(procs, tmp_path, f"""
+            location / {{ include uwsgi_params; uwsgi_pass unix:{rec.address}; }}
+            location /protected/ {{ alias {tmp_path}/files/; }}""")
+        out = request(pf.port, b"POST /download HTTP/1.1\r\nHost: test.local\r\nContent-Length: 2\r\n"
+                               b"Connection: close\r\n\r\nid")
+        assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"\r\n\r\nsecret report\n"), out
+        assert b"X-Accel-Redirect" not in out
+        assert rec.requests[0][1] == b"id"
+    finally:
+        rec.close()
