@@ -215,6 +215,10 @@ def main() -> int:
                 "| stack | req/s (median) | app CPU µs/req | errors | pyfront ÷ this |\n|---|---|---|---|---|\n")
         for r in rows_b:
             f.write("| " + " | ".join(r) + " |\n")
+        load = os.getloadavg()
+        f.write(f"\nLoad average at the end of the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+                f"({os.cpu_count()} CPUs). errors = wrk socket errors + non-2xx responses; a row with "
+                f"errors (uWSGI's --http-socket keep-alive) is not a like-for-like figure.\n")
     print(open(out).read())
     shutil.rmtree(base, ignore_errors=True)
     return 0

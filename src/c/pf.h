@@ -245,6 +245,7 @@ typedef struct {
     uint32_t nvars;
     uint32_t flat_len;   /* bytes written to `flat` ("k\0v\0k\0v", no trailing NUL) */
     int flat_nul;        /* 1: a key or value contains NUL, so `flat` is ambiguous: use spans */
+    int flat_dup;        /* 1: a key occurs twice (nginx < 1.23 repeats request headers) */
 } pf_uwsgi_packet;
 
 /* >= 0: 4 + datasize (the body starts there); PF_NEED_MORE; or PF_E_UWSGI_*.

@@ -31,6 +31,20 @@ static int looks_like_http(const unsigned char *p)
     return 0;
 }
 
+/* Does a key equal to base[koff, koff+klen) occur in the vars block before koff? */
+static int has_key(const unsigned char *base, uint32_t start, uint32_t koff, uint32_t klen)
+{
+    uint32_t pos = start;
+    while (pos + 2 < koff) {        /* vars before this one (koff - 2); validated already */
+        uint32_t kl = rd16(base + pos);
+        if (kl == klen && memcmp(base + pos + 2, base + koff, klen) == 0)
+            return 1;
+        pos += 2 + kl;
+        pos += 2 + rd16(base + pos);
+    }
+    return 0;
+}
+
 /* Walk the vars block [p, p+size). Optionally fill spans (offsets are relative to
  * `base`, the start of the caller's buffer) and/or the flat "k\0v\0k\0v" copy. */
 static int walk_vars(const unsigned char *base, uint32_t start, uint32_t size, pf_uwsgi_packet *pkt,
@@ -38,7 +52,8 @@ static int walk_vars(const unsigned char *base, uint32_t start, uint32_t size, p
 {
     uint32_t pos = start, end = start + size, n = 0;
     size_t flen = 0;
-    int nul = 0;
+    int nul = 0, dup = 0;
+    uint64_t seen[4] = { 0, 0, 0, 0 };   /* 256-bit filter of key fingerprints */
     while (pos < end) {
         if (end - pos < 2)
             return PF_E_UWSGI_VAR;
@@ -78,12 +93,23 @@ static int walk_vars(const unsigned char *base, uint32_t start, uint32_t size, p
             flen += vlen;
             if (!nul && (memchr(base + koff, 0, klen) || memchr(base + voff, 0, vlen)))
                 nul = 1;
+            /* Repeated keys: nginx before 1.23 sends a repeated request header as two
+             * HTTP_X vars (captured in tests/corpus/uwsgi/repeated-headers.uwsgi); the
+             * caller joins them instead of keeping the last. Fingerprint filter first, an
+             * exact scan only on a hit, so the usual packet costs no O(n^2) work. */
+            if (!dup && klen) {
+                unsigned fp = (klen * 31u + base[koff + klen - 1] * 7u + base[koff + klen / 2]) & 255u;
+                if (seen[fp >> 6] & (1ull << (fp & 63)))
+                    dup = has_key(base, start, koff, klen);
+                seen[fp >> 6] |= 1ull << (fp & 63);
+            }
         }
         n++;
     }
     pkt->nvars = n;
     pkt->flat_len = (uint32_t)flen;
     pkt->flat_nul = nul;
+    pkt->flat_dup = dup;
     return 0;
 }
 

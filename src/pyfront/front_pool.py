@@ -273,10 +273,14 @@ class FrontPool:
             return
         gen.ready = True
         # old -> draining: every older generation stops accepting and finishes its requests
+        retired = []
         for w in self.workers.values():
             if w.generation < gen.number and not w.draining:
                 w.draining = True
                 self._signal(w.pid, signal.SIGQUIT)
+                retired.append(str(w.pid))
+        if retired:
+            self.log("notice", f"generation {gen.number} is up; old worker processes drain: {' '.join(retired)}")
         self._arm_drain_deadline()
         for number in [n for n in self.generations if n < gen.number]:
             self._maybe_free(number)

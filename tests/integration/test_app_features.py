@@ -8,7 +8,7 @@ import time
 
 from pyfront.app import packet
 from tests.conftest import free_port
-from tests.integration.app_support import (alive, http_request, raw_exchange, start_app, wait_until,
+from tests.integration.app_support import (http_request, raw_exchange, start_app, wait_until,
                                            write_test_app)
 
 

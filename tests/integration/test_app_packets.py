@@ -87,3 +87,15 @@ def test_body_sent_with_packet_and_unread_body_is_drained(app):
                          b"SERVER_PROTOCOL": b"HTTP/1.1", b"SERVER_NAME": b"t", b"SERVER_PORT": b"80"})
     out = raw_exchange(app.address, pkt + b"hello and bytes past CONTENT_LENGTH")
     assert out.endswith(b"5 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+
+
+def test_repeated_headers_from_old_nginx_are_joined(app):
+    import json
+    corpus = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "uwsgi",
+                          "repeated-headers.uwsgi")
+    p = packet.decode(open(corpus, "rb").read())
+    vars_ = [(k, b"/echo" if k in (b"PATH_INFO", b"REQUEST_URI") else v) for k, v in p.vars]
+    out = raw_exchange(app.address, packet.encode(vars_))
+    env = json.loads(out.split(b"\r\n\r\n", 1)[1])
+    assert env["HTTP_COOKIE"] == "a=1; b=2"
+    assert env["HTTP_ACCEPT"] == "a, b"

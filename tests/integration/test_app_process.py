@@ -4,10 +4,8 @@ import signal
 import threading
 import time
 
-import pytest
-
 from tests.conftest import free_port
-from tests.integration.app_support import (alive, children, http_request, start_app, wait_until,
+from tests.integration.app_support import (alive, http_request, start_app, wait_until,
                                            write_test_app)
 
 
@@ -79,7 +77,7 @@ def test_harakiri_logs_request_and_stack_then_respawns(procs, tmp_path):
     assert "GET /sleep?s=30" in log
     assert "stuck_in_the_app" in log          # the Python stack of the stuck thread
     wait_until(lambda: app.worker_pids() and app.worker_pids() != before, what="respawn")
-    app.wait_log(f"spawned pyfront worker 1")
+    app.wait_log("spawned pyfront worker 1")
     status, _, body = get(port, "/pid")
     assert status == 200
 
@@ -170,3 +168,24 @@ def test_sighup_reload_serves_every_request(procs, tmp_path):
         t.join(20)
     assert errors == []
     app.wait_log("generation 1 is accepting")
+
+
+def test_graceful_stop_deadline_kills_a_stuck_worker_group(procs, tmp_path):
+    app, port = http_app(procs, tmp_path, "reload-mercy = 1\nworker-reload-mercy = 1", processes=1, threads=1)
+    pids = app.worker_pids()
+    t = threading.Thread(target=lambda: _swallow(lambda: get(port, "/sleep?s=60", timeout=30)))
+    t.daemon = True
+    t.start()
+    time.sleep(0.3)          # let the request reach the app (not an assertion)
+    os.kill(app.pid, signal.SIGTERM)
+    app.proc.p.wait(30)      # bounded: reload-mercy 1s, then SIGKILL
+    assert not any(alive(p) for p in pids)
+    log = app.log()
+    assert "still busy after worker-reload-mercy" in log or "SIGKILL" in log
+
+
+def _swallow(fn):
+    try:
+        fn()
+    except Exception:
+        pass

@@ -351,3 +351,22 @@ def test_reload_with_keepalive_clients_zero_failures(serve):
     for t in ts:
         t.join()
     assert res["fail"] == 0, res["errors"][:5]
+
+
+def test_idle_keepalive_connection_survives_a_reload(serve):
+    """A keep-alive connection idle during a reload still gets its next request answered
+    (by the draining old worker, with `Connection: close`), not a reset."""
+    s = serve(workers=1)
+    old = wait_until(lambda: s.workers(), what="worker")
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+    c.request("GET", "/a.txt")
+    r = c.getresponse()
+    assert r.read() == b"A\n" and not r.will_close
+    os.kill(s.pid, signal.SIGHUP)
+    wait_until(lambda: f"old worker processes drain: {old[0]}" in s.log(), what="old worker draining")
+    time.sleep(0.2)                     # let the QUIT reach it
+    c.request("GET", "/a.txt")          # same connection, held by the old, draining worker
+    r = c.getresponse()
+    assert (r.status, r.read()) == (200, b"A\n")
+    assert r.getheader("Connection", "").lower() == "close"
+    c.close()

@@ -25,7 +25,7 @@ NAMES = sorted({k.split("@")[0] for k in ND.TABLE} - {"include", "http", "events
 # ASCII only: nginx prints single bytes of a multi-byte character in some messages
 ARGS = ["on", "off", "1", "0", "10", "1k", "1m", "10s", "1h30m", "500ms", "-1", "x", "/a", "/a/", "a/b", "$uri",
         "$host", "${host}x", "main", "combined", "=404", "@x", "always", "if_not_empty", "text/css", "*", "auto",
-        "127.0.0.1:1", "unix:/s", "http://h", "http://127.0.0.1:1/", "epoch", "max", "modified", "1d", "@10h",
+        "127.0.0.1:1", "unix:/s", "http://localhost", "http://127.0.0.1:1/", "epoch", "max", "modified", "1d", "@10h",
         "error", "timeout", "http_500", "http_502", "default_server", "backlog=5", "exact", "before", "build",
         "1.1", "=200", "500", "302", "https://x", "escape=json", "buffer=1k", "weight=2", "consistent", "'q q'",
         '"a b"', "$", "${x"]

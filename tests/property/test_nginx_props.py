@@ -44,7 +44,7 @@ def test_tokenizer_round_trip(toks):
 
 VOCAB = ["server", "location", "upstream", "types", "http", "events", "{", "}", ";", " ", "\n", "#", '"', "'",
          "\\", "$", "${", "root", "alias", "/a/", "/b", "~", "=", "^~", "@x", "uwsgi_pass", "proxy_pass",
-         "unix:/s", "127.0.0.1:1", "http://h", "add_header", "X", "always", "return", "200", "error_page",
+         "unix:/s", "127.0.0.1:1", "http://localhost", "add_header", "X", "always", "return", "200", "error_page",
          "404", "=", "gzip", "on", "off", "gzip_types", "text/css", "expires", "1h", "server_name",
          "*.a", ".b", "a/b", "~^x", "keepalive_timeout", "10s", "uwsgi_param", "if_not_empty", "try_files",
          "$uri", "=404", "access_log", "main", "log_format", "hash", "least_conn", "keepalive", "weight=2",

@@ -44,3 +44,16 @@ def test_arbitrary_bytes_never_crash(data, maxds):
         return
     if p is not None:
         assert 4 <= p.size <= len(data) and p.datasize <= maxds
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from([b"A", b"B", b"HTTP_X", b"HTTP_COOKIE", b"", b"AB", b"BA"]), vals),
+                max_size=12))
+def test_flat_dup_flag_is_exact(vars):
+    from pyfront._native import ffi, lib
+    data = packet.encode(vars)
+    pkt = ffi.new("pf_uwsgi_packet *")
+    flat = ffi.new("char[]", 65536)
+    assert lib.pf_uwsgi_parse(data, len(data), 65535, pkt, ffi.NULL, 0, flat, 65536) == len(data)
+    keys = [k for k, _ in vars if k]
+    assert pkt.flat_dup == (len(set(keys)) != len(keys))

@@ -1,7 +1,5 @@
 """wsgi.py pieces over a real socketpair: wsgi.input semantics and response framing."""
-import os
 import socket
-import threading
 
 import pytest
 

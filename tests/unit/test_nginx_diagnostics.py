@@ -21,8 +21,8 @@ def test_first_emerg_stops_and_keeps_earlier_warnings():
 
 
 def test_format_is_nginx_like():
-    _, diags = run("server {\n pid /x;\n}\n")
-    assert diags[-1].format() == 'pyfront: [emerg] "pid" directive is not allowed here in site.conf:2'
+    _, diags = run("server {\n lisen 80;\n}\n")
+    assert diags[-1].format() == 'pyfront: [emerg] unknown directive "lisen" in site.conf:2'
 
 
 def test_unsupported_nginx_directive_is_an_error_with_a_hint():
@@ -94,3 +94,11 @@ def test_non_utf8_bytes_in_messages_are_printable(tmp_path):
 def test_bom_gets_a_hint():
     got, diags = run("\ufeffserver {\n}\n")
     assert got[0][1] == 'unknown directive "\ufeffserver"' and "byte order mark" in diags[0].hint
+
+
+def test_not_allowed_here_says_where_it_belongs():
+    _, diags = run("server {\n pid /var/run/nginx.pid;\n}\n")
+    assert diags[-1].format() == ('pyfront: [emerg] "pid" directive is not allowed here in site.conf:2 '
+                                  "(move it to nginx.conf's main context)")
+    _, diags = run("server {\n uwsgi_pass 127.0.0.1:1;\n}\n")
+    assert diags[-1].hint == "use it in location {}"

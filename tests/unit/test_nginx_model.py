@@ -410,3 +410,24 @@ def test_host_names_resolved_at_load_as_nginx_does():
         'host not found in upstream "nosuchhost.invalid:80"'
     d = emerg("server {\n location / {\n  uwsgi_pass nosuchhost.invalid:80;\n }\n}")
     assert (d.message, d.line) == ('host not found in upstream "nosuchhost.invalid"', 3)
+
+
+def test_proxy_pass_without_port_uses_80_unless_an_upstream_has_the_name():
+    cfg = load("upstream b { server 127.0.0.1:9; }\nserver { location /a { proxy_pass http://localhost; }"
+               " location /b { proxy_pass http://b; } location /c { proxy_pass http://127.0.0.1; } }")
+    a, b, c = (l.handler.target for l in cfg.http.servers[0].locations)
+    assert (a.upstream, a.address.text, a.address.port) == (None, "localhost:80", 80) and "127.0.0.1" in a.address.resolved
+    assert (b.upstream, b.address.port) == ("b", None)
+    assert (c.upstream, c.address.text) == (None, "127.0.0.1:80")
+    assert emerg("server {\n location / {\n  uwsgi_pass 127.0.0.1;\n }\n}").message == 'no port in upstream "127.0.0.1"'
+
+
+def test_include_falls_back_to_confdir_like_nginx(tmp_path):
+    """Debian layout: sites-enabled/x includes snippets/y.conf, which nginx finds under its prefix."""
+    (tmp_path / "snippets").mkdir()
+    (tmp_path / "snippets" / "y.conf").write_text("add_header X-Snippet 1;\n")
+    (tmp_path / "sites-enabled").mkdir()
+    (tmp_path / "sites-enabled" / "x").write_text("server {\n listen 8080;\n include snippets/y.conf;\n}\n")
+    (tmp_path / "nginx.conf").write_text("events {}\nhttp {\n include sites-enabled/*;\n}\n")
+    cfg, _ = load_nginx(load_confdir(str(tmp_path)))
+    assert [h.name for h in cfg.http.servers[0].settings.add_headers] == ["X-Snippet"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyfront.app.options import BY_NAME, OPTIONS, load_app
+from pyfront.app.options import BY_NAME, load_app
 from pyfront.config.diagnostics import Report
 from pyfront.config.ini import IniEntry, IniSection, IniSyntaxError, read_ini
 

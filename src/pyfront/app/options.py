@@ -508,7 +508,9 @@ size: 21573`). `http-socket` (and `http`) speak HTTP/1.1 in the workers: keep-al
 connections are multiplexed in C (epoll), so an idle keep-alive client never holds a
 thread; pipelining, chunked request bodies, `Expect: 100-continue`; responses without
 Content-Length are chunked on HTTP/1.1. Header names with `_` are dropped (they would
-alias `-`); repeated headers are joined (`; ` for Cookie).
+alias `-`). Repeated request headers are joined (`, `; `; ` for Cookie) in both modes —
+nginx before 1.23 sends them as separate uwsgi vars, which a plain dict update would
+reduce to the last one.
 
 ## Request log
 

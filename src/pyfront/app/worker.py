@@ -265,6 +265,9 @@ class Worker:
             from pyfront.app.packet import decode
             env.update((k.decode("latin-1"), v.decode("latin-1"))
                        for k, v in decode(_unpack(io.buf, rc), 65535).vars)
+        elif pkt.flat_dup:
+            s = _unpack(io.flat, pkt.flat_len).decode("latin-1").split("\0")
+            join_repeated(env, s, set())
         else:
             it = iter(_unpack(io.flat, pkt.flat_len).decode("latin-1").split("\0"))
             env.update(zip(it, it))
@@ -425,11 +428,7 @@ class Worker:
         env = self.bases[li].copy()
         s = _unpack(io.flat, n).decode("latin-1").split("\0")
         if flags & 16:
-            for k, v in zip(s[::2], s[1::2]):
-                if k in env and k.startswith("HTTP_"):
-                    env[k] += ("; " if k == "HTTP_COOKIE" else ", ") + v
-                else:
-                    env[k] = v
+            join_repeated(env, s, set())
         else:
             it = iter(s)
             env.update(zip(it, it))
@@ -485,6 +484,17 @@ class Worker:
         except ClientGone:
             pass
         return 0, False
+
+
+def join_repeated(env: dict, flat: list[str], seen: set) -> None:
+    """Add K, V pairs; a repeated HTTP_ header is joined as RFC 9110 §5.3 allows
+    (", "; "; " for Cookie, as nginx 1.23+ itself does), not overwritten."""
+    for k, v in zip(flat[::2], flat[1::2]):
+        if k in seen and k.startswith("HTTP_"):
+            env[k] += ("; " if k == "HTTP_COOKIE" else ", ") + v
+        else:
+            env[k] = v
+            seen.add(k)
 
 
 def rss_mb() -> float:

@@ -473,6 +473,11 @@ d("add_header", HSL, "23", h_add_header, "name value [always]", "",
 def h_charset(p, st, a):
     if "charset" in p.level.v:
         return "is duplicate"
+    if a[0].startswith("$"):
+        name = a[0][1:]
+        if not name or not all(c.isalnum() or c == "_" for c in name) or not name.isascii():
+            p.emerg(f'invalid variable name "{a[0]}"')
+        p.emerg('"charset" from a variable is not supported by pyfront', hint="name the charset, e.g. `charset utf-8;`")
     p.level.v["charset"] = None if a[0] == "off" else a[0]
 
 
@@ -1005,9 +1010,10 @@ for _name, _ctx in (("types_hash_max_size", HSL), ("types_hash_bucket_size", HSL
       "Accepted (checked as a number) and ignored: pyfront's C tables have no hash buckets to size.")
 
 d("include", ANY, "1", None, "file | mask", "",
-  "Read another file (or every file matching a glob, in name order) here. Relative to the including file's "
-  "directory; `mime.types` and `uwsgi_params` are built in.",
-  differs="nginx resolves relative includes against the main config's directory; pyfront against the including file's (the same for files in CONF_DIR).")
+  "Read another file (or every file matching a glob, in name order) here. `mime.types` and `uwsgi_params` "
+  "are built in.",
+  differs="a relative path is tried against the including file's directory first, then against CONF_DIR "
+  "(nginx's prefix, its only rule).")
 
 # ---------------------------------------------------------------- nginx directives pyfront does not implement
 # Names only (nginx's and NGINX Plus's, as crossplane's analyzer lists them); any of them is an emerg

@@ -63,6 +63,19 @@ def _printable(msg: str) -> str:
     return msg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _where_allowed(entries) -> str | None:
+    """What to do about a directive in the wrong block (pyfront's hint after nginx's message)."""
+    ctx = set().union(*(e.contexts for e in entries))
+    if ctx == {ND.MAIN}:
+        return "move it to nginx.conf's main context"
+    if ctx == {ND.EVENTS}:
+        return "move it into events {} in nginx.conf"
+    names = {ND.HTTP: "at the http level, outside server {}", ND.SRV: "in server {}", ND.LOC: "in location {}",
+             ND.UPS: "in upstream {}"}
+    where = [names[c] for c in (ND.HTTP, ND.SRV, ND.LOC, ND.UPS) if c in ctx]
+    return "use it " + " or ".join(where) if where else None
+
+
 def var_syntax_error(text: str) -> str | None:
     """nginx's script-compiler message for a malformed `$name` / `${name}` in `text`, or None."""
     i, n = 0, len(text)
@@ -251,7 +264,7 @@ class Parser:
             self.emerg(f'unknown directive "{name}"')
         ent = next((e for e in entries if ctx in e.contexts or ND.ANY in e.contexts), None)
         if ent is None:
-            self.emerg(f'"{name}" directive is not allowed here')
+            self.emerg(f'"{name}" directive is not allowed here', hint=_where_allowed(entries))
         if not ent.block and st.end != ";":
             self.emerg(f'directive "{name}" is not terminated by ";"')
         if ent.block and st.end != "{":
@@ -282,16 +295,28 @@ class Parser:
 
     # ------------------------------------------------------------ include
     def include(self, pattern: str, ctx: str) -> None:
+        """`include`: relative paths are tried against the including file's directory, then
+        against CONF_DIR (nginx's rule: its prefix), so both `include uwsgi_params;` next to a
+        conf.d file and Debian's `include snippets/x.conf;` from sites-enabled/ work.
+        `mime.types` and `uwsgi_params` fall back to pyfront's built-in copies."""
         if self.depth >= MAX_INCLUDE_DEPTH:
             self.emerg(f'include nesting too deep ("{pattern}")', hint="an included file includes itself")
-        base = os.path.dirname(self.file) if self.file and os.path.isabs(self.file) else self.prefix
-        full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
-        if any(c in pattern for c in "*?["):
-            paths = sorted(p for p in glob.glob(full) if os.path.isfile(p))
-        else:
-            paths = [full]
-            if not os.path.exists(full) and os.path.basename(full) in BUILTIN_FILES:
-                paths = [_data_path(os.path.basename(full))]
+        here = os.path.dirname(self.file) if self.file and os.path.isabs(self.file) else self.prefix
+        bases = [""] if os.path.isabs(pattern) else list(dict.fromkeys([here, self.prefix]))
+        is_glob = any(c in pattern for c in "*?[")
+        paths: list[str] = []
+        for base in bases:
+            full = os.path.join(base, pattern)
+            if is_glob:
+                paths = sorted(p for p in glob.glob(full) if os.path.isfile(p))
+            elif os.path.exists(full):
+                paths = [full]
+            if paths:
+                break
+        if not paths and not is_glob:
+            name = os.path.basename(pattern)
+            # nginx names the path under its prefix in the error
+            paths = [_data_path(name)] if name in BUILTIN_FILES else [os.path.join(bases[-1], pattern)]
         self.depth += 1
         try:
             for p in paths:
@@ -574,11 +599,11 @@ class Parser:
             if msg == "invalid port":
                 self.emerg(f'invalid port in upstream "{hostpart}"')
             self.emerg(f'invalid host in upstream "{hostpart}"')
+        # Without a port the target names an upstream block. If there is none, nginx takes
+        # http's port 80 for proxy_pass; uwsgi has no default port ("no port in upstream").
         upstream = None
-        if addr.kind == "name" and addr.port is None:
-            upstream = addr.host
-        elif addr.kind == "inet" and addr.port is None:
-            addr = Address(addr.kind, addr.host, 80 if scheme == "http" else None, None, addr.text)
+        if addr.port is None and addr.kind != "unix":
+            upstream = addr.host if addr.kind == "name" else addr.text
         return PassTarget(scheme, addr, upstream, uri, text, False, self.file, st.line)
 
     def set_stub_status(self, st) -> None:

@@ -61,31 +61,37 @@ def check_http_end(p) -> None:
             hint = (f'"{u.method}" does not support "backup" servers; remove "backup" or the balancing method'
                     if u.backup_conflict else 'every server is "backup"; make one a primary server')
             p.emerg(f'no servers in upstream "{u.name}"', file=u.file, line=u.line, hint=hint)
-    # uwsgi_param / proxy_set_header values are compiled when nginx merges the levels
+    # upstream names: a pass target without a port names an upstream block; proxy_pass
+    # falls back to the host on port 80, uwsgi_pass has no default port
+    from pyfront.config.nginx_parser import resolve
+    resolved = {}
+    for orig in h.passes:
+        t, a = orig, orig.address
+        if t.upstream is not None and t.upstream not in h.upstreams:
+            if t.scheme != "http":
+                p.emerg(f'no port in upstream "{t.upstream}"', file=t.file, line=t.line)
+            a = replace(a, port=80, text=f"[{a.host}]:80" if ":" in a.host else f"{a.host}:80")
+            t = replace(t, address=a, upstream=None)
+        if t.upstream is None and a is not None and a.kind == "name":
+            ips = resolve(a.host, a.port)
+            if not ips:
+                p.emerg(f'host not found in upstream "{a.host}"', file=t.file, line=t.line)
+            t = replace(t, address=replace(a, resolved=ips))
+        if t is not orig:
+            resolved[id(orig)] = t
+    if resolved:
+        for lvl in _levels(p):
+            hd = lvl.handler if hasattr(lvl, "handler") else None
+            if hd is not None and hd.target is not None and id(hd.target) in resolved:
+                lvl.handler = replace(hd, target=resolved[id(hd.target)])
+    # uwsgi_param / proxy_set_header values are compiled when nginx merges the levels,
+    # after the upstreams are initialised
     from pyfront.config.nginx_parser import var_syntax_error
     for text, file, line in p.deferred_vars:
         err = var_syntax_error(text)
         if err:
             p.emerg(err, file=file, line=line)
         p.pending_vars.append((text, file, line))
-    # upstream names: a pass target without a port must name an upstream block
-    for t in h.passes:
-        if t.upstream is not None and t.upstream not in h.upstreams:
-            p.emerg(f'no port in upstream "{t.upstream}"', file=t.file, line=t.line)
-    resolved = {}
-    for t in h.passes:
-        a = t.address
-        if t.upstream is None and a is not None and a.kind == "name":
-            from pyfront.config.nginx_parser import resolve
-            ips = resolve(a.host, a.port)
-            if not ips:
-                p.emerg(f'host not found in upstream "{a.host}"', file=t.file, line=t.line)
-            resolved[id(t)] = replace(t, address=replace(a, resolved=ips))
-    if resolved:
-        for lvl in _levels(p):
-            hd = lvl.handler if hasattr(lvl, "handler") else None
-            if hd is not None and hd.target is not None and id(hd.target) in resolved:
-                lvl.handler = replace(hd, target=resolved[id(hd.target)])
     for srv in h.servers:
         _check_locations(p, srv.level.locations)
     # variables (nginx checks them last, without a location; pyfront adds where they were used)

@@ -150,6 +150,21 @@ class Controller(cmd.Cmd):
     def emptyline(self):
         return False
 
+    _NAME_COMMANDS = ("status", "start", "stop", "restart", "signal", "pid", "tail", "clear", "fg",
+                      "add", "remove", "update")
+
+    def completedefault(self, text, line, begidx, endidx):
+        """Tab completion of process and group names (readline), like supervisorctl's."""
+        if line.split(" ", 1)[0] not in self._NAME_COMMANDS:
+            return []
+        try:
+            infos = self.sv.getAllProcessInfo()
+        except (OSError, xmlrpc.client.Error, http.client.HTTPException):
+            return []
+        names = {make_namespec(i["group"], i["name"]) for i in infos} | {f"{i['group']}:*" for i in infos}
+        names.add("all")
+        return sorted(n for n in names if n.startswith(text))
+
     def default(self, line):
         self.out(f"*** Unknown syntax: {line}")
         self.exitstatus = GENERIC
