@@ -76,7 +76,7 @@ static pf_req *req_get(pf_worker *w)
     q->uri_len = 0; q->uri[0] = 0;
     q->fname_len = 0; q->fname[0] = 0;
     q->status = 0; q->keep_alive = 0; q->header_only = 0; q->redirects = 0;
-    q->err_page_done = 0; q->forced_status = 0; q->close_now = 0; q->body_too_large = 0;
+    q->err_page_done = 0; q->forced_status = 0; q->close_now = 0; q->body_too_large = 0; q->underscores = 0;
     q->start_ms = w->now_ms;
     q->discard_left = 0; q->discard_chunked = 0;
     q->wbuf = NULL; q->wlen = q->wpos = 0;
@@ -235,7 +235,7 @@ static void start_request(pf_worker *w, pf_conn *c, pf_req *q, int head_len)
             && send(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25, MSG_NOSIGNAL) < 0 && errno != EAGAIN)
             pf_log_error(w, PF_LOG_INFO, c, q, "send() failed (%d: %s)", errno, strerror(errno));
         conn_to(w, c, CS_DISCARD_BODY);
-        pf_timer_set(w, c, w->now_ms + addr_conf(w, c)->client_header_timeout_ms);
+        pf_timer_set(w, c, w->now_ms + (q->conf >= 0 ? w->rt->conf[q->conf].client_body_timeout_ms : 60000));
     } else {
         conn_to(w, c, CS_WRITE);
     }
@@ -325,6 +325,8 @@ static int do_discard(pf_worker *w, pf_conn *c)
         int n = conn_recv(w, c);
         if (n == 0 || n == -2 || n == -3) { pf_conn_close(w, c); return -1; }
         if (n == -1) return 0;
+        /* client_body_timeout is the gap between two reads, as nginx's */
+        pf_timer_set(w, c, w->now_ms + (q->conf >= 0 ? w->rt->conf[q->conf].client_body_timeout_ms : 60000));
     }
 }
 

@@ -14,7 +14,7 @@
 #include "pf.h"
 
 #define PF_PATH_MAX 4096
-#define PF_URI_MAX  4096
+#define PF_URI_MAX  8192    /* a request line may be 8k (large_client_header_buffers) */
 
 /* ---- route table (router.c); format in docs/route-table.md -------------- */
 typedef struct { uint32_t off, len; } rt_str;
@@ -47,7 +47,8 @@ enum {
     RT_F_SERVER_TOKENS = 32, RT_F_LOG_NOT_FOUND = 64, RT_F_TCP_NOPUSH = 128,
     RT_F_MSIE_PADDING = 256, RT_F_ABS_REDIRECT = 512, RT_F_PORT_IN_REDIRECT = 1024,
     RT_F_GZIP_TYPES_ANY = 2048, RT_F_TCP_NODELAY = 4096, RT_F_ADD_HEADER_INHERIT = 8192,
-    RT_F_GZIP_DISABLE_MSIE6 = 16384,
+    RT_F_GZIP_DISABLE_MSIE6 = 16384, RT_F_SERVER_NAME_IN_REDIRECT = 32768, RT_F_UNDERSCORES = 65536,
+    RT_F_GZIP_PROXIED_ANY = 131072, RT_F_GZIP_HTTP10 = 262144,
 };
 enum { RT_EXP_OFF = 0, RT_EXP_EPOCH, RT_EXP_MAX, RT_EXP_ACCESS, RT_EXP_MODIFIED };
 
@@ -72,6 +73,7 @@ typedef struct {
     uint32_t keepalive_header_s;    /* 0: no Keep-Alive header */
     uint32_t max_body_lo, max_body_hi;   /* client_max_body_size, 0 = unlimited */
     uint32_t error_log_file, error_log_level;   /* RT_NONE: the worker's error log */
+    uint32_t client_body_timeout_ms;
 } rt_conf;
 
 struct pf_router {
@@ -147,7 +149,7 @@ typedef struct pf_req {
     uint32_t uri_len; char uri[PF_URI_MAX];          /* normalised $uri */
     uint32_t fname_len; char fname[PF_PATH_MAX];     /* $request_filename */
     int status; int keep_alive; int header_only; int redirects;
-    int err_page_done; int forced_status; int close_now; int body_too_large;
+    int err_page_done; int forced_status; int close_now; int body_too_large; int underscores;
     int64_t start_ms;
     int64_t discard_left; int discard_chunked; pf_chunked chunk;
     /* response */

@@ -330,7 +330,7 @@ static void respond_redirect(pf_worker *w, pf_conn *c, pf_req *q, int status, co
         (void)op;
         /* $host: Host header without port, else the server's first name */
         size_t hl = 0;
-        if (q->h.host.len) {
+        if (q->h.host.len && !(cf && (cf->flags & RT_F_SERVER_NAME_IN_REDIRECT))) {
             const char *h = pf_req_base(c) + q->h.host.off;
             size_t e = q->h.host.len;
             if (h[0] != '[') { const char *colon = memchr(h, ':', e); if (colon) e = (size_t)(colon - h); }
@@ -378,11 +378,11 @@ static int set_uri(pf_req *q, const char *u, size_t n)
     return 0;
 }
 
-static int accepts_gzip(pf_conn *c, pf_req *q)
+static int accepts_gzip(pf_conn *c, pf_req *q, const rt_conf *cf)
 {
     size_t vl;
     const char *v = pf_req_header(c, q, "accept-encoding", 15, &vl);
-    if (!v || q->h.version_minor < 1) return 0;         /* gzip_http_version 1.1 */
+    if (!v || (q->h.version_minor < 1 && !(cf->flags & RT_F_GZIP_HTTP10))) return 0;   /* gzip_http_version */
     for (size_t i = 0; i + 4 <= vl; i++)
         if (strncasecmp(v + i, "gzip", 4) == 0) {
             /* refuse "gzip;q=0" (RFC 9110 §12.5.3) */
@@ -551,7 +551,8 @@ static int gzip_wanted(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, c
     if (len < (off_t)cf->gzip_min_length) return 0;
     if (!(cf->flags & RT_F_GZIP_TYPES_ANY) && !pf_rt_list_has(w->rt, cf->gzip_types, ct, ctl)) return 0;
     size_t vl;
-    if (!accepts_gzip(c, q) || pf_req_header(c, q, "via", 3, &vl)) return 1;   /* gzip_proxied off */
+    if (!accepts_gzip(c, q, cf)) return 1;
+    if (!(cf->flags & RT_F_GZIP_PROXIED_ANY) && pf_req_header(c, q, "via", 3, &vl)) return 1;   /* gzip_proxied off */
     if (cf->flags & RT_F_GZIP_DISABLE_MSIE6) {
         /* nginx's "msie6": MSIE 4-6 without SV1 (its gzip handling was broken) */
         const char *ua = pf_req_header(c, q, "user-agent", 10, &vl);
@@ -576,7 +577,7 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
     m.ctype = ct; m.ctype_len = ctl; m.charset = 1; m.expires = 1;
     /* gzip_static (nginx's handler): with gzip_vary, an existing .gz adds "Vary" even
      * for a client that does not accept gzip; it is served only to those that do */
-    int acc = accepts_gzip(c, q);
+    int acc = accepts_gzip(c, q, cf);
     if ((cf->flags & RT_F_GZIP_STATIC) && (acc || (cf->flags & RT_F_GZIP_VARY))
         && q->fname_len + 4 < sizeof q->fname) {
         char gz[PF_PATH_MAX];
@@ -739,7 +740,7 @@ static int do_index(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
 {
     char path[PF_PATH_MAX];
     int n = map_path(w, q, cf, q->uri, q->uri_len, path, sizeof path);
-    if (n < 0) { pf_respond_error(w, c, q, 400); return LOC_DONE; }
+    if (n < 0) { pf_respond_error(w, c, q, n == PF_E_URI_TOO_LONG ? 404 : 400); return LOC_DONE; }
     for (uint32_t i = 0; i < cf->index.count; i++) {
         rt_str ix = w->rt->list[cf->index.first + i];
         if ((size_t)n + ix.len >= sizeof path || q->uri_len + ix.len >= PF_URI_MAX) continue;
@@ -781,7 +782,12 @@ static int serve_uri(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
 {
     if (q->uri_len && q->uri[q->uri_len - 1] == '/') return do_index(w, c, q, cf);
     int n = map_path(w, q, cf, q->uri, q->uri_len, q->fname, sizeof q->fname);
-    if (n < 0) { pf_respond_error(w, c, q, n == PF_E_URI_TOO_LONG ? 414 : 400); return LOC_DONE; }
+    if (n == PF_E_URI_TOO_LONG) {             /* longer than PATH_MAX: nginx's ENAMETOOLONG -> 404 */
+        pf_log_error(w, PF_LOG_ERR, c, q, "open() failed (36: File name too long)");
+        pf_respond_error(w, c, q, 404);
+        return LOC_DONE;
+    }
+    if (n < 0) { pf_respond_error(w, c, q, 400); return LOC_DONE; }
     q->fname_len = (uint32_t)n;
     pf_fent *e = fcache_get(w, q->fname, (size_t)n, cf->open_file_cache_valid_ms);
     if (!e) { pf_respond_error(w, c, q, 500); return LOC_DONE; }
@@ -960,6 +966,7 @@ void pf_handle_request(pf_worker *w, pf_conn *c, pf_req *q)
                                       q->h.host.len);
     if (q->server < 0) { q->conf = -1; respond_page(w, c, q, 500, NULL, 0); return; }
     q->conf = (int)r->server[q->server].conf;
+    q->underscores = !!(r->conf[q->conf].flags & RT_F_UNDERSCORES);
     q->header_only = q->h.method_id == PF_M_HEAD;
     /* nginx's request-line rules on top of RFC 9112's: a method is upper-case letters, '_'
      * and '-' only ("get" is a 400 there, not an unknown method), and the asterisk-form

@@ -13,13 +13,26 @@
 
 const char *pf_req_base(pf_conn *c) { return c->rbuf ? c->rbuf->data + c->rpos : ""; }
 
+static int under_eq(const char *h, const char *name, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char a = h[i], b = name[i];
+        if (a >= 'A' && a <= 'Z') a += 32;
+        if (a == '_' && b == '-') continue;
+        if (a != b) return 0;
+    }
+    return 1;
+}
+
 const char *pf_req_header(pf_conn *c, pf_req *q, const char *name, size_t nlen, size_t *vlen)
 {
     if (!q || !c->rbuf) return NULL;
     const char *b = pf_req_base(c);
     for (uint32_t i = 0; i < q->h.nheaders; i++) {
         pf_span n = q->h.headers[i].name;
-        if (n.len == nlen && strncasecmp(b + n.off, name, nlen) == 0) {
+        /* underscores_in_headers off (nginx's default): such headers are ignored — names we
+         * look up never hold '_', so they cannot match; on: "X_Real_IP" is $http_x_real_ip */
+        if (n.len == nlen && (strncasecmp(b + n.off, name, nlen) == 0 || (q->underscores && under_eq(b + n.off, name, nlen)))) {
             *vlen = q->h.headers[i].value.len;
             return b + q->h.headers[i].value.off;
         }

@@ -22,6 +22,18 @@
 
 static const char *level_names[] = {"emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"};
 
+/* append to a fixed line; *n never passes cap - 1 (room for the newline) */
+static void lappend(char *line, size_t cap, size_t *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void lappend(char *line, size_t cap, size_t *n, const char *fmt, ...)
+{
+    if (*n >= cap - 1) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(line + *n, cap - 1 - *n, fmt, ap);
+    va_end(ap);
+    if (k > 0) *n = *n + (size_t)k < cap - 1 ? *n + (size_t)k : cap - 2;
+}
+
 void pf_log_error(pf_worker *w, int level, pf_conn *c, pf_req *q, const char *fmt, ...)
 {
     /* a request's errors go to its server/location error_log when it has one (nginx) */
@@ -36,38 +48,40 @@ void pf_log_error(pf_worker *w, int level, pf_conn *c, pf_req *q, const char *fm
     }
     if (level > max) return;
     char line[2048];
+    size_t n = 0;
     struct tm tm;
     time_t now = time(NULL);
     localtime_r(&now, &tm);
-    int n = snprintf(line, sizeof line, "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#0: ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, level_names[level & 7], w->pid);
-    if (c) n += snprintf(line + n, sizeof line - n, "*%llu ", (unsigned long long)c->id);
+    lappend(line, sizeof line, &n, "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#0: ", tm.tm_year + 1900, tm.tm_mon + 1,
+         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, level_names[level & 7], w->pid);
+    if (c) lappend(line, sizeof line, &n, "*%llu ", (unsigned long long)c->id);
     va_list ap;
     va_start(ap, fmt);
-    if (n < (int)sizeof line) n += vsnprintf(line + n, sizeof line - n, fmt, ap);
+    int k = vsnprintf(line + n, sizeof line - n, fmt, ap);
     va_end(ap);
-    if (c && n < (int)sizeof line) {
+    if (k > 0) n = n + (size_t)k < sizeof line ? n + (size_t)k : sizeof line - 1;
+    if (c) {
         char a[64] = "-";
         if (c->peer.sa.sa_family == AF_INET) inet_ntop(AF_INET, &c->peer.in4.sin_addr, a, sizeof a);
         else if (c->peer.sa.sa_family == AF_INET6) inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, a, sizeof a);
-        n += snprintf(line + n, sizeof line - n, ", client: %s", a);
+        lappend(line, sizeof line, &n, ", client: %s", a);
         if (q && q->server >= 0) {
             const rt_server *s = &w->rt->server[q->server];
-            n += snprintf(line + n, sizeof line - n, ", server: %.*s", (int)s->name0.len, RT_S(w->rt, s->name0));
+            lappend(line, sizeof line, &n, ", server: %.*s", (int)s->name0.len, RT_S(w->rt, s->name0));
         }
-        if (q && c->rbuf && q->h.method.len && n < (int)sizeof line) {
+        if (q && c->rbuf && q->h.method.len) {
             const char *b = c->rbuf->data + c->rpos;
             size_t rl = q->h.target.off + q->h.target.len + 9 - q->h.method.off;
-            n += snprintf(line + n, sizeof line - n, ", request: \"%.*s\"", (int)rl, b + q->h.method.off);
-            if (q->up && n < (int)sizeof line) n += (int)pf_proxy_log_upstream(w, q, line + n, sizeof line - n);
-            if (q->h.host_index >= 0 && n < (int)sizeof line) {
+            lappend(line, sizeof line, &n, ", request: \"%.*s\"", (int)rl, b + q->h.method.off);
+            if (q->up && n < sizeof line - 1)
+                n += pf_proxy_log_upstream(w, q, line + n, sizeof line - 1 - n);   /* upstream: "..." */
+            if (q->h.host_index >= 0) {
                 pf_span v = q->h.headers[q->h.host_index].value;
-                n += snprintf(line + n, sizeof line - n, ", host: \"%.*s\"", (int)v.len, b + v.off);
+                lappend(line, sizeof line, &n, ", host: \"%.*s\"", (int)v.len, b + v.off);
             }
         }
     }
-    if (n >= (int)sizeof line - 1) n = sizeof line - 2;
-    line[n++] = '\n';
+    line[n++] = '\n';                 /* logf keeps n <= sizeof line - 1 */
     if (write(fd, line, n) < 0) { /* nowhere left to report it */ }
 }
 

@@ -165,7 +165,7 @@ class AppPool:
         self.log("notice", f"app {proc.name} ready (app master pid {proc.pid})")
         old = proc.replaces
         proc.replaces = None
-        if old is not None and old.pid in self.procs:
+        if old is not None and old.pid in self.procs and not proc.retiring:
             self._retire(old)
 
     def _unwatch(self, proc: _AppProc) -> None:
@@ -263,10 +263,13 @@ class AppPool:
             if not current:
                 self._spawn(cfg)
                 continue
+            # A replacement still starting from an earlier reload is superseded: stop it, so
+            # that exactly one new app master takes over from the running one.
             for p in current:
-                if p.replaces is None and not p.ready:
-                    continue     # still starting from a previous reload; it will retire its predecessor
-            running = next((p for p in current if p.ready), current[0])
+                if p.replaces is not None and not p.ready:
+                    self._retire(p)
+            running = next((p for p in current if p.ready), None) or \
+                next((p for p in current if p.replaces is None), None)
             self._spawn(cfg, replaces=running)
         for name in old_apps:
             if name not in new:

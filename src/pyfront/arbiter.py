@@ -494,10 +494,11 @@ class Arbiter:
         return self.log.path
 
     def state_name(self) -> str:
+        """Supervisor's getState() name. A pyfront reload is graceful (programs and workers keep
+        running, the API keeps answering), so it stays "RUNNING" — supervisord's RESTARTING
+        means everything is being stopped, which a pyfront reload never does."""
         if self.state in (State.STOPPING_GRACEFUL, State.STOPPING_FAST, State.EXITED):
             return "SHUTDOWN"
-        if self.state is State.RELOADING or signal.SIGHUP in self._signals or Event.RELOAD in self._signals:
-            return "RESTARTING"
         return "RUNNING"
 
     def identification(self) -> str:

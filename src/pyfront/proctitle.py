@@ -29,7 +29,7 @@ def app_master(name: str) -> str:
 
 
 def app_worker(name: str, index: int) -> str:
-    return f"{PREFIX}app worker {name} {index}"
+    return f"{PREFIX}app worker {index} ({name})"
 
 
 def set_title(title: str) -> None:

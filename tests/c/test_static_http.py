@@ -315,3 +315,15 @@ def test_half_close_after_request_is_answered_then_closed(root):
             assert got.startswith(b"HTTP/1.1 200") and eof
     finally:
         s.close()
+
+
+def test_long_request_line_in_error_log_is_truncated_safely(srv):
+    long = "/" + "x" * 7000
+    s = srv.connect()
+    s.sendall(f"GET {long} HTTP/1.1\r\nHost: {'h' * 3000}\r\nConnection: close\r\n\r\n".encode())
+    assert read_all(s).startswith(b"HTTP/1.1 404")
+    lines = [ln for ln in srv.errors().splitlines() if "xxxxxxxx" in ln]
+    assert lines and all(len(ln) < 2048 for ln in lines)
+    c = srv.connect()
+    c.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert read_all(c).startswith(b"HTTP/1.1 200")

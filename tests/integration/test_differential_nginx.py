@@ -209,6 +209,7 @@ def test_access_log_lines_equal_nginx(site, tmp_path, procs):
         ("GET", "/sub", {"Host": "LocalHost:99"}),
         ("GET", "/a.txt", {"Range": "bytes=0-3"}),
         ("POST", "/a.txt", {"Content-Length": "3"}),
+        ("GET", "/a.txt", {"X_Test": "underscored"}),          # underscores_in_headers off: ignored
     ]
     for port in (nport, pport):
         for method, path, headers in reqs:
@@ -250,6 +251,9 @@ server {{
     location /ep/ {{ error_page 404 =200 /a.txt; }}
 }}
 server {{ listen 127.0.0.1:{port}; server_name *.wild.test; root {root}/sub; }}
+server {{ listen 127.0.0.1:{port}; server_name abs.test; root {root}; absolute_redirect off; }}
+server {{ listen 127.0.0.1:{port}; server_name pir.test alias.pir.test; root {root}; port_in_redirect off;
+         server_name_in_redirect on; }}
 server {{ listen 127.0.0.1:{port}; server_name ~^re[0-9]+[.]test$; return 200 "re\\n"; }}
 server {{ listen 127.0.0.1:{port}; server_name .dot.test; return 200 "dot $host\\n"; }}
 """
@@ -290,7 +294,7 @@ def test_features_same_as_nginx(site, tmp_path, procs):
         ("/neg/t.txt", {}, "a.test"), ("/fb/nope", {}, "a.test"), ("/ep/nope", {}, "a.test"),
         ("/a.txt", {}, "a.test"), ("/", {}, "x.wild.test"), ("/", {}, "re12.test"), ("/", {}, "re.test"),
         ("/", {}, "dot.test"), ("/", {}, "www.dot.test:8080"), ("/", {}, "unknown.test"),
-        ("/a.txt", {}, "A.TEST."),
+        ("/a.txt", {}, "A.TEST."), ("/sub", {}, "abs.test"), ("/sub", {}, "alias.pir.test"),
     ]
     bad = []
     for path, headers, host in cases:

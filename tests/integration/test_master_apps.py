@@ -139,3 +139,19 @@ def test_app_master_killed_is_replaced_and_sigterm_leaves_nothing(tmp_path, proc
     os.kill(p.pid, signal.SIGTERM)
     p.p.wait(5)
     wait_until(lambda: not any(alive(x) for x in everything), timeout=5, what="all gone")
+
+
+def test_quick_successive_reloads_leave_exactly_one_app_master(tmp_path, procs):
+    port = free_port()
+    d = write_app(tmp_path / "c", port)
+    p = serve(procs, d)
+    wait_for_port(port, proc=p.p)
+    wait_ready(p)
+    for v in ("v2", "v3.0", "v4.00"):
+        write_app(d, port, version=v)
+        os.kill(p.pid, signal.SIGHUP)
+    wait_until(lambda: get(port)[1].startswith(b"v4.00"), timeout=30, what="last version")
+    wait_until(lambda: len(children(p.pid)) == 1, timeout=30, what="one app master")
+    time.sleep(1)
+    assert len(children(p.pid)) == 1
+    assert len(tree(p.pid)) == 3

@@ -27,7 +27,8 @@ LOC_KINDS = {"": 1, "^~": 2, "=": 3, "~": 4, "~*": 5, "@": 6}
 
 F_SENDFILE, F_ETAG, F_GZIP, F_GZIP_STATIC, F_GZIP_VARY, F_SERVER_TOKENS, F_LOG_NOT_FOUND, \
     F_TCP_NOPUSH, F_MSIE_PADDING, F_ABS_REDIRECT, F_PORT_IN_REDIRECT, F_GZIP_TYPES_ANY, \
-    F_TCP_NODELAY, F_ADD_HEADER_INHERIT, F_GZIP_DISABLE_MSIE6 = (1 << i for i in range(15))
+    F_TCP_NODELAY, F_ADD_HEADER_INHERIT, F_GZIP_DISABLE_MSIE6, F_SERVER_NAME_IN_REDIRECT, \
+    F_UNDERSCORES_IN_HEADERS, F_GZIP_PROXIED_ANY, F_GZIP_HTTP10 = (1 << i for i in range(19))
 EXPIRES_MODES = {"off": 0, "epoch": 1, "max": 2, "access": 3, "modified": 4}
 IMS_MODES = {"off": 0, "exact": 1, "before": 2}
 ESCAPES = {"default": 1, "json": 2, "none": 3}
@@ -92,6 +93,10 @@ class ConfPlan:
     msie_padding: bool = True
     absolute_redirect: bool = True
     port_in_redirect: bool = True
+    server_name_in_redirect: bool = False
+    underscores_in_headers: bool = False
+    gzip_proxied_any: bool = False                  # gzip_proxied any (other values: as off)
+    gzip_http10: bool = False                       # gzip_http_version 1.0
     gzip: bool = False
     gzip_static: bool = False
     gzip_vary: bool = False
@@ -114,6 +119,7 @@ class ConfPlan:
     lingering_timeout_ms: int = 5000
     keepalive_header_s: int = 0                     # keepalive_timeout's 2nd argument: "Keep-Alive: timeout=N"
     client_max_body_size: int = 1048576             # 0 = unlimited (413 beyond it, as nginx)
+    client_body_timeout_ms: int = 60000
     error_log: tuple[str, str] | None = None        # (path, level) of this level's error_log; None = the worker's
     proxy: object = None            # compile_proxy.ProxyPlan for uwsgi_pass / proxy_pass / stub_status
 
@@ -220,7 +226,7 @@ _CONF_FIELDS = ("str:root I:alias str:loc_prefix rng:index rng:try_files i:retur
                 "rng:mime str:default_type I:keepalive_timeout_ms I:keepalive_requests "
                 "I:send_timeout_ms I:client_header_timeout_ms I:client_header_buffer_size "
                 "I:large_header_buffer_size I:large_header_buffers rng:access_logs "
-                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms I:keepalive_header_s I:max_body_lo I:max_body_hi I:error_log_file I:error_log_level").split()
+                "I:open_file_cache_valid_ms I:if_modified_since I:lingering_timeout_ms I:keepalive_header_s I:max_body_lo I:max_body_hi I:error_log_file I:error_log_level I:client_body_timeout_ms").split()
 _CONF_FMT = "<" + "".join({"str": "II", "rng": "II", "I": "I", "i": "i"}[f.split(":")[0]] for f in _CONF_FIELDS)
 
 
@@ -322,7 +328,10 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
                     (c.tcp_nopush, F_TCP_NOPUSH), (c.msie_padding, F_MSIE_PADDING),
                     (c.absolute_redirect, F_ABS_REDIRECT), (c.port_in_redirect, F_PORT_IN_REDIRECT),
                     ("*" in c.gzip_types, F_GZIP_TYPES_ANY), (c.tcp_nodelay, F_TCP_NODELAY),
-                    (c.gzip_disable_msie6, F_GZIP_DISABLE_MSIE6)):
+                    (c.gzip_disable_msie6, F_GZIP_DISABLE_MSIE6),
+                    (c.server_name_in_redirect, F_SERVER_NAME_IN_REDIRECT),
+                    (c.underscores_in_headers, F_UNDERSCORES_IN_HEADERS),
+                    (c.gzip_proxied_any, F_GZIP_PROXIED_ANY), (c.gzip_http10, F_GZIP_HTTP10)):
         if on:
             flags |= bit
     ep_first = len(b.sec[SEC_ERRPAGE])
@@ -359,7 +368,8 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
         keepalive_header_s=c.keepalive_header_s, max_body_lo=c.client_max_body_size & 0xFFFFFFFF,
         max_body_hi=c.client_max_body_size >> 32,
         error_log_file=NONE if c.error_log is None else b.logfile(c.error_log[0]),
-        error_log_level=0 if c.error_log is None else LOG_LEVELS[c.error_log[1]])
+        error_log_level=0 if c.error_log is None else LOG_LEVELS[c.error_log[1]],
+        client_body_timeout_ms=c.client_body_timeout_ms)
     args: list[int] = []
     for f in _CONF_FIELDS:
         kind, name = f.split(":")
@@ -472,6 +482,9 @@ def _conf_from_settings(st, server, loc=None, ret=None, http=None, temp=None) ->
                                          al.file, al.line, hint="log to a plain file path"))
     logs = () if st.access_log_off else tuple((al.path, al.format.name) for al in st.access_logs)
     where = loc if loc is not None else server
+    if not server.merge_slashes:
+        raise ConfigError(Diagnostic("emerg", '"merge_slashes off" is not supported by pyfront yet',
+                                     server.file, server.line))
     other = [d for d in st.gzip_disable if d != "msie6"]
     if other:
         raise ConfigError(Diagnostic("emerg", f'"gzip_disable {other[0]}" is not supported by pyfront yet '
@@ -500,7 +513,11 @@ def _conf_from_settings(st, server, loc=None, ret=None, http=None, temp=None) ->
         expires=expires, expires_s=expires_s, charset=st.charset or "",
         charset_types=tuple(st.charset_types), sendfile=st.sendfile, tcp_nopush=st.tcp_nopush,
         tcp_nodelay=st.tcp_nodelay, etag=st.etag, server_tokens=st.server_tokens != "off",
-        msie_padding=st.msie_padding, gzip=st.gzip, gzip_static=st.gzip_static != "off",
+        msie_padding=st.msie_padding, log_not_found=st.log_not_found, absolute_redirect=st.absolute_redirect,
+        port_in_redirect=st.port_in_redirect, server_name_in_redirect=st.server_name_in_redirect,
+        underscores_in_headers=server.underscores_in_headers, gzip=st.gzip,
+        gzip_proxied_any="any" in st.gzip_proxied, gzip_http10=st.gzip_http_version == "1.0",
+        client_body_timeout_ms=st.client_body_timeout_ms, gzip_static=st.gzip_static != "off",
         gzip_vary=st.gzip_vary, gzip_comp_level=st.gzip_comp_level, gzip_min_length=st.gzip_min_length,
         gzip_types=tuple(st.gzip_types), gzip_disable_msie6="msie6" in st.gzip_disable, types=tuple(st.types), default_type=st.default_type,
         keepalive_timeout_ms=st.keepalive_timeout_ms, keepalive_requests=st.keepalive_requests,
