@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import time
 
+import pytest
+
 from tests.integration.proxy_support import request, response_body, start_pyfront
 from tests.integration.recorder import Recorder
 
@@ -244,3 +246,26 @@ def test_x_accel_redirect_serves_the_protected_file(procs, tmp_path):
         assert rec.requests[0][1] == b"id"
     finally:
         rec.close()
+
+
+@pytest.mark.parametrize("method", ["hash $request_uri", "hash $request_uri consistent", "least_conn", "random"])
+def test_balancing_methods_from_config(procs, tmp_path, method):
+    recs = [Recorder(str(tmp_path / f"r{i}.sock"), "uwsgi") for i in range(3)]
+    try:
+        up = f"upstream b {{ {method}; " + " ".join(f"server unix:{r.address};" for r in recs) + " }"
+        pf = start_pyfront(procs, tmp_path, "location / { include uwsgi_params; uwsgi_pass b; }", extra_http=up)
+        for i in range(60):
+            path = f"/k{i % 6}".encode()
+            out = request(pf.port, b"GET " + path + b" HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n")
+            assert response_body(out) == b"ok"
+        where = {}
+        for n, r in enumerate(recs):
+            for v, _ in r.requests:
+                where.setdefault(v["PATH_INFO"], set()).add(n)
+        assert sum(len(r.requests) for r in recs) == 60
+        if method.startswith("hash"):
+            assert all(len(s) == 1 for s in where.values())      # one key, one server
+        assert len({n for s in where.values() for n in s}) >= 2   # spread over servers
+    finally:
+        for r in recs:
+            r.close()
