@@ -269,3 +269,23 @@ def test_balancing_methods_from_config(procs, tmp_path, method):
     finally:
         for r in recs:
             r.close()
+
+
+def test_stub_status_counts(procs, tmp_path):
+    import re
+    pf = start_pyfront(procs, tmp_path, "location = /status { stub_status; }")
+
+    def status():
+        body = response_body(request(pf.port, b"GET /status HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n"))
+        m = re.fullmatch(rb"Active connections: (\d+) \nserver accepts handled requests\n (\d+) (\d+) (\d+) \n"
+                         rb"Reading: (\d+) Writing: (\d+) Waiting: (\d+) \n", body)
+        assert m, body
+        return [int(x) for x in m.groups()]
+    idle = socket.create_connection(("127.0.0.1", pf.port), timeout=10)   # an open, idle connection
+    idle.sendall(b"GET /status HTTP/1.1\r\nHost: test.local\r\n\r\n")
+    idle.recv(65536)                                                   # now waiting in keep-alive
+    a = status()
+    b = status()
+    assert a[1] == a[2] and b[1] == a[1] + 1 and b[3] == a[3] + 1       # accepts = handled; +1 request each
+    assert b[0] >= 2 and b[5] >= 1 and b[6] >= 1                       # us (writing) + the idle one (waiting)
+    idle.close()
