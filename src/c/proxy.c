@@ -438,7 +438,8 @@ static int hidden(pf_worker *w, const rt_pxconf *pc, const char *name, size_t nl
     static const char *const always[] = {"connection", "keep-alive", "transfer-encoding", "content-length",
                                          "proxy-connection", "upgrade", "status", NULL};
     for (int i = 0; always[i]; i++)
-        if (strlen(always[i]) == nl && strncasecmp(always[i], name, nl) == 0) return 1;
+        if (strlen(always[i]) == nl && strncasecmp(always[i], name, nl) == 0)
+            return !(nl == 6 && pc && pc->handler == PX_HTTP);   /* CGI "Status:" is a uwsgi thing */
     return pf_rt_list_has(w->rt, pc->hide, name, nl);
 }
 
