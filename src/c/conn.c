@@ -21,7 +21,6 @@
  * readable/writable flags, cleared on EAGAIN or a short read/write (nginx's ready
  * flags), so a keep-alive request costs recv + send (+ stat) and no epoll_ctl.
  */
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,12 +49,16 @@ static void conn_to(pf_worker *w, pf_conn *c, int to)
     case CS_WRITE:        ok = to == CS_IDLE || to == CS_READ_HEAD || to == CS_LINGER || to == CS_FREE; break;
     case CS_LINGER:       ok = to == CS_FREE; break;
     case CS_UPSTREAM:     ok = to == CS_WRITE || to == CS_FREE; break;
-    default:              assert(!"bad connection state"); break;
+    default:              PF_ASSERT(!"bad connection state"); break;
     }
-    assert(ok);
-    (void)ok;
+    PF_ASSERT(ok);
     if (from == CS_IDLE) w->idle--;
     if (to == CS_IDLE) w->idle++;
+    /* stub_status: Reading = request head, Writing = request being answered */
+    if (from == CS_READ_HEAD) w->reading--;
+    if (to == CS_READ_HEAD) w->reading++;
+    if (from == CS_DISCARD_BODY || from == CS_WRITE || from == CS_UPSTREAM) w->writing--;
+    if (to == CS_DISCARD_BODY || to == CS_WRITE || to == CS_UPSTREAM) w->writing++;
     c->state = (uint8_t)to;
 }
 
@@ -506,7 +509,7 @@ static void conn_run(pf_worker *w, pf_conn *c)
             rc = pf_proxy_run(w, c);  /* client and upstream events both land here */
             break;
         default:
-            assert(!"bad connection state");
+            PF_ASSERT(!"bad connection state");
             return;
         }
         if (rc <= 0) return;
@@ -547,7 +550,7 @@ void pf_conn_timeout(pf_worker *w, pf_conn *c)
         pf_conn_close(w, c);
         break;
     default:
-        assert(!"timer on a free connection");
+        PF_ASSERT(!"timer on a free connection");
         break;
     }
 }

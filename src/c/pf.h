@@ -281,6 +281,8 @@ typedef struct {
     uint32_t idle;              /* of which waiting in keep-alive */
     uint32_t pid;
     uint32_t generation;
+    uint32_t reading;           /* reading a request head (stub_status "Reading") */
+    uint32_t writing;           /* request read, response being produced/sent ("Writing") */
 } pf_shm_slot;
 int pf_shm_read_slot(void *shm, int index, pf_shm_slot *out);
 

@@ -13,6 +13,12 @@
 #include <netinet/in.h>
 #include "pf.h"
 
+/* Always-on invariant check (Python's CFLAGS carry -DNDEBUG, which would silence
+ * assert()): a broken state machine edge is a bug; the worker aborts with the location
+ * and the master respawns it, instead of serving from a corrupt state. */
+void pf_assert_fail(const char *what, const char *file, int line) __attribute__((noreturn));
+#define PF_ASSERT(x) do { if (!(x)) pf_assert_fail(#x, __FILE__, __LINE__); } while (0)
+
 #define PF_PATH_MAX 4096
 #define PF_URI_MAX  8192    /* a request line may be 8k (large_client_header_buffers) */
 
@@ -48,7 +54,7 @@ enum {
     RT_F_MSIE_PADDING = 256, RT_F_ABS_REDIRECT = 512, RT_F_PORT_IN_REDIRECT = 1024,
     RT_F_GZIP_TYPES_ANY = 2048, RT_F_TCP_NODELAY = 4096, RT_F_ADD_HEADER_INHERIT = 8192,
     RT_F_GZIP_DISABLE_MSIE6 = 16384, RT_F_SERVER_NAME_IN_REDIRECT = 32768, RT_F_UNDERSCORES = 65536,
-    RT_F_GZIP_PROXIED_ANY = 131072, RT_F_GZIP_HTTP10 = 262144,
+    RT_F_GZIP_PROXIED_ANY = 131072, RT_F_GZIP_HTTP10 = 262144, RT_F_STUB_STATUS = 524288,
 };
 enum { RT_EXP_OFF = 0, RT_EXP_EPOCH, RT_EXP_MAX, RT_EXP_ACCESS, RT_EXP_MODIFIED };
 
@@ -214,7 +220,7 @@ struct pf_worker {
     char date_hdr[40]; char time_local[48]; char time_iso[48]; time_t date_for;
     pf_alog *alogs; uint32_t nalogs; int64_t next_flush_ms;
     pf_fent *fcache[PF_FCACHE_SLOTS]; size_t small_total;
-    uint64_t accepted, requests, conn_seq, boundary_seq; uint32_t active, idle;
+    uint64_t accepted, requests, conn_seq, boundary_seq; uint32_t active, idle, reading, writing;
     int pid;
     char hostname[256];
     struct pf_px *px;                                /* proxy state (upstream.c), lazily made */
@@ -242,6 +248,7 @@ void pf_log_error(struct pf_worker *w, int level, pf_conn *c, pf_req *q, const c
 /* static.c: fills q's response (status, wbuf headers, body source) */
 void pf_handle_request(struct pf_worker *w, pf_conn *c, pf_req *q);
 void pf_fent_release(struct pf_worker *w, pf_fent *e);
+pf_fent *pf_fcache_get(struct pf_worker *w, const char *path, size_t plen, uint32_t valid_ms);   /* fcache.c */
 int pf_next_part(pf_req *q);
 /* errpage.c */
 const char *pf_status_line(int status, size_t *len);

@@ -1036,7 +1036,7 @@ int pf_proxy_location(pf_worker *w, pf_conn *c, pf_req *q)
 {
     const rt_pxconf *pc = pf_px_conf(w->rt, q->conf);
     if (!pc) return 0;
-    if (pc->handler == PX_STUB_STATUS) { pf_stub_status(w, c, q); return 1; }
+    if (pc->handler == PX_STUB_STATUS) return 0;                   /* static.c serves stub_status */
     if (q->up) { pf_respond_error(w, c, q, 502); return 1; }   /* error_page into a proxy: no loop */
     pf_up *u = up_get(w);
     if (!u) { pf_respond_error(w, c, q, 500); return 1; }

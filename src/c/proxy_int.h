@@ -182,8 +182,6 @@ void pf_body_release(struct pf_worker *w, pf_up *u);
 int pf_px_encode(struct pf_worker *w, struct pf_conn *c, struct pf_req *q, pf_up *u);
 /* static.c */
 int pf_internal_redirect(struct pf_worker *w, struct pf_conn *c, struct pf_req *q, const char *uri, size_t len);
-/* stub_status.c */
-void pf_stub_status(struct pf_worker *w, struct pf_conn *c, struct pf_req *q);
 #define PX_PKT_SIZE (65536 + 4096)
 
 #endif

@@ -2,13 +2,7 @@
  * static.c — what a location does with a request: return, try_files, index, static
  * files (fd/stat cache, ETag, conditionals, Range, gzip_static), error_page, and the
  * response head. Everything is written into the request's wbuf; conn.c sends it.
- *
- * fd/stat cache ("open_file_cache by design"): a direct-mapped table of open fds with
- * their fstat and, for files up to 8 KiB, their bytes. With open_file_cache_valid 0
- * (the default here) an entry is revalidated by ONE stat() per request: same inode,
- * size and mtime -> reuse the fd and bytes; so a changed file is seen at once, unlike
- * nginx's open_file_cache (stale up to open_file_cache_valid, 60 s by default). With
- * `open_file_cache ... ; open_file_cache_valid Ns;` the stat is skipped for N s, as nginx.
+ * Files come from the fd/stat cache (fcache.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,98 +14,6 @@
 #include <sys/stat.h>
 #include "pf_int.h"
 
-#define SMALL_FILE 8192
-#define SMALL_TOTAL (4u << 20)
-
-/* ---- fd/stat cache ------------------------------------------------------ */
-static uint64_t fnv1a(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)p[i]; h *= 1099511628211ull; }
-    return h;
-}
-
-static void fent_free(pf_worker *w, pf_fent *e)
-{
-    if (e->fd >= 0) close(e->fd);
-    if (e->body) { w->small_total -= e->body_len; free(e->body); }
-    free(e->path);
-    free(e);
-}
-
-void pf_fent_release(pf_worker *w, pf_fent *e)
-{
-    if (!e) return;
-    if (e->refs > 0) e->refs--;
-    if (e->refs == 0 && e->hash == 0) fent_free(w, e);     /* hash 0 = evicted while in use */
-}
-
-static void fent_fill(pf_worker *w, pf_fent *e, const struct stat *st, int err)
-{
-    e->err = err;
-    e->is_dir = 0;
-    if (err) return;
-    e->size = st->st_size; e->mtime = st->st_mtime; e->ino = st->st_ino; e->dev = st->st_dev;
-    if (S_ISDIR(st->st_mode)) { e->is_dir = 1; return; }
-    if (!S_ISREG(st->st_mode)) { e->err = EACCES; return; }   /* devices, fifos: nginx 403s them */
-    e->fd = open(e->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (e->fd < 0) { e->err = errno; return; }
-    struct stat fst;
-    if (fstat(e->fd, &fst) < 0) { e->err = errno; return; }
-    e->size = fst.st_size; e->mtime = fst.st_mtime; e->ino = fst.st_ino; e->dev = fst.st_dev;
-    if (e->size > 0 && e->size <= SMALL_FILE && w->small_total + e->size <= SMALL_TOTAL) {
-        e->body = malloc((size_t)e->size);
-        if (e->body) {
-            ssize_t n = pread(e->fd, e->body, (size_t)e->size, 0);
-            if (n == e->size) { e->body_len = (uint32_t)n; w->small_total += e->body_len; }
-            else { free(e->body); e->body = NULL; }
-        }
-    }
-}
-
-static pf_fent *fcache_get(pf_worker *w, const char *path, size_t plen, uint32_t valid_ms)
-{
-    uint64_t h = fnv1a(path, plen) | 1;
-    pf_fent **slot = &w->fcache[h % PF_FCACHE_SLOTS];
-    pf_fent *e = *slot;
-    struct stat st;
-    if (e && e->hash == h && e->plen == plen && memcmp(e->path, path, plen) == 0) {
-        if (valid_ms && w->now_ms - e->checked_ms < valid_ms) { e->refs++; return e; }
-        int err = stat(path, &st) < 0 ? errno : 0;
-        int same = err ? (e->err == err)
-                       : (!e->err && e->ino == st.st_ino && e->dev == st.st_dev && e->size == st.st_size
-                          && e->mtime == st.st_mtime && e->is_dir == !!S_ISDIR(st.st_mode));
-        if (same) { e->checked_ms = w->now_ms; e->refs++; return e; }
-        /* changed: evict and refill below with the stat we already have */
-        *slot = NULL;
-        e->hash = 0;
-        if (e->refs == 0) fent_free(w, e);
-        e = calloc(1, sizeof *e);
-        if (!e) return NULL;
-        e->path = malloc(plen + 1);
-        if (!e->path) { free(e); return NULL; }
-        memcpy(e->path, path, plen);
-        e->path[plen] = 0;
-        e->plen = (uint32_t)plen; e->fd = -1; e->hash = h;
-        fent_fill(w, e, &st, err);
-    } else {
-        if (e) { *slot = NULL; e->hash = 0; if (e->refs == 0) fent_free(w, e); }
-        e = calloc(1, sizeof *e);
-        if (!e) return NULL;
-        e->path = malloc(plen + 1);
-        if (!e->path) { free(e); return NULL; }
-        memcpy(e->path, path, plen);
-        e->path[plen] = 0;
-        e->plen = (uint32_t)plen; e->fd = -1; e->hash = h;
-        int err = stat(e->path, &st) < 0 ? errno : 0;
-        fent_fill(w, e, &st, err);
-    }
-    if (e->err && e->fd >= 0) { close(e->fd); e->fd = -1; }
-    e->checked_ms = w->now_ms;
-    e->refs = 1;                 /* refs counts requests using it; the slot holds it while hash != 0 */
-    *slot = e;
-    return e;
-}
 
 /* ---- response head ------------------------------------------------------- */
 typedef struct {
@@ -564,6 +466,113 @@ static int gzip_wanted(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, c
     return 2;
 }
 
+/* gzip_static (nginx's handler): with gzip_vary, an existing .gz adds "Vary" even for a
+ * client that does not accept gzip; it is served only to those that do. Returns the file
+ * to send (e itself, or the .gz entry with e released). */
+static pf_fent *pick_gzip_static(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, pf_fent *e, meta_t *m)
+{
+    int acc = accepts_gzip(c, q, cf);
+    if (!(cf->flags & RT_F_GZIP_STATIC) || !(acc || (cf->flags & RT_F_GZIP_VARY))
+        || q->fname_len + 4 >= sizeof q->fname)
+        return e;
+    char gz[PF_PATH_MAX];
+    memcpy(gz, q->fname, q->fname_len);
+    memcpy(gz + q->fname_len, ".gz", 4);
+    pf_fent *g = pf_fcache_get(w, gz, q->fname_len + 3, cf->open_file_cache_valid_ms);
+    if (!g) return e;
+    if (g->err || g->is_dir) { pf_fent_release(w, g); return e; }
+    m->vary = !!(cf->flags & RT_F_GZIP_VARY);
+    if (!acc) { pf_fent_release(w, g); return e; }
+    pf_fent_release(w, e);
+    m->gzip = 1;
+    return g;
+}
+
+/* 304: the validators and the caching headers, no body (nginx's not_modified filter) */
+static int respond_304(pf_worker *w, pf_conn *c, pf_req *q, const meta_t *m)
+{
+    meta_t n = {0};
+    q->status = 304;
+    n.lastmod = m->lastmod;
+    memcpy(n.etag, m->etag, sizeof n.etag);
+    n.clen = -1;
+    n.expires = 1;
+    n.vary = m->vary;
+    n.gzip = m->gzip;
+    q->header_only = 1;
+    return write_head(w, c, q, &n);
+}
+
+static int respond_416(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, off_t size)
+{
+    char page[1024];
+    meta_t u = {0};
+    q->status = 416;
+    int pn = pf_errpage_body(416, !!(cf->flags & RT_F_SERVER_TOKENS), page, sizeof page);
+    u.ctype = "text/html"; u.ctype_len = 9; u.clen = pn;
+    snprintf(u.crange, sizeof u.crange, "bytes */%lld", (long long)size);
+    if (write_head(w, c, q, &u) < 0) return -1;
+    if (!q->header_only) wbuf_append(q, page, (size_t)pn);
+    return 0;
+}
+
+/* several ranges: multipart/byteranges; nginx's boundary is a counter zero-padded to 20
+ * digits (%0muA). The parts are produced by pf_next_part as the body is written. */
+static int respond_multipart(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, pf_fent *e, meta_t *m)
+{
+    const char *ct = m->ctype;
+    size_t ctl = m->ctype_len;
+    q->status = 206;
+    snprintf(q->boundary, sizeof q->boundary, "%020llu", (unsigned long long)++w->boundary_seq);
+    if (cf->charset.len && pf_rt_list_has(w->rt, cf->charset_types, ct, ctl))
+        snprintf(q->part_ctype_buf, sizeof q->part_ctype_buf, "%.*s; charset=%.*s", (int)ctl, ct,
+                 (int)cf->charset.len, RT_S(w->rt, cf->charset));
+    else
+        snprintf(q->part_ctype_buf, sizeof q->part_ctype_buf, "%.*s", (int)ctl, ct);
+    q->part_ctype = q->part_ctype_buf;
+    q->part_ctype_len = strlen(q->part_ctype_buf);
+    q->part_size = e->size;
+    int64_t len = 0;
+    char tmp[512];
+    for (int i = 0; i < q->nranges; i++)
+        len += part_head(q, i, e->size, tmp, sizeof tmp) + (q->rend[i] - q->rstart[i]);
+    len += 4 + (int64_t)strlen(q->boundary) + 4;          /* "\r\n--" B "--\r\n" */
+    m->clen = len;
+    snprintf(m->mpctype, sizeof m->mpctype, "multipart/byteranges; boundary=%s", q->boundary);
+    m->ctype = m->mpctype;
+    m->ctype_len = strlen(m->mpctype);
+    m->charset = 0;
+    if (write_head(w, c, q, m) < 0) return -1;
+    if (q->header_only) { q->nranges = 0; return 0; }
+    q->body_fd = e->fd;
+    if (e->body) q->mem = e->body;
+    q->range_i = 0;
+    q->body_off = q->body_end = 0;
+    q->mem_pos = q->mem_len = 0;
+    return 0;
+}
+
+/* the body source after the head: cached bytes (appended to the head when they fit, so
+ * head and body leave in one send), the fd (sendfile/pread), or the gzip stream */
+static int setup_body(pf_req *q, const rt_conf *cf, pf_fent *e, off_t start, off_t end, int gz)
+{
+    q->body_fd = e->fd;
+    q->body_off = start;
+    q->body_end = end;
+    if (e->body) {
+        q->mem = e->body;
+        q->mem_pos = (uint32_t)start;
+        q->mem_len = (uint32_t)end;
+    }
+    if (gz) return pf_gzip_start(q, (int)cf->gzip_comp_level);
+    if (q->mem && q->wlen + (q->mem_len - q->mem_pos) <= q->wbuf->cap) {
+        wbuf_append(q, q->mem + q->mem_pos, q->mem_len - q->mem_pos);
+        q->mem_pos = q->mem_len;
+        q->body_off = q->body_end;
+    }
+    return 0;
+}
+
 static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, pf_fent *e)
 {
     if (q->h.method_id != PF_M_GET && q->h.method_id != PF_M_HEAD) {
@@ -571,32 +580,11 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
         pf_respond_error(w, c, q, 405);
         return;
     }
-    size_t ctl;
-    const char *ct = pf_mime_lookup(w->rt, cf, q->uri, q->uri_len, &ctl);
     meta_t m = {0};
-    m.ctype = ct; m.ctype_len = ctl; m.charset = 1; m.expires = 1;
-    /* gzip_static (nginx's handler): with gzip_vary, an existing .gz adds "Vary" even
-     * for a client that does not accept gzip; it is served only to those that do */
-    int acc = accepts_gzip(c, q, cf);
-    if ((cf->flags & RT_F_GZIP_STATIC) && (acc || (cf->flags & RT_F_GZIP_VARY))
-        && q->fname_len + 4 < sizeof q->fname) {
-        char gz[PF_PATH_MAX];
-        memcpy(gz, q->fname, q->fname_len);
-        memcpy(gz + q->fname_len, ".gz", 4);
-        pf_fent *g = fcache_get(w, gz, q->fname_len + 3, cf->open_file_cache_valid_ms);
-        if (g && !g->err && !g->is_dir) {
-            m.vary = !!(cf->flags & RT_F_GZIP_VARY);
-            if (acc) {
-                pf_fent_release(w, e);
-                e = g;
-                m.gzip = 1;
-            } else {
-                pf_fent_release(w, g);
-            }
-        } else if (g) {
-            pf_fent_release(w, g);
-        }
-    }
+    m.ctype = pf_mime_lookup(w->rt, cf, q->uri, q->uri_len, &m.ctype_len);
+    m.charset = 1;
+    m.expires = 1;
+    e = pick_gzip_static(w, c, q, cf, e, &m);
     q->fent = e;
     q->status = 200;
     m.lastmod = e->mtime;
@@ -605,82 +593,12 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
     int plain = q->forced_status == 0 || q->forced_status == 200;   /* not an error_page body */
     int cond = plain ? conditional(c, q, cf, m.etag, e->mtime) : 0;
     if (cond == 412) { pf_respond_error(w, c, q, 412); return; }
-    if (cond == 304) {
-        q->status = 304;
-        meta_t n = {0};
-        n.lastmod = m.lastmod;
-        memcpy(n.etag, m.etag, sizeof n.etag);
-        n.clen = -1;
-        n.expires = 1;
-        n.vary = m.vary;
-        n.gzip = m.gzip;
-        q->header_only = 1;
-        if (write_head(w, c, q, &n) < 0) goto fail;
-        return;
-    }
+    if (cond == 304) { if (respond_304(w, c, q, &m) < 0) goto fail; return; }
     off_t start = 0, end = e->size;
-    int gzw = m.gzip ? 0 : gzip_wanted(w, c, q, cf, ct, ctl, e->size);
+    int gzw = m.gzip ? 0 : gzip_wanted(w, c, q, cf, m.ctype, m.ctype_len, e->size);
     int gz = gzw == 2;
     if (gzw == 1 && (cf->flags & RT_F_GZIP_VARY)) m.vary = 1;
-    if (!gz) {
-        m.accept_ranges = 1;
-        int r = plain ? parse_range(c, q, e->size, m.etag, e->mtime) : 0;
-        if (r == 416) {
-            q->status = 416;
-            char page[1024];
-            int pn = pf_errpage_body(416, !!(cf->flags & RT_F_SERVER_TOKENS), page, sizeof page);
-            meta_t u = {0};
-            u.ctype = "text/html"; u.ctype_len = 9; u.clen = pn;
-            snprintf(u.crange, sizeof u.crange, "bytes */%lld", (long long)e->size);
-            if (write_head(w, c, q, &u) < 0) goto fail;
-            if (!q->header_only) wbuf_append(q, page, (size_t)pn);
-            return;
-        }
-        if (r == 206 && q->nranges == 1) {
-            q->status = 206;
-            start = q->rstart[0];
-            end = q->rend[0];
-            q->nranges = 0;
-            snprintf(m.crange, sizeof m.crange, "bytes %lld-%lld/%lld", (long long)start,
-                     (long long)end - 1, (long long)e->size);
-        }
-        m.clen = end - start;
-        if (r == 206 && q->nranges > 1) {
-            /* multipart/byteranges; nginx's boundary: a counter zero-padded to 20 digits (%0muA) */
-            char ctbuf[256];
-            q->status = 206;
-            snprintf(q->boundary, sizeof q->boundary, "%020llu", (unsigned long long)++w->boundary_seq);
-            if (cf->charset.len && pf_rt_list_has(w->rt, cf->charset_types, ct, ctl))
-                snprintf(ctbuf, sizeof ctbuf, "%.*s; charset=%.*s", (int)ctl, ct, (int)cf->charset.len,
-                         RT_S(w->rt, cf->charset));
-            else
-                snprintf(ctbuf, sizeof ctbuf, "%.*s", (int)ctl, ct);
-            q->part_ctype = ctbuf;
-            q->part_ctype_len = strlen(ctbuf);
-            q->part_size = e->size;
-            int64_t len = 0;
-            char tmp[512];
-            for (int i = 0; i < q->nranges; i++)
-                len += part_head(q, i, e->size, tmp, sizeof tmp) + (q->rend[i] - q->rstart[i]);
-            len += 4 + (int64_t)strlen(q->boundary) + 4;          /* "\r\n--" B "--\r\n" */
-            m.clen = len;
-            snprintf(m.mpctype, sizeof m.mpctype, "multipart/byteranges; boundary=%s", q->boundary);
-            m.ctype = m.mpctype;
-            m.ctype_len = strlen(m.mpctype);
-            m.charset = 0;
-            if (write_head(w, c, q, &m) < 0) goto fail;
-            q->part_ctype = NULL;                /* ctbuf dies here: keep a copy in the req */
-            memcpy(q->part_ctype_buf, ctbuf, q->part_ctype_len + 1);
-            q->part_ctype = q->part_ctype_buf;
-            if (q->header_only) { q->nranges = 0; return; }
-            q->body_fd = e->fd;
-            if (e->body) q->mem = e->body;
-            q->range_i = 0;
-            q->body_off = q->body_end = 0;
-            q->mem_pos = q->mem_len = 0;
-            return;
-        }
-    } else {
+    if (gz) {
         m.clen = -1;
         m.chunked = 1;
         m.gzip = 1;
@@ -690,26 +608,24 @@ static void serve_file(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf, p
             snprintf(weak, sizeof weak, "W/%.60s", m.etag);
             snprintf(m.etag, sizeof m.etag, "%s", weak);
         }
+    } else {
+        m.accept_ranges = 1;
+        int r = plain ? parse_range(c, q, e->size, m.etag, e->mtime) : 0;
+        if (r == 416) { if (respond_416(w, c, q, cf, e->size) < 0) goto fail; return; }
+        if (r == 206 && q->nranges > 1) { if (respond_multipart(w, c, q, cf, e, &m) < 0) goto fail; return; }
+        if (r == 206) {
+            q->status = 206;
+            start = q->rstart[0];
+            end = q->rend[0];
+            q->nranges = 0;
+            snprintf(m.crange, sizeof m.crange, "bytes %lld-%lld/%lld", (long long)start,
+                     (long long)end - 1, (long long)e->size);
+        }
+        m.clen = end - start;
     }
     if (write_head(w, c, q, &m) < 0) goto fail;
     if (q->header_only) return;
-    q->body_fd = e->fd;
-    q->body_off = start;
-    q->body_end = end;
-    if (e->body) {
-        q->mem = e->body;
-        q->mem_pos = (uint32_t)start;
-        q->mem_len = (uint32_t)end;
-    }
-    if (gz) {
-        if (pf_gzip_start(q, (int)cf->gzip_comp_level) < 0) goto fail;
-        return;
-    }
-    if (q->mem && q->wlen + (q->mem_len - q->mem_pos) <= q->wbuf->cap) {
-        wbuf_append(q, q->mem + q->mem_pos, q->mem_len - q->mem_pos);   /* head + body: one send */
-        q->mem_pos = q->mem_len;
-        q->body_off = q->body_end;
-    }
+    if (setup_body(q, cf, e, start, end, gz) < 0) goto fail;
     return;
 fail:
     pf_log_error(w, PF_LOG_ERR, c, q, "response head too large");
@@ -746,7 +662,7 @@ static int do_index(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
         if ((size_t)n + ix.len >= sizeof path || q->uri_len + ix.len >= PF_URI_MAX) continue;
         memcpy(path + n, RT_S(w->rt, ix), ix.len);
         path[n + ix.len] = 0;
-        pf_fent *e = fcache_get(w, path, (size_t)n + ix.len, cf->open_file_cache_valid_ms);
+        pf_fent *e = pf_fcache_get(w, path, (size_t)n + ix.len, cf->open_file_cache_valid_ms);
         int ok = e && !e->err && !e->is_dir;
         int err = e ? e->err : ENOMEM;
         if (e) pf_fent_release(w, e);
@@ -765,7 +681,7 @@ static int do_index(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
     path[n] = 0;
     memcpy(q->fname, path, (size_t)n + 1);
     q->fname_len = (uint32_t)n;
-    pf_fent *d = fcache_get(w, path, (size_t)n, cf->open_file_cache_valid_ms);
+    pf_fent *d = pf_fcache_get(w, path, (size_t)n, cf->open_file_cache_valid_ms);
     int isdir = d && !d->err && d->is_dir;
     if (d) pf_fent_release(w, d);
     if (isdir) {
@@ -789,7 +705,7 @@ static int serve_uri(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
     }
     if (n < 0) { pf_respond_error(w, c, q, 400); return LOC_DONE; }
     q->fname_len = (uint32_t)n;
-    pf_fent *e = fcache_get(w, q->fname, (size_t)n, cf->open_file_cache_valid_ms);
+    pf_fent *e = pf_fcache_get(w, q->fname, (size_t)n, cf->open_file_cache_valid_ms);
     if (!e) { pf_respond_error(w, c, q, 500); return LOC_DONE; }
     if (e->err) { int err = e->err; pf_fent_release(w, e); return file_error(w, c, q, cf, err); }
     if (e->is_dir) {
@@ -835,7 +751,7 @@ static int do_try_files(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
         int want_dir = t[n - 1] == '/';
         int pn = map_path(w, q, cf, t, n, path, sizeof path);
         if (pn < 0) continue;
-        pf_fent *e = fcache_get(w, path, (size_t)pn, cf->open_file_cache_valid_ms);
+        pf_fent *e = pf_fcache_get(w, path, (size_t)pn, cf->open_file_cache_valid_ms);
         int hit = e && !e->err && (want_dir ? e->is_dir : !e->is_dir);
         if (e) pf_fent_release(w, e);
         if (!hit) continue;
@@ -871,6 +787,46 @@ static int do_return(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
     return LOC_DONE;
 }
 
+/* stub_status: nginx's counters, summed over this generation's workers (shm slots);
+ * this worker's own counters are live, the others' are at most one loop turn old */
+static int do_stub_status(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
+{
+    if (q->h.method_id != PF_M_GET && q->h.method_id != PF_M_HEAD) { pf_respond_error(w, c, q, 405); return LOC_DONE; }
+    uint64_t active = w->active, accepted = w->accepted, requests = w->requests;
+    /* this request's head is read: it counts as Writing, as in nginx (our state only
+     * moves READ_HEAD -> WRITE once this handler has built the response) */
+    uint64_t reading = w->reading ? w->reading - 1 : 0, writing = w->writing + 1, waiting = w->idle;
+    if (w->conf.shm && w->conf.shm_len > 64) {
+        size_t nslots = (w->conf.shm_len - 64) / sizeof(pf_shm_slot);
+        for (size_t i = 0; i < nslots; i++) {
+            pf_shm_slot sl;
+            if ((int)i == w->conf.index) continue;
+            pf_shm_read_slot(w->conf.shm, (int)i, &sl);
+            if (!sl.pid) continue;
+            active += sl.active; accepted += sl.accepted; requests += sl.requests;
+            reading += sl.reading; writing += sl.writing; waiting += sl.idle;
+        }
+    }
+    char body[512];
+    int n = snprintf(body, sizeof body,
+                     "Active connections: %llu \nserver accepts handled requests\n %llu %llu %llu \n"
+                     "Reading: %llu Writing: %llu Waiting: %llu \n",
+                     (unsigned long long)active, (unsigned long long)accepted, (unsigned long long)accepted,
+                     (unsigned long long)requests, (unsigned long long)reading, (unsigned long long)writing,
+                     (unsigned long long)waiting);
+    q->status = 200;
+    meta_t m = {0};
+    m.ctype = "text/plain";
+    m.ctype_len = 10;
+    m.charset = 1;
+    m.clen = n;
+    if (write_head(w, c, q, &m) < 0 || (!q->header_only && wbuf_append(q, body, (size_t)n) < 0)) {
+        q->keep_alive = 0;
+        respond_page(w, c, q, 500, NULL, 0);
+    }
+    return LOC_DONE;
+}
+
 static int in_location(pf_worker *w, pf_conn *c, pf_req *q)
 {
     const rt_conf *cf = &w->rt->conf[q->conf];
@@ -884,6 +840,7 @@ static int in_location(pf_worker *w, pf_conn *c, pf_req *q)
         return LOC_DONE;
     }
     if (cf->return_code >= 0) return do_return(w, c, q, cf);
+    if (cf->flags & RT_F_STUB_STATUS) return do_stub_status(w, c, q, cf);
     if (cf->try_files.count) return do_try_files(w, c, q, cf);
     if (pf_proxy_location(w, c, q)) return LOC_DONE;       /* uwsgi_pass / proxy_pass / stub_status */
     return serve_uri(w, c, q, cf);

@@ -85,6 +85,15 @@ void pf_log_error(pf_worker *w, int level, pf_conn *c, pf_req *q, const char *fm
     if (write(fd, line, n) < 0) { /* nowhere left to report it */ }
 }
 
+void pf_assert_fail(const char *what, const char *file, int line)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "pyfront: [alert] %d#0: assertion \"%s\" failed at %s:%d\n",
+                     (int)getpid(), what, file, line);
+    if (write(2, msg, n > 0 && n < (int)sizeof msg ? (size_t)n : sizeof msg - 1) < 0) { /* aborting anyway */ }
+    abort();
+}
+
 pf_buf *pf_buf_get(pf_worker *w)
 {
     pf_buf *b = w->free_bufs;
@@ -210,6 +219,8 @@ static void update_shm(pf_worker *w)
     s->idle = w->idle;
     s->pid = (uint32_t)w->pid;
     s->generation = (uint32_t)w->conf.generation;
+    s->reading = w->reading;
+    s->writing = w->writing;
 }
 
 void pf_accept_ready(pf_worker *w, pf_listener *l)

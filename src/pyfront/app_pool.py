@@ -136,9 +136,13 @@ class AppPool:
             import ctypes
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
             signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGINT,
-                        signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD, signal.SIGWINCH):
+            # Until the child installs its own handlers: stop signals keep their default
+            # (terminate) action, but HUP/USR1/USR2/WINCH — whose default would also kill it —
+            # are ignored, so a log reopen or a terminal hangup right after fork cannot kill it.
+            for sig in (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
+            for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
+                signal.signal(sig, signal.SIG_IGN)
             signal.pthread_sigmask(signal.SIG_SETMASK, set())
             from pyfront.front_pool import _close_fds_except
             _close_fds_except({0, 1, 2, ready_w} | {s.fileno() for s in socks})

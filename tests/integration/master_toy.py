@@ -31,6 +31,8 @@ def toy_worker(spec):
     tag, _, mode = spec.route_blob.decode().partition("|")
     if mode == "crash":
         os._exit(3)
+    if mode == "slow-start":      # a worker still setting up when signals arrive
+        time.sleep(0.3)
     if mode == "ignore-term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, lambda *a: state.__setitem__("quit", True))

@@ -356,3 +356,36 @@ def test_odd_requests_same_status_as_nginx(site, tmp_path, procs):
         if got[0] != got[1]:
             bad.append(f"{req!r}: nginx {got[0]} pyfront {got[1]}")
     assert not bad, "\n".join(bad)
+
+
+def test_stub_status_same_shape_as_nginx(site, tmp_path, procs):
+    """stub_status: same status line, headers and page layout (the numbers are each server's)."""
+    nginx = need_peer("nginx")
+    nport, pport = free_port(), free_port()
+    server = ("server {{ listen 127.0.0.1:{port}; server_name localhost; root %s;\n"
+              "  location = /status {{ stub_status; }} }}\n" % site)
+    ndir = tmp_path / "nginx"
+    (ndir / "logs").mkdir(parents=True)
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    (ndir / "nginx.conf").write_text(
+        user + "daemon off; worker_processes 1; pid %s/nginx.pid; error_log %s/logs/error.log;\n"
+        "events { worker_connections 64; }\nhttp {\n access_log off;\n%s}\n" % (ndir, ndir, server.format(port=nport)))
+    pn = procs([nginx, "-p", str(ndir), "-c", str(ndir / "nginx.conf")])
+    pdir = tmp_path / "conf"
+    pdir.mkdir()
+    (pdir / "site.conf").write_text("access_log off;\n" + server.format(port=pport))
+    pp = procs(pyfront_cmd("serve", str(pdir)))
+    wait_for_port(nport, proc=pn.p)
+    wait_for_port(pport, proc=pp.p)
+    shape = re.compile(rb"^Active connections: (\d+) \nserver accepts handled requests\n (\d+) (\d+) (\d+) \n"
+                       rb"Reading: (\d+) Writing: (\d+) Waiting: (\d+) \n$")
+    for port in (nport, pport):
+        for _ in range(3):
+            request(port, "GET", "/a.txt")
+        r = request(port, "GET", "/status")
+        assert r.status == 200 and r.header("content-type") == "text/plain", (port, r.headers)
+        m = shape.match(r.body)
+        assert m, (port, r.body)
+        active, acc, handled, reqs, reading, writing, waiting = map(int, m.groups())
+        assert active >= 1 and acc == handled and reqs >= 4 and writing >= 1
+        assert request(port, "POST", "/status", {"Content-Length": "0"}).status == 405

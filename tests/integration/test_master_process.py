@@ -413,3 +413,17 @@ def test_sd_notify_ready_reloading_stopping(tmp_path, procs):
     os.kill(pr.pid, signal.SIGQUIT)
     assert notify.recv(100) == b"STOPPING=1"
     assert pr.p.wait(15) == 0
+
+
+def test_reopen_right_after_fork_does_not_kill_new_workers(master):
+    """USR1 forwarded to a worker forked an instant earlier (before it installed its own
+    handler) must not kill it: the child ignores USR1/HUP until it takes over."""
+    m = master(workers=2, mode="slow-start")
+    for _ in range(3):
+        ws = wait_until(lambda: len(m.workers()) == 2 and m.workers(), what="workers")
+        os.kill(ws[0], signal.SIGKILL)
+        for _ in range(10):
+            m.signal(signal.SIGUSR1)
+            time.sleep(0.005)
+    wait_until(lambda: len(m.workers()) == 2, what="workers")
+    assert "exited on signal 10" not in m.log()

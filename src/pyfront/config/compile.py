@@ -28,7 +28,7 @@ LOC_KINDS = {"": 1, "^~": 2, "=": 3, "~": 4, "~*": 5, "@": 6}
 F_SENDFILE, F_ETAG, F_GZIP, F_GZIP_STATIC, F_GZIP_VARY, F_SERVER_TOKENS, F_LOG_NOT_FOUND, \
     F_TCP_NOPUSH, F_MSIE_PADDING, F_ABS_REDIRECT, F_PORT_IN_REDIRECT, F_GZIP_TYPES_ANY, \
     F_TCP_NODELAY, F_ADD_HEADER_INHERIT, F_GZIP_DISABLE_MSIE6, F_SERVER_NAME_IN_REDIRECT, \
-    F_UNDERSCORES_IN_HEADERS, F_GZIP_PROXIED_ANY, F_GZIP_HTTP10 = (1 << i for i in range(19))
+    F_UNDERSCORES_IN_HEADERS, F_GZIP_PROXIED_ANY, F_GZIP_HTTP10, F_STUB_STATUS = (1 << i for i in range(20))
 EXPIRES_MODES = {"off": 0, "epoch": 1, "max": 2, "access": 3, "modified": 4}
 IMS_MODES = {"off": 0, "exact": 1, "before": 2}
 ESCAPES = {"default": 1, "json": 2, "none": 3}
@@ -97,6 +97,7 @@ class ConfPlan:
     underscores_in_headers: bool = False
     gzip_proxied_any: bool = False                  # gzip_proxied any (other values: as off)
     gzip_http10: bool = False                       # gzip_http_version 1.0
+    stub_status: bool = False                       # the location answers nginx's stub_status page
     gzip: bool = False
     gzip_static: bool = False
     gzip_vary: bool = False
@@ -331,7 +332,8 @@ def _conf_record(b: _Blob, c: ConfPlan, log_formats: dict[str, str]) -> bytes:
                     (c.gzip_disable_msie6, F_GZIP_DISABLE_MSIE6),
                     (c.server_name_in_redirect, F_SERVER_NAME_IN_REDIRECT),
                     (c.underscores_in_headers, F_UNDERSCORES_IN_HEADERS),
-                    (c.gzip_proxied_any, F_GZIP_PROXIED_ANY), (c.gzip_http10, F_GZIP_HTTP10)):
+                    (c.gzip_proxied_any, F_GZIP_PROXIED_ANY), (c.gzip_http10, F_GZIP_HTTP10),
+                    (c.stub_status, F_STUB_STATUS)):
         if on:
             flags |= bit
     ep_first = len(b.sec[SEC_ERRPAGE])
@@ -497,10 +499,11 @@ def _conf_from_settings(st, server, loc=None, ret=None, http=None, temp=None) ->
     if ret is not None:
         code, text = ret.code, ret.text
     from pyfront.config import compile_proxy
+    handler = getattr(loc, "handler", None) if loc is not None else None
+    stub = handler is not None and handler.kind == "stub_status"     # static.c's do_stub_status
     try:
-        proxy = compile_proxy.proxy_plan(st, loc, http, temp or "/tmp") if code < 0 else None
+        proxy = compile_proxy.proxy_plan(st, loc, http, temp or "/tmp") if code < 0 and not stub else None
     except compile_proxy.ProxyCompileError as e:
-        handler = getattr(loc, "handler", None)
         raise ConfigError(Diagnostic("emerg", str(e), getattr(handler, "file", None),
                                      getattr(handler, "line", 0))) from None
     return ConfPlan(
@@ -517,7 +520,7 @@ def _conf_from_settings(st, server, loc=None, ret=None, http=None, temp=None) ->
         port_in_redirect=st.port_in_redirect, server_name_in_redirect=st.server_name_in_redirect,
         underscores_in_headers=server.underscores_in_headers, gzip=st.gzip,
         gzip_proxied_any="any" in st.gzip_proxied, gzip_http10=st.gzip_http_version == "1.0",
-        client_body_timeout_ms=st.client_body_timeout_ms, gzip_static=st.gzip_static != "off",
+        client_body_timeout_ms=st.client_body_timeout_ms, stub_status=stub, gzip_static=st.gzip_static != "off",
         gzip_vary=st.gzip_vary, gzip_comp_level=st.gzip_comp_level, gzip_min_length=st.gzip_min_length,
         gzip_types=tuple(st.gzip_types), gzip_disable_msie6="msie6" in st.gzip_disable, types=tuple(st.types), default_type=st.default_type,
         keepalive_timeout_ms=st.keepalive_timeout_ms, keepalive_requests=st.keepalive_requests,
