@@ -44,7 +44,7 @@ static void conn_to(pf_worker *w, pf_conn *c, int to)
     switch (from) {
     case CS_FREE:         ok = to == CS_IDLE; break;
     case CS_IDLE:         ok = to == CS_READ_HEAD || to == CS_FREE; break;
-    case CS_READ_HEAD:    ok = to == CS_WRITE || to == CS_DISCARD_BODY || to == CS_FREE; break;
+    case CS_READ_HEAD:    ok = to == CS_WRITE || to == CS_DISCARD_BODY || to == CS_UPSTREAM || to == CS_FREE; break;
     case CS_DISCARD_BODY: ok = to == CS_WRITE || to == CS_FREE; break;
     case CS_WRITE:        ok = to == CS_IDLE || to == CS_READ_HEAD || to == CS_LINGER || to == CS_FREE; break;
     case CS_LINGER:       ok = to == CS_FREE; break;
@@ -61,6 +61,9 @@ static void conn_to(pf_worker *w, pf_conn *c, int to)
     if (to == CS_DISCARD_BODY || to == CS_WRITE || to == CS_UPSTREAM) w->writing++;
     c->state = (uint8_t)to;
 }
+
+/* for proxy.c: READ_HEAD -> UPSTREAM -> WRITE */
+void pf_conn_set_state(pf_worker *w, pf_conn *c, int to) { conn_to(w, c, to); }
 
 static pf_req *req_get(pf_worker *w)
 {
@@ -86,6 +89,7 @@ static pf_req *req_get(pf_worker *w)
     q->bytes_sent = q->header_bytes = 0;
     q->content_type_set = 0;
     q->nranges = q->range_i = 0;
+    q->up = NULL;
     return q;
 }
 
@@ -94,6 +98,7 @@ static void req_release(pf_worker *w, pf_conn *c)
     pf_req *q = c->req;
     if (!q) return;
     if (q->fent) pf_fent_release(w, q->fent);
+    if (q->up) pf_proxy_release(w, q);
     pf_gzip_free(q);
     pf_buf_put(w, q->wbuf);
     c->req = NULL;
@@ -219,6 +224,12 @@ static void start_request(pf_worker *w, pf_conn *c, pf_req *q, int head_len)
         q->discard_left = 0;
         q->discard_chunked = 0;
         q->keep_alive = 0;
+    }
+    if (q->up) {                      /* proxy.c reads the body itself */
+        q->discard_left = 0;
+        q->discard_chunked = 0;
+        pf_proxy_begin(w, c, q);
+        return;
     }
     if (q->discard_left || q->discard_chunked) {
         /* a client waiting for "100 Continue" would never send the body we must drain
@@ -495,7 +506,8 @@ static void conn_run(pf_worker *w, pf_conn *c)
         case CS_FREE:
             return;
         case CS_UPSTREAM:
-            return;                  /* issue 4: driven by the upstream's events */
+            rc = pf_proxy_run(w, c);  /* client and upstream events both land here */
+            break;
         default:
             PF_ASSERT(!"bad connection state");
             return;
@@ -531,8 +543,10 @@ void pf_conn_timeout(pf_worker *w, pf_conn *c)
         pf_alog_write(w, c, c->req);
         pf_conn_close(w, c);
         break;
-    case CS_LINGER:
     case CS_UPSTREAM:
+        pf_proxy_timeout(w, c);
+        break;
+    case CS_LINGER:
         pf_conn_close(w, c);
         break;
     default:

@@ -172,6 +172,13 @@ int pf_loop_poll(pf_worker *w, int max_ms)
             pf_accept_ready(w, &w->ls[d & 0xffff]);
         } else if (d & EV_WAKEUP) {
             wake = 1;
+        } else if (d & PF_EV_UPSTREAM) {                     /* proxy.c's upstream fd */
+            uint32_t slot = (uint32_t)((d & ~PF_EV_UPSTREAM) >> 32), gen = (uint32_t)d;
+            if (slot >= (uint32_t)w->conf.max_connections) continue;
+            pf_conn *c = &w->conns[slot];
+            if (c->gen != gen || c->state == CS_FREE) continue;     /* stale event */
+            pf_proxy_upstream_event(w, c, (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0,
+                                    (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0);
         } else {
             uint32_t slot = (uint32_t)(d >> 32), gen = (uint32_t)d;
             if (slot >= (uint32_t)w->conf.max_connections) continue;

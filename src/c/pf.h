@@ -358,7 +358,61 @@ size_t pf_conn_size(void);                            /* sizeof the per-connecti
 
 /* ---- access log (access_log.c) ---------------------------------------- */
 
-/* ---- proxy (proxy.c) -------------------------------------------------- */
+/* ---- proxy (proxy.c, upstream.c, proxy_encode.c, body.c, stub_status.c) ---- */
+/* Balancer (upstream.c): nginx's peer selection, usable on its own (tests) and per worker.
+ * Peers 0..nprimary-1 are primaries, the rest backups. State is per process (as nginx
+ * without a `zone`). */
+#define PF_LB_ROUND_ROBIN 0      /* smooth weighted round-robin (ngx_http_upstream_round_robin.c) */
+#define PF_LB_LEAST_CONN  1
+#define PF_LB_IP_HASH     2
+#define PF_LB_HASH        3      /* `hash KEY [consistent]` */
+#define PF_LB_RANDOM      4
+#define PF_LB_NO_LIVE    -1      /* nginx: "no live upstreams" */
+#define PF_LB_MAX_PEERS 256
+typedef struct {
+    const char *name; uint32_t name_len;   /* "host:port" / "unix:/x": consistent hash points */
+    uint32_t weight, max_fails, fail_timeout_ms, max_conns;
+    int backup, down;
+} pf_peer_conf;
+typedef struct {                 /* one request's tries; init with pf_lb_ctx_init */
+    uint32_t hash, rehash, tries, ntried, backup;
+    uint64_t tried[4];
+} pf_lb_ctx;
+typedef struct pf_balancer pf_balancer;
+pf_balancer *pf_balancer_new(int method, int consistent, const pf_peer_conf *peers, uint32_t n);
+void pf_balancer_free(pf_balancer *b);
+void pf_lb_ctx_init(pf_lb_ctx *ctx);
+/* key: ip_hash = address bytes (4 or 16), hash = the expanded key; ignored otherwise.
+ * Returns the peer index (its `conns` is counted) or PF_LB_NO_LIVE. */
+int pf_balancer_get(pf_balancer *b, pf_lb_ctx *ctx, int64_t now_ms, const char *key, size_t klen);
+/* The request on `peer` ended; failed = 1 counts toward max_fails. Returns 1 when this
+ * failure just disabled the peer for fail_timeout (the caller logs nginx's warning). */
+int pf_balancer_done(pf_balancer *b, int peer, int failed, int64_t now_ms);
+uint32_t pf_balancer_tries(const pf_balancer *b);   /* peers a request may try (nginx's tries) */
+
+/* Encoders (proxy_encode.c), pure: caller-owned output, no allocation. */
+typedef struct { const char *name; uint32_t name_len; const char *value; uint32_t value_len; } pf_kv;
+/* The uwsgi request packet (header + vars) exactly as nginx's uwsgi module builds it:
+ * params in order (the caller already dropped if_not_empty ones that expanded empty), then
+ * host (when host != NULL and no param is named HTTP_HOST: nginx >= 1.29.5's default
+ * HTTP_HOST = $host$is_request_port$request_port), then when pass_headers, one HTTP_<NAME>
+ * per distinct request header name (duplicates joined with ", ", "; " for Cookie), except
+ * names an HTTP_* param already covers and names with '_' (underscores_in_headers off).
+ * Returns bytes written, or PF_E_UWSGI_TOO_BIG (vars over 65535: "uwsgi request is too big"). */
+int pf_uwsgi_request(uint8_t modifier1, uint8_t modifier2, const pf_kv *params, uint32_t nparams,
+                     const char *host, uint32_t host_len, const char *head, const pf_http_request *req,
+                     int pass_headers, char *out, size_t cap);
+/* An HTTP/1.x request head for proxy_pass: line (e.g. "GET /x HTTP/1.0"), then the
+ * proxy_set_header fields (value "" = not sent), Content-Length when body_len >= 0, then the
+ * client's fields except those named by `set` and the hop-by-hop ones nginx replaces
+ * (Connection, Keep-Alive, TE, Expect, Upgrade, Content-Length, Transfer-Encoding, Host).
+ * Returns bytes written or PF_E_HEADER_TOO_LARGE. */
+int pf_http_upstream_request(const char *line, uint32_t line_len, const pf_kv *set, uint32_t nset,
+                             int64_t body_len, const char *head, const pf_http_request *req,
+                             int pass_headers, char *out, size_t cap);
+/* stub_status body, nginx's exact text; bytes written. */
+int pf_stub_status_body(uint64_t active, uint64_t accepts, uint64_t handled, uint64_t requests,
+                        uint64_t reading, uint64_t writing, uint64_t waiting, char *out, size_t cap);
 
 /* ---- app server I/O (app_io.c) ---------------------------------------- */
 /* Blocking-style I/O on non-blocking fds (try, then poll on EAGAIN); errno in *err. */

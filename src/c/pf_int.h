@@ -30,7 +30,9 @@ typedef struct { uint32_t first, count; } rt_range;
 enum rt_section {
     RT_SEC_STR = 1, RT_SEC_IDX, RT_SEC_LIST, RT_SEC_ADDR, RT_SEC_SERVER, RT_SEC_NAME,
     RT_SEC_LOC, RT_SEC_CONF, RT_SEC_MIME, RT_SEC_TPL, RT_SEC_TPLOP, RT_SEC_LOGFILE,
-    RT_SEC_ACCLOG, RT_SEC_ERRPAGE, RT_SEC_HEADER, RT_SEC_MAX
+    RT_SEC_ACCLOG, RT_SEC_ERRPAGE, RT_SEC_HEADER,
+    RT_SEC_PXCONF, RT_SEC_UPSTREAM, RT_SEC_PEER, RT_SEC_PARAM,   /* proxy (docs/proxy.md) */
+    RT_SEC_MAX
 };
 typedef struct { rt_str addr; uint32_t default_server; rt_range servers; } rt_addr;
 typedef struct { rt_range names; rt_range locs; rt_range named; uint32_t conf; rt_str name0; } rt_server;
@@ -97,6 +99,10 @@ struct pf_router {
     const rt_acclog *acclog; uint32_t nacclog;
     const rt_errpage *errpage; uint32_t nerrpage;
     const rt_header *header; uint32_t nheader;
+    const struct rt_pxconf *pxconf; uint32_t npxconf;   /* proxy: one per CONF, or none */
+    const struct rt_upstream *upstream; uint32_t nupstream;
+    const struct rt_peer *peer; uint32_t npeer;
+    const struct rt_param *param; uint32_t nparam;
     regex_t *name_re;               /* per NAME (regex kinds compiled) */
     regex_t *loc_re;                /* per LOC */
 };
@@ -114,7 +120,13 @@ enum pf_var {
     V_URI, V_HOST, V_SERVER_NAME, V_SERVER_PORT, V_SERVER_ADDR, V_REMOTE_PORT, V_MSEC,
     V_TIME_ISO8601, V_CONNECTION, V_CONNECTION_REQUESTS, V_PID, V_SCHEME, V_SERVER_PROTOCOL,
     V_ARGS, V_IS_ARGS, V_REQUEST_LENGTH, V_CONTENT_LENGTH, V_CONTENT_TYPE, V_DOCUMENT_ROOT,
-    V_REQUEST_FILENAME, V_ARG, V_HOSTNAME, V_NGINX_VERSION, V_MAX
+    V_REQUEST_FILENAME, V_ARG, V_HOSTNAME, V_NGINX_VERSION,
+    /* proxy (proxy.c / vars_proxy.c) */
+    V_PROXY_ADD_XFF, V_PROXY_HOST, V_PROXY_PORT, V_REQUEST_ID, V_HTTPS, V_IS_REQUEST_PORT,
+    V_REQUEST_PORT, V_UPSTREAM_ADDR, V_UPSTREAM_STATUS, V_UPSTREAM_RESPONSE_TIME,
+    V_UPSTREAM_CONNECT_TIME, V_UPSTREAM_HEADER_TIME, V_UPSTREAM_RESPONSE_LENGTH, V_BINARY_REMOTE_ADDR,
+    V_REALPATH_ROOT, V_PIPE, V_REQUEST_COMPLETION, V_UPSTREAM_HTTP,
+    V_MAX
 };
 struct pf_conn; struct pf_req; struct pf_worker;
 /* Appends the expansion of template tpl; escape=1 applies access-log escaping.
@@ -157,6 +169,7 @@ typedef struct pf_req {
     uint8_t nranges, range_i; char boundary[24];
     off_t rstart[16], rend[16]; off_t part_size;
     const char *part_ctype; size_t part_ctype_len; char part_ctype_buf[256];
+    struct pf_up *up;                                /* proxy leg (proxy.c), NULL otherwise */
 } pf_req;
 #define PF_MAX_RANGES 16
 
@@ -210,6 +223,7 @@ struct pf_worker {
     uint64_t accepted, requests, conn_seq, boundary_seq; uint32_t active, idle, reading, writing;
     int pid;
     char hostname[256];
+    struct pf_px *px;                                /* proxy state (upstream.c), lazily made */
 };
 
 /* loop.c */
@@ -258,5 +272,8 @@ void pf_alog_close_all(struct pf_worker *w);
 /* time formatting (loop.c) */
 size_t pf_http_date(time_t t, char *out);   /* 29 chars, RFC 9110 IMF-fixdate */
 int pf_parse_http_date(const char *s, size_t len, time_t *out);
+
+/* ---- proxy (proxy.c, upstream.c, proxy_encode.c, body.c, stub_status.c) ----- */
+#include "proxy_int.h"
 
 #endif

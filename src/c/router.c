@@ -40,6 +40,8 @@ static int bind_sections(pf_router *r, char *err, size_t errlen)
         [RT_SEC_TPL] = sizeof(rt_tpl), [RT_SEC_TPLOP] = sizeof(rt_tplop),
         [RT_SEC_LOGFILE] = sizeof(rt_logfile), [RT_SEC_ACCLOG] = sizeof(rt_acclog),
         [RT_SEC_ERRPAGE] = sizeof(rt_errpage), [RT_SEC_HEADER] = sizeof(rt_header),
+        [RT_SEC_PXCONF] = sizeof(rt_pxconf), [RT_SEC_UPSTREAM] = sizeof(rt_upstream),
+        [RT_SEC_PEER] = sizeof(rt_peer), [RT_SEC_PARAM] = sizeof(rt_param),
     };
     const rt_sec_t *sec = (const rt_sec_t *)(r->blob + sizeof *h);
     for (uint32_t i = 0; i < h->nsec; i++) {
@@ -67,6 +69,10 @@ static int bind_sections(pf_router *r, char *err, size_t errlen)
         case RT_SEC_ACCLOG: r->acclog = p; r->nacclog = s->count; break;
         case RT_SEC_ERRPAGE: r->errpage = p; r->nerrpage = s->count; break;
         case RT_SEC_HEADER: r->header = p; r->nheader = s->count; break;
+        case RT_SEC_PXCONF: r->pxconf = p; r->npxconf = s->count; break;     /* proxy.c checks them */
+        case RT_SEC_UPSTREAM: r->upstream = p; r->nupstream = s->count; break;
+        case RT_SEC_PEER: r->peer = p; r->npeer = s->count; break;
+        case RT_SEC_PARAM: r->param = p; r->nparam = s->count; break;
         default: FAIL("route table: section %u", s->kind);
         }
     }
@@ -138,6 +144,7 @@ static int check_refs(pf_router *r, char *err, size_t errlen)
             || (c->error_log_file != RT_NONE && c->error_log_file >= r->nlogfile) || c->error_log_level > 7)
             FAIL("conf %u: bad record", i);
     }
+    if (pf_px_check_refs(r, err, errlen) < 0) goto fail;
     return 0;
 fail:
     return -1;

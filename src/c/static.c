@@ -756,6 +756,7 @@ static int do_try_files(pf_worker *w, pf_conn *c, pf_req *q, const rt_conf *cf)
         if (e) pf_fent_release(w, e);
         if (!hit) continue;
         if (set_uri(q, t, n) < 0) continue;
+        if (pf_proxy_location(w, c, q)) return LOC_DONE;   /* try_files hit in a proxied location: nginx proxies it */
         return serve_uri(w, c, q, cf);
     }
     return LOC_DONE;
@@ -841,6 +842,7 @@ static int in_location(pf_worker *w, pf_conn *c, pf_req *q)
     if (cf->return_code >= 0) return do_return(w, c, q, cf);
     if (cf->flags & RT_F_STUB_STATUS) return do_stub_status(w, c, q, cf);
     if (cf->try_files.count) return do_try_files(w, c, q, cf);
+    if (pf_proxy_location(w, c, q)) return LOC_DONE;       /* uwsgi_pass / proxy_pass / stub_status */
     return serve_uri(w, c, q, cf);
 }
 
@@ -894,6 +896,22 @@ static int handle_errpage(pf_worker *w, pf_conn *c, pf_req *q, int status)
         }
         return 1;
     }
+    return 0;
+}
+
+/* for proxy.c: X-Accel-Redirect from an upstream — an internal redirect to uri ("/x" or
+ * "@named"), as error_page does; 0, or -1 when the URI is invalid */
+int pf_internal_redirect(pf_worker *w, pf_conn *c, pf_req *q, const char *uri, size_t len)
+{
+    if (len && uri[0] == '@') {
+        int l = pf_router_named(w->rt, q->server, uri, len);
+        if (l < 0) return -1;
+        q->loc = l;
+        run_locations(w, c, q, 1);
+        return 0;
+    }
+    if (set_uri(q, uri, len) < 0) return -1;
+    run_locations(w, c, q, 0);
     return 0;
 }
 

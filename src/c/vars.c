@@ -196,6 +196,8 @@ static void expand_var(pf_worker *w, pf_conn *c, pf_req *q, const rt_tplop *op, 
     case V_IS_ARGS: if (have && q->h.query.len) put(s, "?", 1); break;
     case V_REQUEST_LENGTH: putf(s, "%lld", q ? (long long)q->head_len : 0); break;
     case V_CONTENT_LENGTH: {
+        int64_t bl;
+        if (pf_proxy_content_length(q, &bl)) { putf(s, "%lld", bl); break; }   /* decoded chunked body */
         size_t vl;
         const char *v = pf_req_header(c, q, "content-length", 14, &vl);
         if (v) put(s, v, vl); else unset(s);
@@ -230,7 +232,12 @@ static void expand_var(pf_worker *w, pf_conn *c, pf_req *q, const rt_tplop *op, 
     }
     case V_HOSTNAME: put(s, w->hostname, strlen(w->hostname)); break;
     case V_NGINX_VERSION: put(s, "1.22.1", 6); break;
-    default: break;
+    default: {                   /* proxy variables ($proxy_add_x_forwarded_for, $upstream_*, ...) */
+        char big[2048];
+        size_t n = pf_proxy_var(w, c, q, op->var, RT_S(r, op->arg), op->arg.len, big, sizeof big);
+        if (n) put(s, big, n); else unset(s);
+        break;
+    }
     }
 }
 

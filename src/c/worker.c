@@ -73,6 +73,8 @@ void pf_log_error(pf_worker *w, int level, pf_conn *c, pf_req *q, const char *fm
             const char *b = c->rbuf->data + c->rpos;
             size_t rl = q->h.target.off + q->h.target.len + 9 - q->h.method.off;
             lappend(line, sizeof line, &n, ", request: \"%.*s\"", (int)rl, b + q->h.method.off);
+            if (q->up && n < sizeof line - 1)
+                n += pf_proxy_log_upstream(w, q, line + n, sizeof line - 1 - n);   /* upstream: "..." */
             if (q->h.host_index >= 0) {
                 pf_span v = q->h.headers[q->h.host_index].value;
                 lappend(line, sizeof line, &n, ", host: \"%.*s\"", (int)v.len, b + v.off);
@@ -364,6 +366,7 @@ void pf_worker_free(pf_worker *w)
     }
     pf_alog_flush_all(w);
     pf_alog_close_all(w);
+    pf_proxy_free(w);
     for (int i = 0; i < PF_FCACHE_SLOTS; i++) {
         pf_fent *e = w->fcache[i];
         if (e) { e->hash = 0; e->refs = 1; pf_fent_release(w, e); }

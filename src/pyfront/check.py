@@ -77,6 +77,9 @@ def main(argv: list[str]) -> int:
         return 1
     for d in stack.diagnostics:
         print(d.format(), file=err)
+    from pyfront.config.proxy_check import cross_layer      # front <-> [uwsgi] apps (issue 4)
+    for d in cross_layer(stack):
+        print(d.format(), file=err)
     if not quiet:
         print(f"pyfront: the configuration file {path} syntax is ok", file=err)
         print(f"pyfront: configuration file {path} test is successful", file=err)

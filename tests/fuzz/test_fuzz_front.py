@@ -36,6 +36,7 @@ def test_fuzz_front_target(tmp_path):
     subprocess.run([gcc, "-std=gnu11", "-O1", "-g", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror",
                     "-Wno-unused-parameter", *san, "-I", os.path.join(ROOT, "src/c"),
                     os.path.join(ROOT, "src/c/path.c"), os.path.join(ROOT, "src/c/router.c"),
+                    os.path.join(ROOT, "src/c/proxy_conf.c"),   # router.c checks the proxy sections with it
                     os.path.join(ROOT, "tests/fuzz/fuzz_front.c"), os.path.join(ROOT, "tests/fuzz/driver.c"),
                     "-o", str(exe)], check=True)
     seeds = []

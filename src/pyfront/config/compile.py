@@ -42,12 +42,18 @@ VARIABLES = [
     "time_iso8601", "connection", "connection_requests", "pid", "scheme", "server_protocol",
     "args", "is_args", "request_length", "content_length", "content_type", "document_root",
     "request_filename", None, "hostname", "nginx_version",
+    # proxy variables (src/c/vars_proxy.c)
+    "proxy_add_x_forwarded_for", "proxy_host", "proxy_port", "request_id", "https", "is_request_port",
+    "request_port", "upstream_addr", "upstream_status", "upstream_response_time", "upstream_connect_time",
+    "upstream_header_time", "upstream_response_length", "binary_remote_addr", "realpath_root", "pipe",
+    "request_completion", None,
 ]
 VAR_IDS = {name: i for i, name in enumerate(VARIABLES) if name}
 VAR_IDS["document_uri"] = VAR_IDS["uri"]
 VAR_IDS["query_string"] = VAR_IDS["args"]
 V_HTTP = 8
 V_ARG = 32
+V_UPSTREAM_HTTP = VARIABLES.index("request_completion") + 1
 
 COMBINED = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
             '"$http_referer" "$http_user_agent"')
@@ -116,6 +122,7 @@ class ConfPlan:
     client_max_body_size: int = 1048576             # 0 = unlimited (413 beyond it, as nginx)
     client_body_timeout_ms: int = 60000
     error_log: tuple[str, str] | None = None        # (path, level) of this level's error_log; None = the worker's
+    proxy: object = None            # compile_proxy.ProxyPlan for uwsgi_pass / proxy_pass / stub_status
 
 
 @dataclass(frozen=True)
@@ -198,6 +205,8 @@ def parse_template(text: str) -> list[tuple[int, bytes]]:
         name = m.group(1) or m.group(2)
         if name.startswith("http_"):
             ops.append((V_HTTP, name[5:].replace("_", "-").lower().encode()))
+        elif name.startswith("upstream_http_"):
+            ops.append((V_UPSTREAM_HTTP, name[14:].replace("_", "-").lower().encode()))
         elif name.startswith("arg_"):
             ops.append((V_ARG, name[4:].encode()))
         elif name in VAR_IDS:
@@ -230,6 +239,8 @@ class _Blob:
         self._tpl_ids: dict[tuple[str, bool], int] = {}
         self._mime_ids: dict[tuple, tuple[int, int]] = {}
         self._logfile_ids: dict[str, int] = {}
+        from pyfront.config.compile_proxy import ProxySections
+        self.px = ProxySections(self)          # proxy sections (compile_proxy.py)
 
     def s(self, text: str | bytes) -> tuple[int, int]:
         b = text.encode() if isinstance(text, str) else text
@@ -289,6 +300,7 @@ class _Blob:
             for r in recs:
                 assert len(r) == size, (kind, len(r), size)
             sections.append((kind, b"".join(recs), len(recs), size))
+        sections += self.px.sections()
         header_len = 16 + 16 * len(sections)
         body = bytearray()
         table = []
@@ -396,6 +408,7 @@ def build_blob(servers: list[ServerPlan] | tuple[ServerPlan, ...],
 
     def add_conf(c: ConfPlan) -> int:
         conf_recs.append(_conf_record(b, c, formats))
+        b.px.conf_record(c.proxy)
         return len(conf_recs) - 1
 
     def add_loc(loc: LocationPlan) -> int:
@@ -443,7 +456,7 @@ def build_blob(servers: list[ServerPlan] | tuple[ServerPlan, ...],
     return b.finish()
 
 
-def _conf_from_settings(st, server, loc=None, ret=None) -> ConfPlan:
+def _conf_from_settings(st, server, loc=None, ret=None, http=None, temp=None) -> ConfPlan:
     """model.Settings (effective values) -> ConfPlan."""
     from pyfront.config.diagnostics import ConfigError, Diagnostic
     alias = st.alias if loc is not None else None
@@ -485,13 +498,16 @@ def _conf_from_settings(st, server, loc=None, ret=None) -> ConfPlan:
     code, text = -1, None
     if ret is not None:
         code, text = ret.code, ret.text
+    from pyfront.config import compile_proxy
     handler = getattr(loc, "handler", None) if loc is not None else None
-    stub = handler is not None and handler.kind == "stub_status"
-    if handler is not None and not stub and code < 0:
-        # uwsgi_pass / proxy_pass run in the front's proxy leg (issue 4);
-        # until it lands such a location answers 502 rather than serving files.
-        code, text = 502, None
+    stub = handler is not None and handler.kind == "stub_status"     # static.c's do_stub_status
+    try:
+        proxy = compile_proxy.proxy_plan(st, loc, http, temp or "/tmp") if code < 0 and not stub else None
+    except compile_proxy.ProxyCompileError as e:
+        raise ConfigError(Diagnostic("emerg", str(e), getattr(handler, "file", None),
+                                     getattr(handler, "line", 0))) from None
     return ConfPlan(
+        proxy=proxy,
         root=alias if alias is not None else st.root, alias=alias is not None,
         loc_prefix=loc.path if (alias is not None and loc.modifier in ("", "^~", "=")) else "",
         index=tuple(st.index), try_files=tuple(st.try_files or ()), return_code=code, return_text=text,
@@ -533,22 +549,24 @@ def _error_log(st) -> tuple[str, str] | None:
     return None
 
 
-def _location_plan(loc, server) -> LocationPlan:
+def _location_plan(loc, server, http=None, temp=None) -> LocationPlan:
     pattern = "@" + loc.path if loc.modifier == "@" else loc.path
     return LocationPlan(modifier=loc.modifier, pattern=pattern,
-                        conf=_conf_from_settings(loc.settings, server, loc, loc.return_ or server.return_),
-                        children=tuple(_location_plan(ch, server) for ch in loc.locations))
+                        conf=_conf_from_settings(loc.settings, server, loc, loc.return_ or server.return_, http, temp),
+                        children=tuple(_location_plan(ch, server, http, temp) for ch in loc.locations))
 
 
 def plan_from_config(config) -> tuple[list[ServerPlan], dict[str, str]]:
     """FrontConfig (pyfront.config.model) -> (servers, log formats)."""
+    from pyfront.config.compile_proxy import default_temp_path
     servers = []
+    http, temp = config.http, default_temp_path(config.prefix)
     for srv in config.http.servers:
         listen = tuple((ln.address.text, ln.default_server) for ln in srv.listens)
         names = tuple(sn.text for sn in srv.server_names)
         servers.append(ServerPlan(listen=listen, names=names,
                                   conf=_conf_from_settings(srv.settings, srv, None, srv.return_),
-                                  locations=tuple(_location_plan(l, srv) for l in srv.locations)))
+                                  locations=tuple(_location_plan(l, srv, http, temp) for l in srv.locations)))
     formats = {lf.name: (lf.format, lf.escape) for lf in config.http.log_formats}
     return servers, formats
 

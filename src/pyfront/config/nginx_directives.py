@@ -977,7 +977,8 @@ d("keepalive_requests@upstream", UPS, "1", h_up_num("keepalive_requests"), "numb
 d("keepalive_timeout@upstream", UPS, "1", h_up_num("keepalive_timeout_ms", True), "time", "60s",
   "Idle time of a cached upstream connection (`keepalive_timeout` inside `upstream`).")
 d("zone", UPS, "12", noop, "name [size]", "",
-  "Accepted; pyfront always shares upstream state between workers in its own shared memory.")
+  "Accepted and ignored: upstream state (failures, round-robin position) is kept per worker, "
+  "as nginx does without a zone.")
 
 def h_temp_path(slot):
     def h(p, st, a):
