@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SUITES = ["static", "app", "supervise"]
+SUITES = ["static", "app", "stack", "supervise"]
 
 if __name__ == "__main__":
     names = sys.argv[1:] or SUITES
