@@ -75,8 +75,11 @@ def start(kind: str, base: str, docroot: str) -> Server:
                          os.path.join(base, f"{kind}-stderr.log"), "-g", "daemon off;"], port)
 
 
-def idle_rss_per_conn(server: Server, n: int) -> float:
-    """KiB of worker RSS per idle keep-alive connection (after one request each)."""
+def idle_rss_per_conn(server: Server, n: int) -> tuple[float, int]:
+    """(KiB of worker RSS per idle keep-alive connection, worker RSS KiB with them open).
+
+    Both figures, because a server that preallocates its connection slots shows ~0 growth
+    while its base RSS is what the memory actually costs."""
     worker = server.worker_pids()[0]
     req = f"GET /1k.txt HTTP/1.1\r\nHost: b\r\n\r\n".encode()
     warm = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(100)]
@@ -102,7 +105,7 @@ def idle_rss_per_conn(server: Server, n: int) -> float:
     finally:
         for s in socks + warm:
             s.close()
-    return (after - before) / n
+    return (after - before) / n, after
 
 
 def reload_errors(server: Server, seconds: int, every: float) -> tuple[int, int]:
@@ -167,15 +170,16 @@ def main() -> int:
         rows.append([kind, f"{median(small[kind]):,.0f}", f"{median(small[kind]) / median(small[tuned]):.2f}",
                      f"{median(big[kind]):,.0f}", f"{median(big_bw[kind]) / 1e9:.2f}",
                      f"{median(big[kind]) / median(big[tuned]):.2f}",
-                     f"{idle[kind]:.2f}" if kind in idle else "—",
+                     f"{idle[kind][0]:.2f}" if kind in idle else "—",
+                     f"{idle[kind][1] / 1024:.1f}" if kind in idle else "—",
                      f"{errs[kind][0]} in {errs[kind][1]} reloads" if kind in errs else "—"])
     write_table(args.out, "Static files: pyfront vs nginx",
                 f"{machine_line()}. One worker each, {args.rounds} alternating rounds of {args.duration} s, medians. "
-                f"Ratios are against nginx with `open_file_cache max=1000`. Idle: KiB of worker RSS per idle "
-                f"keep-alive connection over {args.idle} connections. Reload errors: wrk socket errors + non-2xx "
+                f"Ratios are against nginx with `open_file_cache max=1000`. Idle: growth of worker RSS per idle "
+                f"keep-alive connection over {args.idle} connections, and the worker's whole RSS with them open. Reload errors: wrk socket errors + non-2xx "
                 f"over {args.reload_seconds} s with SIGHUP every 2 s. Produced by `bench/static.py`.",
                 ["server", "1 KiB req/s (64 conns)", "× tuned", "1 MiB req/s (16 conns)", "1 MiB GB/s", "× tuned",
-                 "idle KiB/conn", "reload errors"], rows)
+                 "idle KiB/conn", "worker RSS MiB (10k idle)", "reload errors"], rows)
     return 0
 
 
