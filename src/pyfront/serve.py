@@ -83,5 +83,12 @@ def main(argv: list[str]) -> int:
         if not listen_urls(stack):
             print(f"pyfront: running {what}", flush=True)
 
+    # nginx's implicit `access_log logs/access.log` resolves to RUN_DIR/logs (stack.py): make it.
+    try:
+        os.makedirs(os.path.join(stack.run_dir, "logs"), exist_ok=True)
+    except OSError as e:
+        print(f'pyfront: [emerg] mkdir() "{stack.run_dir}/logs" failed ({e.errno}: {e.strerror})',
+              file=sys.stderr)
+        return 1
     args = ["serve", *argv]
     return Arbiter(stack, args, on_ready=ready).run()

@@ -34,19 +34,51 @@ def _resolve(confdir: str, path: str) -> str:
     return path if os.path.isabs(path) else os.path.join(confdir, path)
 
 
-def _load_front(cd: ConfDir, report: Report):
-    """(FrontPlan | None, nginx model | None) — None when CONF_DIR has no nginx file."""
+def _access_logs(cfg):
+    """Every access_log of the nginx model (http, server and nested location levels)."""
+    def walk(locs):
+        for loc in locs:
+            yield from loc.settings.access_logs
+            yield from walk(loc.locations)
+    yield from cfg.http.settings.access_logs
+    for srv in cfg.http.servers:
+        yield from srv.settings.access_logs
+        yield from walk(srv.locations)
+
+
+def _check_log_dirs(cfg, report: Report) -> None:
+    """An explicit access_log in a missing directory is a config error at check/boot time
+    (nginx -t says `open() ... failed`); left to the workers it would crash-loop them."""
+    # the master creates its error_log's directory (errorlog.py) before forking workers
+    seen = {os.path.dirname(e.path) for e in cfg.main.error_logs
+            if not e.implicit and e.path.startswith("/")}
+    for al in _access_logs(cfg):
+        d = os.path.dirname(al.path)
+        if al.implicit or not al.path.startswith("/") or al.path.startswith("/dev/") or d in seen:
+            continue
+        seen.add(d)
+        if not os.path.isdir(d):
+            report.emerg(f'open() "{al.path}" failed (2: No such file or directory)', al.file, al.line,
+                         hint=f'create the directory "{d}" or point access_log elsewhere')
+
+
+def _load_front(cd: ConfDir, report: Report, run_dir: str | None = None):
+    """(FrontPlan | None, nginx model | None) — None when CONF_DIR has no nginx file.
+
+    nginx's implicit access log goes to RUN_DIR/logs/access.log (created by `pyfront serve`)."""
     if not cd.nginx_files:
         return None, None
     from pyfront.config.compile import compile_front
     from pyfront.config.nginx import load_nginx
     from pyfront.front_plan import plan_from_config
     try:
-        cfg, diags = load_nginx(cd)
+        cfg, diags = load_nginx(cd, log_dir=os.path.join(run_dir, "logs") if run_dir else None)
     except ConfigError as e:
         report.diagnostics.extend(e.diagnostics)
         return None, None
     report.diagnostics.extend(diags)
+    if not report.failed:
+        _check_log_dirs(cfg, report)
     if report.failed:
         return None, cfg
     try:
@@ -66,7 +98,7 @@ def load_stack(path: str, bundled: bool = False) -> Stack:
                     hint="pyfront reads [uwsgi], [program:x], [group:x] and Supervisor's own sections")
     run_dir = default_run_dir(cd.path, bundled)
     layers: dict = {}
-    front, cfg = _load_front(cd, report)
+    front, cfg = _load_front(cd, report, run_dir)
     if front is not None:
         layers["front"] = front
     if cd.uwsgi_sections:
