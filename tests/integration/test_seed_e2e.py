@@ -145,10 +145,12 @@ def test_seed_serves_django_and_static_and_supervisorctl_sees_everything(seed, p
             break
         time.sleep(0.2)
     lines = r.stdout.splitlines()
-    print(r.stdout)
     assert any(ln.startswith("webnote") and "RUNNING" in ln for ln in lines), r.stdout
-    assert any(ln.startswith("app:") for ln in lines), r.stdout        # the [uwsgi] app's workers
-    assert any(ln.startswith("front:") for ln in lines), r.stdout      # the front workers
+    names = {ln.split()[0]: ln.split()[1] for ln in lines if ln.strip()}
+    # the [uwsgi] app (named after uwsgi.ini): its master and processes=4 workers; the front worker
+    assert {n for n in names if n.startswith("app-uwsgi:")} == {
+        "app-uwsgi:master", *(f"app-uwsgi:worker-{i}" for i in range(1, 5))}, r.stdout
+    assert names.get("front:worker-0") == "RUNNING", r.stdout
     tail = subprocess.run(ctl + ["tail", "webnote"], capture_output=True, text=True, timeout=30)
     assert "webnote up" in tail.stdout
     assert "webnote up" in (conf.parent / "home/xe/Desktop/webnote/supervisord.log").read_text()
