@@ -10,7 +10,7 @@ import os
 import sys
 
 from pyfront.config.diagnostics import ConfigError
-from pyfront.stack import BUNDLED_SITE, load_stack
+from pyfront.stack import BUNDLED_SITE, EXAMPLE_PASSWORD_ENV, load_stack
 
 USAGE = """usage: pyfront serve [CONF_DIR]
 
@@ -82,6 +82,11 @@ def main(argv: list[str]) -> int:
             print(f"pyfront: {line}", flush=True)
         if not listen_urls(stack):
             print(f"pyfront: running {what}", flush=True)
+        ctl = stack.layers.get("control")
+        if bundled and ctl is not None and ctl.inet is not None:
+            print(f"pyfront: dashboard on http://{ctl.inet.host or '127.0.0.1'}:{ctl.inet.port}/"
+                  f" (user {ctl.inet.username}, password {os.environ.get(EXAMPLE_PASSWORD_ENV)};"
+                  f" set {EXAMPLE_PASSWORD_ENV} to choose it)", flush=True)
 
     # nginx's implicit `access_log logs/access.log` resolves to RUN_DIR/logs (stack.py): make it.
     try:

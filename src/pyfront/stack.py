@@ -15,6 +15,9 @@ from pyfront.config.diagnostics import ConfigError, Diagnostic, Report
 from pyfront.pidfile import default_run_dir
 
 BUNDLED_SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples", "site")
+# The bundled example's dashboard password (its programs.conf reads %(ENV_...)s): generated
+# once per `pyfront serve`/`check` unless the operator sets it; serve.py prints it.
+EXAMPLE_PASSWORD_ENV = "PYFRONT_EXAMPLE_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,12 @@ def _load_front(cd: ConfDir, report: Report, run_dir: str | None = None):
 
 def load_stack(path: str, bundled: bool = False) -> Stack:
     """Every layer of CONF_DIR, validated; raises ConfigError carrying every diagnostic."""
+    # a reload (arbiter) passes only the path: the bundled example still keeps its run dir
+    # outside the installed package
+    bundled = bundled or os.path.abspath(path) == BUNDLED_SITE
+    if bundled:
+        import secrets
+        os.environ.setdefault(EXAMPLE_PASSWORD_ENV, secrets.token_urlsafe(12))
     cd = load_confdir(path)
     report = Report()
     for s in cd.ignored_sections:
