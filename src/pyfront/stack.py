@@ -37,32 +37,37 @@ def _resolve(confdir: str, path: str) -> str:
     return path if os.path.isabs(path) else os.path.join(confdir, path)
 
 
-def _access_logs(cfg):
-    """Every access_log of the nginx model (http, server and nested location levels)."""
+def _level_logs(cfg):
+    """(directive, log) for every access_log and http/server/location error_log of the model."""
+    def of(st):
+        yield from (("access_log", al) for al in st.access_logs)
+        yield from (("error_log", el) for el in st.error_logs)
+
     def walk(locs):
         for loc in locs:
-            yield from loc.settings.access_logs
+            yield from of(loc.settings)
             yield from walk(loc.locations)
-    yield from cfg.http.settings.access_logs
+    yield from of(cfg.http.settings)
     for srv in cfg.http.servers:
-        yield from srv.settings.access_logs
+        yield from of(srv.settings)
         yield from walk(srv.locations)
 
 
 def _check_log_dirs(cfg, report: Report) -> None:
-    """An explicit access_log in a missing directory is a config error at check/boot time
-    (nginx -t says `open() ... failed`); left to the workers it would crash-loop them."""
+    """An explicit access_log / error_log (http, server, location level) in a missing
+    directory is a config error at check/boot time (nginx -t says `open() ... failed`); left
+    to the front workers it would crash-loop them."""
     # the master creates its error_log's directory (errorlog.py) before forking workers
     seen = {os.path.dirname(e.path) for e in cfg.main.error_logs
             if not e.implicit and e.path.startswith("/")}
-    for al in _access_logs(cfg):
-        d = os.path.dirname(al.path)
-        if al.implicit or not al.path.startswith("/") or al.path.startswith("/dev/") or d in seen:
+    for name, log in _level_logs(cfg):
+        d = os.path.dirname(log.path)
+        if log.implicit or not log.path.startswith("/") or log.path.startswith("/dev/") or d in seen:
             continue
         seen.add(d)
         if not os.path.isdir(d):
-            report.emerg(f'open() "{al.path}" failed (2: No such file or directory)', al.file, al.line,
-                         hint=f'create the directory "{d}" or point access_log elsewhere')
+            report.emerg(f'open() "{log.path}" failed (2: No such file or directory)', log.file, log.line,
+                         hint=f'create the directory "{d}" or point {name} elsewhere')
 
 
 def _load_front(cd: ConfDir, report: Report, run_dir: str | None = None):

@@ -38,3 +38,23 @@ def test_explicit_access_log_in_missing_dir_is_a_check_error(tmp_path):
         assert (f'pyfront: [emerg] open() "/nonexistent-dir/a.log" failed (2: No such file or directory) '
                 f'in {conf}/site.conf:4') in r.stderr, (cmd, r.stderr)
         assert 'create the directory "/nonexistent-dir"' in r.stderr
+
+
+def test_server_error_log_in_missing_dir_is_a_check_error(tmp_path):
+    port = free_port()
+    conf = _site(tmp_path / "conf", port, "    error_log /nonexistent-dir/e.log;\n")
+    r = subprocess.run(pyfront_cmd("check", str(conf)), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r.stderr
+    assert (f'pyfront: [emerg] open() "/nonexistent-dir/e.log" failed (2: No such file or directory) '
+            f'in {conf}/site.conf:4 (create the directory "/nonexistent-dir" or point error_log elsewhere)'
+            ) in r.stderr, r.stderr
+
+
+def test_log_dir_created_by_the_masters_error_log_is_fine(tmp_path):
+    """`error_log logs/error.log` in nginx.conf: the master creates logs/, so an access_log
+    next to it is not an error (the layout of a copied /etc/nginx)."""
+    port = free_port()
+    conf = _site(tmp_path / "conf", port, "    access_log logs/access.log;\n")
+    (conf / "nginx.conf").write_text("error_log logs/error.log;\n")
+    r = subprocess.run(pyfront_cmd("check", str(conf)), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
