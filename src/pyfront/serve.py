@@ -1,7 +1,8 @@
 """`pyfront serve [CONF_DIR]`: run front, apps and programs in the foreground.
 
-With no CONF_DIR it serves the bundled example site (src/pyfront/examples/site, shipped in
-the wheel) on http://127.0.0.1:8080/. Configuration and startup errors are printed
+With no CONF_DIR it runs the bundled example (src/pyfront/examples/site, shipped in the
+wheel): the static site on http://127.0.0.1:8080/, a stdlib WSGI app at /app/, one supervised
+program and the dashboard on 127.0.0.1:9001 with a generated password, printed at start. Configuration and startup errors are printed
 nginx-style (`pyfront: [emerg] ... in file:line`) and exit 1 — never a traceback.
 """
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pyfront.stack import BUNDLED_SITE, EXAMPLE_PASSWORD_ENV, load_stack
 USAGE = """usage: pyfront serve [CONF_DIR]
 
 Run every layer configured in CONF_DIR (nginx *.conf, [uwsgi] and [program:x] sections)
-in the foreground. Without CONF_DIR, serve the bundled example site on 127.0.0.1:8080.
+in the foreground. Without CONF_DIR, run the bundled example: a static site on
+127.0.0.1:8080, a WSGI app at /app/, a supervised program and the dashboard on
+127.0.0.1:9001 (user admin, password printed at start; PYFRONT_EXAMPLE_PASSWORD sets it).
 Signals: HUP reload, QUIT graceful stop, TERM/INT fast stop, USR1 reopen logs."""
 
 
