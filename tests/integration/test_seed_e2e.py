@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port, pyfront_cmd, wait_for_port
+from tests.integration.test_master_process import wait_until
 
 SEED = Path(__file__).resolve().parents[1] / "corpus" / "seed"
 SUPERVISORCTL = os.path.join(os.path.dirname(sys.executable), "supervisorctl")
@@ -151,7 +152,9 @@ def test_seed_serves_django_and_static_and_supervisorctl_sees_everything(seed, p
     assert {n for n in names if n.startswith("app-uwsgi:")} == {
         "app-uwsgi:master", *(f"app-uwsgi:worker-{i}" for i in range(1, 5))}, r.stdout
     assert names.get("front:worker-0") == "RUNNING", r.stdout
+    out_log = conf.parent / "home/xe/Desktop/webnote/supervisord.log"     # the seed's stdout_logfile
+    wait_until(lambda: out_log.exists() and "webnote up" in out_log.read_text(), what="webnote's log")
     tail = subprocess.run(ctl + ["tail", "webnote"], capture_output=True, text=True, timeout=30)
     assert "webnote up" in tail.stdout
-    assert "webnote up" in (conf.parent / "home/xe/Desktop/webnote/supervisord.log").read_text()
-    assert "GET /hello/" in (conf.parent / "var/log/nginx/access.log").read_text()
+    access = conf.parent / "var/log/nginx/access.log"          # flushed by the front's 1 s timer
+    wait_until(lambda: "GET /hello/" in access.read_text(), what="the access log line")
