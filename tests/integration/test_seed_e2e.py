@@ -158,3 +158,15 @@ def test_seed_serves_django_and_static_and_supervisorctl_sees_everything(seed, p
     assert "webnote up" in tail.stdout
     access = conf.parent / "var/log/nginx/access.log"          # flushed by the front's 1 s timer
     wait_until(lambda: "GET /hello/" in access.read_text(), what="the access log line")
+
+
+def test_check_tells_where_the_seeds_pid_line_goes(tmp_path):
+    """The seed's block as written (only its port changed): the one error, and its fix."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    site = replace((SEED / "orange_web.conf").read_text(), "listen 80;", f"listen 127.0.0.1:{free_port()};")
+    (conf / "orange_web.conf").write_text(site)
+    r = subprocess.run(pyfront_cmd("check", str(conf)), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert (f'pyfront: [emerg] "pid" directive is not allowed here in {conf}/orange_web.conf:4 '
+            "(move it to nginx.conf's main context)") in r.stderr, r.stderr
