@@ -1,7 +1,8 @@
 """`pyfront serve [CONF_DIR]`: run front, apps and programs in the foreground.
 
-With no CONF_DIR it serves the bundled example site (src/pyfront/examples/site, shipped in
-the wheel) on http://127.0.0.1:8080/. Configuration and startup errors are printed
+With no CONF_DIR it runs the bundled example (src/pyfront/examples/site, shipped in the
+wheel): the static site on http://127.0.0.1:8080/, a stdlib WSGI app at /app/, one supervised
+program and the dashboard on 127.0.0.1:9001 with a generated password, printed at start. Configuration and startup errors are printed
 nginx-style (`pyfront: [emerg] ... in file:line`) and exit 1 — never a traceback.
 """
 from __future__ import annotations
@@ -10,12 +11,14 @@ import os
 import sys
 
 from pyfront.config.diagnostics import ConfigError
-from pyfront.stack import BUNDLED_SITE, load_stack
+from pyfront.stack import BUNDLED_SITE, EXAMPLE_PASSWORD_ENV, load_stack
 
 USAGE = """usage: pyfront serve [CONF_DIR]
 
 Run every layer configured in CONF_DIR (nginx *.conf, [uwsgi] and [program:x] sections)
-in the foreground. Without CONF_DIR, serve the bundled example site on 127.0.0.1:8080.
+in the foreground. Without CONF_DIR, run the bundled example: a static site on
+127.0.0.1:8080, a WSGI app at /app/, a supervised program and the dashboard on
+127.0.0.1:9001 (user admin, password printed at start; PYFRONT_EXAMPLE_PASSWORD sets it).
 Signals: HUP reload, QUIT graceful stop, TERM/INT fast stop, USR1 reopen logs."""
 
 
@@ -82,6 +85,18 @@ def main(argv: list[str]) -> int:
             print(f"pyfront: {line}", flush=True)
         if not listen_urls(stack):
             print(f"pyfront: running {what}", flush=True)
+        ctl = stack.layers.get("control")
+        if bundled and ctl is not None and ctl.inet is not None:
+            print(f"pyfront: dashboard on http://{ctl.inet.host or '127.0.0.1'}:{ctl.inet.port}/"
+                  f" (user {ctl.inet.username}, password {os.environ.get(EXAMPLE_PASSWORD_ENV)};"
+                  f" set {EXAMPLE_PASSWORD_ENV} to choose it)", flush=True)
 
+    # nginx's implicit `access_log logs/access.log` resolves to RUN_DIR/logs (stack.py): make it.
+    try:
+        os.makedirs(os.path.join(stack.run_dir, "logs"), exist_ok=True)
+    except OSError as e:
+        print(f'pyfront: [emerg] mkdir() "{stack.run_dir}/logs" failed ({e.errno}: {e.strerror})',
+              file=sys.stderr)
+        return 1
     args = ["serve", *argv]
     return Arbiter(stack, args, on_ready=ready).run()

@@ -15,6 +15,9 @@ from pyfront.config.diagnostics import ConfigError, Diagnostic, Report
 from pyfront.pidfile import default_run_dir
 
 BUNDLED_SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples", "site")
+# The bundled example's dashboard password (its programs.conf reads %(ENV_...)s): generated
+# once per `pyfront serve`/`check` unless the operator sets it; serve.py prints it.
+EXAMPLE_PASSWORD_ENV = "PYFRONT_EXAMPLE_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -34,19 +37,56 @@ def _resolve(confdir: str, path: str) -> str:
     return path if os.path.isabs(path) else os.path.join(confdir, path)
 
 
-def _load_front(cd: ConfDir, report: Report):
-    """(FrontPlan | None, nginx model | None) — None when CONF_DIR has no nginx file."""
+def _level_logs(cfg):
+    """(directive, log) for every access_log and http/server/location error_log of the model."""
+    def of(st):
+        yield from (("access_log", al) for al in st.access_logs)
+        yield from (("error_log", el) for el in st.error_logs)
+
+    def walk(locs):
+        for loc in locs:
+            yield from of(loc.settings)
+            yield from walk(loc.locations)
+    yield from of(cfg.http.settings)
+    for srv in cfg.http.servers:
+        yield from of(srv.settings)
+        yield from walk(srv.locations)
+
+
+def _check_log_dirs(cfg, report: Report) -> None:
+    """An explicit access_log / error_log (http, server, location level) in a missing
+    directory is a config error at check/boot time (nginx -t says `open() ... failed`); left
+    to the front workers it would crash-loop them."""
+    # the master creates its error_log's directory (errorlog.py) before forking workers
+    seen = {os.path.dirname(e.path) for e in cfg.main.error_logs
+            if not e.implicit and e.path.startswith("/")}
+    for name, log in _level_logs(cfg):
+        d = os.path.dirname(log.path)
+        if log.implicit or not log.path.startswith("/") or log.path.startswith("/dev/") or d in seen:
+            continue
+        seen.add(d)
+        if not os.path.isdir(d):
+            report.emerg(f'open() "{log.path}" failed (2: No such file or directory)', log.file, log.line,
+                         hint=f'create the directory "{d}" or point {name} elsewhere')
+
+
+def _load_front(cd: ConfDir, report: Report, run_dir: str | None = None):
+    """(FrontPlan | None, nginx model | None) — None when CONF_DIR has no nginx file.
+
+    nginx's implicit access log goes to RUN_DIR/logs/access.log (created by `pyfront serve`)."""
     if not cd.nginx_files:
         return None, None
     from pyfront.config.compile import compile_front
     from pyfront.config.nginx import load_nginx
     from pyfront.front_plan import plan_from_config
     try:
-        cfg, diags = load_nginx(cd)
+        cfg, diags = load_nginx(cd, log_dir=os.path.join(run_dir, "logs") if run_dir else None)
     except ConfigError as e:
         report.diagnostics.extend(e.diagnostics)
         return None, None
     report.diagnostics.extend(diags)
+    if not report.failed:
+        _check_log_dirs(cfg, report)
     if report.failed:
         return None, cfg
     try:
@@ -59,6 +99,12 @@ def _load_front(cd: ConfDir, report: Report):
 
 def load_stack(path: str, bundled: bool = False) -> Stack:
     """Every layer of CONF_DIR, validated; raises ConfigError carrying every diagnostic."""
+    # a reload (arbiter) passes only the path: the bundled example still keeps its run dir
+    # outside the installed package
+    bundled = bundled or os.path.abspath(path) == BUNDLED_SITE
+    if bundled:
+        import secrets
+        os.environ.setdefault(EXAMPLE_PASSWORD_ENV, secrets.token_urlsafe(12))
     cd = load_confdir(path)
     report = Report()
     for s in cd.ignored_sections:
@@ -66,7 +112,7 @@ def load_stack(path: str, bundled: bool = False) -> Stack:
                     hint="pyfront reads [uwsgi], [program:x], [group:x] and Supervisor's own sections")
     run_dir = default_run_dir(cd.path, bundled)
     layers: dict = {}
-    front, cfg = _load_front(cd, report)
+    front, cfg = _load_front(cd, report, run_dir)
     if front is not None:
         layers["front"] = front
     if cd.uwsgi_sections:

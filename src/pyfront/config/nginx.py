@@ -46,19 +46,21 @@ def _implicit_http(p: Parser, read) -> None:
     read()
 
 
-def _run(p: Parser, prefix: str, main: str | None, parse) -> tuple[FrontConfig, list[Diagnostic]]:
+def _run(p: Parser, prefix: str, main: str | None, parse, log_dir: str | None = None
+         ) -> tuple[FrontConfig, list[Diagnostic]]:
     """parse() fills the parser; then nginx's post-parse checks, the model, pyfront's warnings."""
     try:
         parse()
         nginx_validate.check_http_end(p)
-        cfg = _finish(p, prefix, main)
+        cfg = _finish(p, prefix, main, log_dir)
     except _Stop:
         raise ConfigError(p.report.diagnostics) from None
     nginx_validate.warnings(cfg, p.report, p)
     return cfg, list(p.report.diagnostics)
 
 
-def _load(files: list[str], main: str | None, prefix: str) -> tuple[FrontConfig, list[Diagnostic]]:
+def _load(files: list[str], main: str | None, prefix: str, log_dir: str | None = None
+          ) -> tuple[FrontConfig, list[Diagnostic]]:
     p = Parser(prefix)
     rest = [f for f in files if f != main]
 
@@ -79,16 +81,16 @@ def _load(files: list[str], main: str | None, prefix: str) -> tuple[FrontConfig,
             p.file, p.line = None, 0
             _implicit_http(p, read_rest)
 
-    return _run(p, prefix, main, parse)
+    return _run(p, prefix, main, parse, log_dir)
 
 
-def _finish(p: Parser, prefix: str, main: str | None) -> FrontConfig:
+def _finish(p: Parser, prefix: str, main: str | None, log_dir: str | None = None) -> FrontConfig:
     cache: dict = {}
     h = p.http
-    servers = tuple(_build_server(s, cache, prefix) for s in h.servers)
+    servers = tuple(_build_server(s, cache, prefix, log_dir) for s in h.servers)
     http = Http(servers=servers, upstreams=tuple(_build_upstream(u) for u in h.upstreams.values()),
                 log_formats=tuple(h.log_formats.values()),
-                settings=_build_settings(_effective(h.level, cache), prefix), file=h.file, line=h.line)
+                settings=_build_settings(_effective(h.level, cache), prefix, log_dir), file=h.file, line=h.line)
     return FrontConfig(main=_build_main(p.main, _cpu_count()), events=_build_events(p.events, p.events_where),
                        http=http, prefix=prefix, files=tuple(p.files), main_file=main)
 
@@ -104,9 +106,12 @@ def load_nginx_files(paths, main: str | None = None, prefix: str | None = None
     return _load(paths, main, os.path.abspath(prefix))
 
 
-def load_nginx(confdir) -> tuple[FrontConfig, list[Diagnostic]]:
-    """The nginx layer of a CONF_DIR (pyfront.config.confdir.ConfDir)."""
-    return _load(list(confdir.nginx_files), confdir.nginx_main, confdir.path)
+def load_nginx(confdir, log_dir: str | None = None) -> tuple[FrontConfig, list[Diagnostic]]:
+    """The nginx layer of a CONF_DIR (pyfront.config.confdir.ConfDir).
+
+    `log_dir`: where nginx's implicit `access_log logs/access.log` goes (pyfront serve passes
+    RUN_DIR/logs); None keeps nginx's <prefix>/logs."""
+    return _load(list(confdir.nginx_files), confdir.nginx_main, confdir.path, log_dir)
 
 
 def load_nginx_text(text: str, name: str = "site.conf", prefix: str | None = None

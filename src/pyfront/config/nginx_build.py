@@ -54,7 +54,7 @@ def _tuplify(v):
     return v
 
 
-def _build_settings(eff: dict, prefix: str) -> Settings:
+def _build_settings(eff: dict, prefix: str, log_dir: str | None = None) -> Settings:
     kw = {}
     ups = {"uwsgi": {}, "proxy": {}}
     for k, v in eff.items():
@@ -67,7 +67,9 @@ def _build_settings(eff: dict, prefix: str) -> Settings:
         elif k in _SETTINGS_FIELDS:
             kw[k] = _tuplify(v)
     if not kw.get("access_logs") and not kw.get("access_log_off"):
-        kw["access_logs"] = (AccessLog(os.path.join(prefix, "logs/access.log"),
+        # nginx's implicit default is <prefix>/logs/access.log; pyfront puts it in the run
+        # directory's logs/ (which `pyfront serve` creates) so a CONF_DIR without logs/ works.
+        kw["access_logs"] = (AccessLog(os.path.join(log_dir or os.path.join(prefix, "logs"), "access.log"),
                                        LogFormat("combined", COMBINED), implicit=True),)
     proxy_params = list(ups["proxy"].get("params", ()))
     names = {p.name.lower() for p in proxy_params}
@@ -83,16 +85,16 @@ def _build_settings(eff: dict, prefix: str) -> Settings:
     return Settings(**kw)
 
 
-def _build_location(ls: LocState, cache, prefix) -> Location:
+def _build_location(ls: LocState, cache, prefix, log_dir=None) -> Location:
     eff = _effective(ls.level, cache)
     return Location(
-        modifier=ls.modifier, path=ls.path, settings=_build_settings(eff, prefix),
+        modifier=ls.modifier, path=ls.path, settings=_build_settings(eff, prefix, log_dir),
         handler=ls.level.handler, return_=ls.level.v.get("_return"),
-        locations=tuple(_build_location(c, cache, prefix) for c in ls.level.locations),
+        locations=tuple(_build_location(c, cache, prefix, log_dir) for c in ls.level.locations),
         file=ls.file, line=ls.line)
 
 
-def _build_server(s: ServerState, cache, prefix) -> Server:
+def _build_server(s: ServerState, cache, prefix, log_dir=None) -> Server:
     eff = _effective(s.level, cache)
     listens = tuple(s.listens)
     if not listens:
@@ -102,8 +104,8 @@ def _build_server(s: ServerState, cache, prefix) -> Server:
     names = tuple(s.names) or (ServerName("", "exact", False, s.file, s.line),)
     srv_kw = {k: _tuplify(eff[k]) for k in SERVER_ONLY if k in eff}
     return Server(listens=listens, server_names=names,
-                  locations=tuple(_build_location(c, cache, prefix) for c in s.level.locations),
-                  settings=_build_settings(eff, prefix), return_=s.level.v.get("_return"),
+                  locations=tuple(_build_location(c, cache, prefix, log_dir) for c in s.level.locations),
+                  settings=_build_settings(eff, prefix, log_dir), return_=s.level.v.get("_return"),
                   file=s.file, line=s.line, **srv_kw)
 
 
