@@ -102,7 +102,8 @@ def bind_listen(ls: Listen, cfg: AppConfig) -> socket.socket:
 
 
 class AppMaster:
-    def __init__(self, cfg: AppConfig, sockets: list[socket.socket] | None = None, ready_fd: int | None = None):
+    def __init__(self, cfg: AppConfig, sockets: list[socket.socket] | None = None, ready_fd: int | None = None,
+                 board: sb.Scoreboard | None = None):
         self.cfg = cfg
         self.own_sockets = sockets is None
         self.given_sockets = sockets
@@ -113,7 +114,9 @@ class AppMaster:
         self.signals: list[int] = []
         self.stop_deadline = None
         self.exit_code = 0
-        self.board = sb.Scoreboard(2 * cfg.processes + 2, cfg.threads)
+        # board: made by the pyfront master before the fork (shared, so its status shows
+        # each worker's state, requests and current request); standalone: made here
+        self.board = board or sb.Scoreboard(sb.slots_for(cfg.processes), cfg.threads)
         self.free_slots = list(range(self.board.nslots))
         self.replacing: W | None = None      # the worker being replaced, until it has exited
         self.replace_after = 0.0
@@ -493,7 +496,8 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def run_app_master(config: AppConfig, sockets: list[socket.socket] | None = None, ready_fd: int | None = None):
+def run_app_master(config: AppConfig, sockets: list[socket.socket] | None = None, ready_fd: int | None = None,
+                   board: sb.Scoreboard | None = None):
     """Run the app until stopped, then exit the process (the pyfront master forks us).
 
     sockets: already bound + listening, in the order of config.listen (None: bind them here).
@@ -501,7 +505,7 @@ def run_app_master(config: AppConfig, sockets: list[socket.socket] | None = None
     """
     code = 1
     try:
-        code = AppMaster(config, sockets, ready_fd).run()
+        code = AppMaster(config, sockets, ready_fd, board).run()
     except BaseException:
         import traceback
         traceback.print_exc()

@@ -213,10 +213,10 @@ class Worker:
                 os.close(fd)
 
     def begin(self, core_off: int, env: dict) -> None:
-        if self.cfg.harakiri:
-            line = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
-            struct.pack_into("=d120s", self.board.mem, core_off, time.monotonic(),
-                             line.encode("latin-1", "replace")[:sb.URI_MAX])
+        # always, not only with harakiri: `pyfront ctl status` shows each worker's current request
+        line = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
+        struct.pack_into("=d120s", self.board.mem, core_off, time.monotonic(),
+                         line.encode("latin-1", "replace")[:sb.URI_MAX])
 
     def bad_packet(self, rc: int, io: IOCtx, fd: int, li: int) -> None:
         pkt, got = io.pkt, io.nread[0]
@@ -308,9 +308,7 @@ class Worker:
 
     def run_app(self, env, resp: Response, core: int, core_off: int, t0: float, nvars: int, datasize: int) -> bool:
         """Call the app and send its response. False when the connection must be closed."""
-        harakiri = self.harakiri
-        if harakiri:
-            self.begin(core_off, env)
+        self.begin(core_off, env)
         ok = True
         try:
             if self.static and self.serve_static(env, resp):
@@ -339,8 +337,7 @@ class Worker:
                 except ClientGone:
                     pass
         finally:
-            if harakiri:
-                _pack_start(self.board.mem, core_off, 0.0)
+            _pack_start(self.board.mem, core_off, 0.0)
             n = self.requests = self.requests + 1
             _pack_requests(self.board.mem, self.req_off, n)
             if n >= self.max_requests and self.max_requests and not self.retire_sent:
