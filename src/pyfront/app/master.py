@@ -211,8 +211,10 @@ class AppMaster:
             except OSError:
                 pass
             signal.set_wakeup_fd(-1)
-            for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGUSR1, signal.SIGCHLD):
+            for s in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(s, signal.SIG_DFL)
+            for s in (signal.SIGHUP, signal.SIGUSR1):     # a log reopen right after fork must not kill it
+                signal.signal(s, signal.SIG_IGN)
             worker_main(self.cfg, None, wid, slot, self.board, self.listeners, self.master_pid,
                         self.death_r, self.generation, close_fds)
             os._exit(1)   # not reached
@@ -411,6 +413,8 @@ class AppMaster:
                 self.begin_stop(fast=True)
             elif s == signal.SIGUSR1 and self.cfg.logto:
                 self.open_log()
+                for w in list(self.workers.values()):     # they write their request lines there too
+                    self.kill(w, signal.SIGUSR1)
 
     def run(self) -> int:
         self.master_pid = os.getpid()

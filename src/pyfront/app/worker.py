@@ -494,6 +494,17 @@ def join_repeated(env: dict, flat: list[str], seen: set) -> None:
             seen.add(k)
 
 
+def reopen_logto(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError as e:
+        sys.stderr.write(f"open() {path} failed ({e.errno}: {e.strerror}): keeping the old log file\n")
+        return
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def rss_mb() -> float:
     try:
         with open("/proc/self/statm", "rb") as f:
@@ -531,6 +542,11 @@ def worker_main(cfg, app, wid: int, slot: int, board, listeners, master_pid: int
         w = Worker(cfg, app, wid, slot, board, listeners, master_pid, death_r, generation)
         for s in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
             signal.signal(s, w.on_signal)
+        if cfg.logto:
+            # USR1 from the app master (log reopen): our stdout/stderr follow its new logto
+            # file. Python runs this on the main thread, outside the signal context, and
+            # dup2() swaps the fd atomically for the serving threads.
+            signal.signal(signal.SIGUSR1, lambda signum, frame: reopen_logto(cfg.logto))
         code = w.run()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
