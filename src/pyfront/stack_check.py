@@ -57,6 +57,7 @@ def apps_import(apps) -> list[Diagnostic]:
         if err is None:
             continue
         last = [ln for ln in err.strip().splitlines() if ln.strip()][-1:] or ["(no message)"]
+        last = [last[0].strip().removeprefix("unable to load app: ")]
         which = "wsgi-file" if getattr(app, "wsgi_file", None) else "module"
         f, ln = app.location(which)
         out.append(Diagnostic("emerg", f'app "{app.name}" does not load: {last[0].strip()}', f, ln,
