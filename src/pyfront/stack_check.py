@@ -6,7 +6,8 @@ whole directory can tell, each as a Diagnostic naming `file:line` and the fix:
 
   - every root/alias directory of a static location exists           (warn: may be made later)
   - every [uwsgi] app imports (wsgi-file/module, in a forked child)  (emerg: serve would fail)
-  - every [program:x] command is found and executable                (emerg: it would go FATAL)
+  - every [program:x] command is found and executable                (warn: serve starts, the
+                                                                      program goes FATAL, as in supervisord)
   - no address is bound twice across layers (front listen, app socket, control server)
   - every app's buffer-size holds the request heads the front accepts (warn)
 
@@ -80,9 +81,9 @@ def program_commands(sup) -> list[Diagnostic]:
             try:
                 OSApi.resolve_command(None, argv0, dict(p.environment).get("PATH", os.environ.get("PATH")))
             except SpawnError as e:
-                out.append(Diagnostic("emerg", f'program "{p.namespec}": {e.message}', p.file or None, p.line,
-                                      hint=f"{OWN}: fix `command =` (an absolute path, or a name on PATH), "
-                                           "or install the program"))
+                out.append(Diagnostic("warn", f'program "{p.namespec}": {e.message}', p.file or None, p.line,
+                                      hint=f"{OWN}: it would go FATAL; fix `command =` (an absolute path, or a "
+                                           "name on PATH), or install the program"))
     return out
 
 
