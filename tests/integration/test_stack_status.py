@@ -2,6 +2,7 @@
 front and app worker (idle/busy, current request, RSS, requests served) and the programs;
 the real supervisorctl still parses it (the extras are in the description field)."""
 import http.client
+import json
 import re
 import signal
 import subprocess
@@ -81,6 +82,16 @@ def test_ctl_status_shows_every_layer(tmp_path, procs):
     served = sum(int(re.search(r"requests (\d+)", ln).group(1)) for ln in app_rows)
     assert served >= 6     # the readiness probe(s) and the five requests; /slow is not done yet
     assert re.search(r"^sleeper +RUNNING +pid \d+, uptime", out, re.M), out
+
+    # the dashboard's JSON carries the same numbers
+    st, body = get(ctl, "/api/status")
+    assert st == 200
+    data = json.loads(body)
+    assert data["connections"]["writing"] >= 1 and data["connections"]["accepts"] >= 7
+    rows = {f"{r['group']}:{r['name']}": r for r in data["processes"]}
+    assert any(r["busy"] and r["current_request"] == "GET /slow" and r["rss"] > 0
+               for k, r in rows.items() if k.startswith("app-app:worker-")), rows
+    assert all(r["rss"] > 0 and r["requests"] >= 0 for k, r in rows.items() if k.startswith("front:worker-"))
 
     # the real supervisorctl parses the same rows (extras in the description field)
     real = ctl_status(sv)
