@@ -178,7 +178,7 @@ static int is_non_idempotent(pf_conn *c, pf_req *q)
     return q->h.method.len == 4 && memcmp(pf_req_base(c) + q->h.method.off, "LOCK", 4) == 0;
 }
 
-/* A unix-socket app refused or dropped the connection before answering: during an app
+/* A unix-socket app refused the connection: during an app
  * swap (new app master taking over, a worker respawning) that is a moment, not a failure.
  * Wait and try the same peer again, backing off 25, 50, 100, 200, 200... ms, for up to
  * PX_HOLD_MS since the first try; only when nothing was answered yet and the request may be
@@ -200,14 +200,16 @@ static int hold(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     return 1;
 }
 
-/* Failures hold() may wait out: the app's socket refusing (ECONNREFUSED: no listener;
- * EAGAIN: its backlog is full) or closing / resetting before any response byte. */
+/* Failures hold() may wait out: the app's socket refusing at connect() (ECONNREFUSED: bound
+ * but nobody listening; EAGAIN: its backlog is full), so nothing was sent yet, when the
+ * upstream has no other server to fail over to. A connection the app accepted and then
+ * dropped is not held: the app may have run the request (nginx's next_upstream decides). */
 static void mark_holdable(pf_worker *w, pf_up *u, int err)
 {
     const rt_peer *p = peer_of(w, u);
     const struct sockaddr *sa = (const struct sockaddr *)RT_S(w->rt, p->sa);
-    u->holdable = sa->sa_family == AF_UNIX && u->hlen == 0
-                  && (err == ECONNREFUSED || err == EAGAIN || err == ECONNRESET || err == 0);
+    u->holdable = sa->sa_family == AF_UNIX && ups_of(w, u)->peers.count == 1
+                  && (err == ECONNREFUSED || err == EAGAIN);
 }
 
 /* The current try failed with ft (NU_*): next server, or the final error page. */
@@ -824,13 +826,10 @@ static int read_head(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
             if (u->cached && u->hlen == 0) return up_next(w, c, q, u, NU_ERROR, 502);
             pf_log_error(w, PF_LOG_ERR, c, q,
                          "upstream prematurely closed connection while reading response header from upstream");
-            mark_holdable(w, u, 0);
         } else {
-            int rerr = errno;
             char e[128];
-            errno_text(rerr, e, sizeof e);
+            errno_text(errno, e, sizeof e);
             pf_log_error(w, PF_LOG_ERR, c, q, "recv() failed (%s) while reading response header from upstream", e);
-            if (rerr == ECONNRESET) mark_holdable(w, u, rerr);
         }
         return up_next(w, c, q, u, NU_ERROR, 502);
     }

@@ -1,5 +1,5 @@
-"""The front holds and retries a request whose unix-socket app refuses (or drops) the
-connection before answering — an app being swapped — instead of answering 502 at once
+"""The front holds and retries a request whose unix-socket app refuses the
+connection — an app being swapped — instead of answering 502 at once
 (docs/differences.md "Hold and retry"); it gives up after a short bounded window."""
 import http.client
 import signal
