@@ -90,6 +90,7 @@ static pf_req *req_get(pf_worker *w)
     q->content_type_set = 0;
     q->nranges = q->range_i = 0;
     q->up = NULL;
+    q->rid_set = 0;
     return q;
 }
 
@@ -212,6 +213,7 @@ static void start_request(pf_worker *w, pf_conn *c, pf_req *q, int head_len)
 {
     q->head_len = (uint32_t)head_len;
     q->start_ms = w->now_ms;
+    q->rid_set = 0;
     q->keep_alive = q->h.keep_alive;
     c->nreq++;
     w->requests++;

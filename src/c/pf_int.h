@@ -170,6 +170,7 @@ typedef struct pf_req {
     off_t rstart[16], rend[16]; off_t part_size;
     const char *part_ctype; size_t part_ctype_len; char part_ctype_buf[256];
     struct pf_up *up;                                /* proxy leg (proxy.c), NULL otherwise */
+    uint8_t rid_set; char rid[32];                   /* $request_id, made on first use (vars_proxy.c) */
 } pf_req;
 #define PF_MAX_RANGES 16
 
@@ -224,6 +225,7 @@ struct pf_worker {
     int pid;
     char hostname[256];
     struct pf_px *px;                                /* proxy state (upstream.c), lazily made */
+    uint8_t rnd[4096]; uint32_t rnd_left;            /* getrandom() pool for $request_id (vars_proxy.c) */
 };
 
 /* loop.c */

@@ -178,6 +178,40 @@ static int is_non_idempotent(pf_conn *c, pf_req *q)
     return q->h.method.len == 4 && memcmp(pf_req_base(c) + q->h.method.off, "LOCK", 4) == 0;
 }
 
+/* A unix-socket app refused the connection: during an app
+ * swap (new app master taking over, a worker respawning) that is a moment, not a failure.
+ * Wait and try the same peer again, backing off 25, 50, 100, 200, 200... ms, for up to
+ * PX_HOLD_MS since the first try; only when nothing was answered yet and the request may be
+ * sent twice (not POST/PATCH/LOCK once sent, not a streamed body). 1 = holding. */
+static int hold(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
+{
+    if (u->peer < 0 || u->hlen != 0 || u->body_streamed || (u->request_sent && is_non_idempotent(c, q)))
+        return 0;
+    int64_t step = 25ll << (u->holds < 3 ? u->holds : 3);
+    if (w->now_ms + step - u->first_try_ms > PX_HOLD_MS) return 0;
+    up_close_fd(w, u);
+    u->holds++;
+    u->phase = PXP_CONNECT;
+    u->fd = PX_FD_HOLD;
+    u->out_pos = 0;
+    u->request_sent = 0;
+    u->up_eof = 0;
+    u->up_deadline = w->now_ms + step;
+    return 1;
+}
+
+/* Failures hold() may wait out: the app's socket refusing at connect() (ECONNREFUSED: bound
+ * but nobody listening; EAGAIN: its backlog is full), so nothing was sent yet, when the
+ * upstream has no other server to fail over to. A connection the app accepted and then
+ * dropped is not held: the app may have run the request (nginx's next_upstream decides). */
+static void mark_holdable(pf_worker *w, pf_up *u, int err)
+{
+    const rt_peer *p = peer_of(w, u);
+    const struct sockaddr *sa = (const struct sockaddr *)RT_S(w->rt, p->sa);
+    u->holdable = sa->sa_family == AF_UNIX && ups_of(w, u)->peers.count == 1
+                  && (err == ECONNREFUSED || err == EAGAIN);
+}
+
 /* The current try failed with ft (NU_*): next server, or the final error page. */
 static int up_next(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int ft, int status)
 {
@@ -190,6 +224,10 @@ static int up_next(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int ft, int st
         u->request_sent = 0;
         u->fd = -2;                      /* tells up_connect to reuse u->peer */
         return 1;
+    }
+    if (u->holdable) {
+        u->holdable = 0;
+        if (hold(w, c, q, u)) return 1;
     }
     if (u->peer >= 0) pf_ups_free_peer(w, pc->upstream, u->peer, ft != NU_403 && ft != NU_404);
     up_close_fd(w, u);
@@ -272,10 +310,12 @@ static int up_connect(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     }
     int rc = connect(fd, (struct sockaddr *)&ss, p->sa.len);
     if (rc < 0 && errno != EINPROGRESS) {
+        int cerr = errno;
         char e[128];
-        errno_text(errno, e, sizeof e);
+        errno_text(cerr, e, sizeof e);
         pf_log_error(w, PF_LOG_ERR, c, q, "connect() to %.*s failed (%s) while connecting to upstream",
                      (int)p->name.len, RT_S(w->rt, p->name), e);
+        mark_holdable(w, u, cerr);
         return up_next(w, c, q, u, NU_ERROR, 502);
     }
     if (up_register(w, c, u) < 0) return up_next(w, c, q, u, NU_ERROR, 502);
@@ -302,6 +342,7 @@ static int connect_done(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         errno_text(err, e, sizeof e);
         pf_log_error(w, PF_LOG_ERR, c, q, "connect() to %.*s failed (%s) while connecting to upstream",
                      (int)p->name.len, RT_S(w->rt, p->name), e);
+        mark_holdable(w, u, err);
         return up_next(w, c, q, u, NU_ERROR, 502);
     }
     u->t_connect = w->now_ms - u->first_try_ms;
@@ -1105,6 +1146,10 @@ int pf_proxy_run(pf_worker *w, pf_conn *c)
             rc = up_connect(w, c, q, u);
             break;
         case PXP_CONNECT:
+            if (u->fd == PX_FD_HOLD) {
+                if (w->now_ms < u->up_deadline) { rc = 0; break; }   /* the timer brings us back */
+                u->fd = -2;                                           /* same peer again */
+            }
             if (u->fd == -1 || u->fd == -2) rc = up_connect(w, c, q, u);
             else rc = connect_done(w, c, q, u);
             break;
@@ -1159,6 +1204,7 @@ void pf_proxy_timeout(pf_worker *w, pf_conn *c)
         q->keep_alive = 0;
         break;
     case PXP_CONNECT:
+        if (u->fd == PX_FD_HOLD) break;                 /* hold() wait over: try again */
         pf_log_error(w, PF_LOG_ERR, c, q, "upstream timed out (110: Connection timed out) while connecting to upstream");
         up_next(w, c, q, u, NU_TIMEOUT, 504);
         break;

@@ -203,6 +203,24 @@ int pf_px_encode(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         used += vl;
         n++;
     }
+    if (pc->handler == PX_UWSGI && n < PX_MAX_PARAMS) {
+        /* Deliberate addition (docs/differences.md): the app gets HTTP_X_REQUEST_ID =
+         * $request_id, the id the access log can show, unless the client sent an
+         * X-Request-Id (passed as is) or the config sets that param itself. */
+        size_t cl = 0;
+        int have = pf_req_header(c, q, "x-request-id", 12, &cl) != NULL;
+        for (uint32_t i = 0; i < n && !have; i++)
+            have = kv[i].name_len == 17 && strncasecmp(kv[i].name, "HTTP_X_REQUEST_ID", 17) == 0;
+        if (!have && sizeof px->scratch - used >= 32) {
+            size_t vl = pf_proxy_var(w, c, q, V_REQUEST_ID, NULL, 0, scratch + used, sizeof px->scratch - used);
+            kv[n].name = "HTTP_X_REQUEST_ID";
+            kv[n].name_len = 17;
+            kv[n].value = scratch + used;
+            kv[n].value_len = (uint32_t)vl;
+            used += vl;
+            n++;
+        }
+    }
     if (!u->pkt && !(u->pkt = pf_px_pkt_get(w))) return -500;
     const char *head = pf_req_base(c);
     int pass = !!(pc->flags & PXF_PASS_HEADERS);

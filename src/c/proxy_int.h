@@ -131,7 +131,14 @@ typedef struct pf_up {
     int up_readable, up_writable, client_gone_checked;
     int final_status;                        /* 502/504 when the last try fails */
     int tunnel, client_eof;                  /* upgraded connection (WebSocket) */
+    int holdable;                            /* the failure just seen may be an app swapping (proxy.c hold) */
+    uint32_t holds;                          /* reconnects to the same peer so far */
 } pf_up;
+/* Hold and retry (docs/differences.md): a unix-socket upstream that refuses, or resets /
+ * closes before any response byte, is tried again — same peer — for up to PX_HOLD_MS,
+ * before nginx's failover / 502. */
+#define PX_HOLD_MS 1000
+#define PX_FD_HOLD (-3)                      /* u->fd while waiting for the next try */
 #define PF_EV_UPSTREAM (1ull << 61)          /* epoll data: an upstream fd of connection slot/gen */
 
 typedef struct {

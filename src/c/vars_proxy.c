@@ -4,6 +4,8 @@
  * $request_port, $upstream_addr, ... vars.c hands every id it does not know here.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -47,6 +49,38 @@ static uint64_t mix(uint64_t x)
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
+}
+
+/* $request_id: 16 random bytes as 32 hex digits, as nginx makes it (RAND_bytes there), made
+ * once per request so the log line, the uwsgi param and the header agree. The bytes come
+ * from a per-worker pool refilled by getrandom() 4 KiB at a time: one syscall per 256
+ * requests instead of one per request. */
+static void request_id(pf_worker *w, pf_conn *c, pf_req *q)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t b[16];
+    if (w->rnd_left < sizeof b) {
+        ssize_t n = getrandom(w->rnd, sizeof w->rnd, GRND_NONBLOCK);
+        if (n < (ssize_t)sizeof b) {
+            /* entropy pool not ready (early boot) or the call failed: ids stay unique, not
+             * unpredictable */
+            pf_log_error(w, PF_LOG_ALERT, c, q, "getrandom() failed (%d: %s) while making $request_id", errno,
+                         strerror(errno));
+            uint64_t x = mix(((uint64_t)w->pid << 40) ^ ((uint64_t)c->id << 16) ^ c->nreq);
+            uint64_t y = mix(x ^ (uint64_t)q->start_ms);
+            memcpy(w->rnd, &x, 8);
+            memcpy(w->rnd + 8, &y, 8);
+            n = 16;
+        }
+        w->rnd_left = (uint32_t)n;
+    }
+    w->rnd_left -= sizeof b;
+    memcpy(b, w->rnd + w->rnd_left, sizeof b);
+    for (size_t i = 0; i < sizeof b; i++) {
+        q->rid[2 * i] = hex[b[i] >> 4];
+        q->rid[2 * i + 1] = hex[b[i] & 15];
+    }
+    q->rid_set = 1;
 }
 
 size_t pf_proxy_var(pf_worker *w, pf_conn *c, pf_req *q, uint32_t var, const char *arg, size_t alen, char *out,
@@ -93,12 +127,10 @@ size_t pf_proxy_var(pf_worker *w, pf_conn *c, pf_req *q, uint32_t var, const cha
     }
     case V_PROXY_HOST: return pc ? cpy(out, cap, RT_S(w->rt, pc->proxy_host), pc->proxy_host.len) : 0;
     case V_PROXY_PORT: return pc && pc->proxy_port ? (size_t)snprintf(out, cap, "%u", pc->proxy_port) : 0;
-    case V_REQUEST_ID: {
-        /* 32 hex digits, unique per request and stable while it runs */
-        uint64_t a = mix(((uint64_t)w->pid << 40) ^ (uint64_t)w->conf.index ^ ((uint64_t)c->id << 16) ^ c->nreq);
-        uint64_t b = mix(a ^ (uint64_t)(q ? q->start_ms : 0));
-        return cap >= 33 ? (size_t)snprintf(out, cap, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b) : 0;
-    }
+    case V_REQUEST_ID:
+        if (!q || cap < 32) return 0;
+        if (!q->rid_set) request_id(w, c, q);
+        return cpy(out, cap, q->rid, 32);
     case V_HTTPS: return 0;
     case V_BINARY_REMOTE_ADDR:
         if (c->peer.sa.sa_family == AF_INET) return cpy(out, cap, (const char *)&c->peer.in4.sin_addr, 4);

@@ -51,6 +51,7 @@ class _AppProc:
     retiring: bool = False
     replaces: "_AppProc | None" = None
     ever_ready: bool = False
+    board: object = None          # app.scoreboard.Scoreboard shared with the app master (status)
 
 
 class AppPool:
@@ -118,19 +119,23 @@ class AppPool:
 
     def _spawn(self, cfg, replaces: _AppProc | None = None) -> _AppProc:
         socks = [self.socks[(cfg.name, ls.address)] for ls in cfg.listen]
+        board = None
+        if self.entry is _default_entry:
+            from pyfront.app import scoreboard as sb
+            board = sb.Scoreboard(sb.slots_for(cfg.processes), cfg.threads)   # MAP_SHARED: inherited
         r, w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
-            self._child(cfg, socks, w)
+            self._child(cfg, socks, w, board)
         os.close(w)
-        proc = _AppProc(cfg.name, cfg, pid, r, time.time(), replaces=replaces)
+        proc = _AppProc(cfg.name, cfg, pid, r, time.time(), replaces=replaces, board=board)
         self.procs[pid] = proc
         assert self.loop is not None
         self.loop.add_reader(r, lambda p=proc: self._on_ready(p))
         self.log("notice", f"start app master {cfg.name} process {pid}")
         return proc
 
-    def _child(self, cfg, socks, ready_w) -> None:
+    def _child(self, cfg, socks, ready_w, board=None) -> None:
         code = 1
         try:
             import ctypes
@@ -146,7 +151,11 @@ class AppPool:
             signal.pthread_sigmask(signal.SIG_SETMASK, set())
             from pyfront.front_pool import _close_fds_except
             _close_fds_except({0, 1, 2, ready_w} | {s.fileno() for s in socks})
-            self.entry(cfg, socks, ready_w)
+            if board is not None:
+                from pyfront.app.master import run_app_master
+                run_app_master(cfg, socks, ready_w, board)
+            else:
+                self.entry(cfg, socks, ready_w)
             code = 0
         except BaseException:
             import traceback
@@ -204,6 +213,9 @@ class AppPool:
         if proc is None:
             return False
         self._unwatch(proc)
+        if proc.board is not None:
+            proc.board.close()
+            proc.board = None
         if os.WIFSIGNALED(status):
             how = f"on signal {os.WTERMSIG(status)}"
         else:
@@ -321,10 +333,26 @@ class AppPool:
             rows.append(ProcessStatus(group=f"app-{p.name}", name="master", state=state, pid=p.pid,
                                       start=p.started_wall, read_only=True,
                                       description=f"pid {p.pid}, uptime {up // 3600}:{up // 60 % 60:02d}:{up % 60:02d}"))
+            board = {r["pid"]: r for r in p.board.rows()} if p.board is not None else {}
             for i, wpid in enumerate(_children(p.pid), 1):
+                b = board.get(wpid, {})
+                rss = rss_bytes(wpid)
+                busy, cur, reqs = b.get("busy", False), b.get("current_request", ""), b.get("requests", 0)
+                desc = (f"pid {wpid}, {'busy' if busy else 'idle'}, requests {reqs}, rss {rss // 1024}K"
+                        + (f", request {cur}" if cur else ""))
                 rows.append(ProcessStatus(group=f"app-{p.name}", name=f"worker-{i}", state=state, pid=wpid,
-                                          start=p.started_wall, read_only=True, description=f"pid {wpid}"))
+                                          start=p.started_wall, read_only=True, description=desc, rss=rss,
+                                          requests=reqs, busy=busy, current_request=cur))
         return rows
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _children(pid: int) -> list[int]:

@@ -481,6 +481,13 @@ class Arbiter:
                 rows.extend(c.status())
         return rows
 
+    def front_connections(self) -> dict:
+        """stub_status numbers of the front ({} when there is no front)."""
+        for c in self._all_components():
+            if getattr(c, "name", "") == "front" and hasattr(c, "connections"):
+                return c.connections()
+        return {}
+
     def load_supervisor_config(self):
         return self.reread().layers.get("programs")
 
@@ -561,6 +568,9 @@ class MasterView:
 
     def worker_status(self) -> list[ProcessStatus]:
         return self._a.worker_status()
+
+    def front_connections(self) -> dict:
+        return self._a.front_connections()
 
     def load_supervisor_config(self):
         return self._a.load_supervisor_config()

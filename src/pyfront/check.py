@@ -37,6 +37,8 @@ def _dump(stack) -> None:
         from pyfront.config.nginx_dump import render_effective
         sys.stdout.write("# effective nginx configuration (includes expanded, inheritance applied):\n")
         sys.stdout.write(render_effective(stack.front_config))
+    from pyfront.stack_check import render_layers
+    sys.stdout.write(render_layers(stack))
 
 
 def main(argv: list[str]) -> int:
@@ -78,8 +80,13 @@ def main(argv: list[str]) -> int:
     for d in stack.diagnostics:
         print(d.format(), file=err)
     from pyfront.config.proxy_check import cross_layer      # front <-> [uwsgi] apps (issue 4)
-    for d in cross_layer(stack):
+    from pyfront.stack_check import stack_links              # links between every layer (issue 6)
+    links = cross_layer(stack) + stack_links(stack)
+    for d in links:
         print(d.format(), file=err)
+    if any(d.level in ("emerg", "error") for d in links):
+        print(f"pyfront: configuration file {path} test failed", file=err)
+        return 1
     if not quiet:
         print(f"pyfront: the configuration file {path} syntax is ok", file=err)
         print(f"pyfront: configuration file {path} test is successful", file=err)

@@ -357,17 +357,57 @@ class FrontPool:
     def pids(self) -> list[int]:
         return list(self.workers)
 
+    def worker_counters(self, w: _Worker) -> dict:
+        """The counters worker w publishes in its generation's shared block ({} if none)."""
+        gen = self.generations.get(w.generation)
+        if gen is None or gen.shm is None:
+            return {}
+        try:
+            from pyfront.worker.front import read_worker_slot
+            c = read_worker_slot(gen.shm, w.index)
+        except (IndexError, ValueError, ImportError):
+            return {}
+        return c if c.get("pid") == w.pid else {}
+
+    def connections(self) -> dict:
+        """stub_status numbers summed over the live workers: active, accepts, handled,
+        requests, reading, writing, waiting (counters restart with each worker)."""
+        return _sum_connections([self.worker_counters(w) for w in self.workers.values()])
+
     def status(self) -> list[ProcessStatus]:
         rows = []
         now = time.time()
         for w in sorted(self.workers.values(), key=lambda w: (w.generation, w.index)):
             up = int(now - w.started_wall)
             state = "STOPPING" if w.draining else "RUNNING"
+            c = self.worker_counters(w)
+            from pyfront.app_pool import rss_bytes
+            rss = rss_bytes(w.pid)
+            busy = c.get("writing", 0) > 0
+            # extra numbers go into the description: supervisorctl prints it as is
+            desc = (f"pid {w.pid}, uptime {up // 3600}:{up // 60 % 60:02d}:{up % 60:02d}, "
+                    f"{'busy' if busy else 'idle'}, requests {c.get('requests', 0)}, "
+                    f"active {c.get('active', 0)} (reading {c.get('reading', 0)}, writing {c.get('writing', 0)}, "
+                    f"waiting {c.get('idle', 0)}), rss {rss // 1024}K")
             rows.append(ProcessStatus(
                 group="front", name=f"worker-{w.index}", state=state, pid=w.pid,
-                start=w.started_wall, read_only=True,
-                description=f"pid {w.pid}, uptime {up // 3600}:{up // 60 % 60:02d}:{up % 60:02d}"))
+                start=w.started_wall, read_only=True, description=desc, rss=rss,
+                requests=c.get("requests", 0), busy=busy,
+                current_request=f"{c.get('writing', 0)} writing" if busy else ""))
         return rows
+
+
+def _sum_connections(rows: list[dict]) -> dict:
+    t = {k: 0 for k in ("active", "accepts", "handled", "requests", "reading", "writing", "waiting")}
+    for c in rows:
+        t["active"] += c.get("active", 0)
+        t["accepts"] += c.get("accepted", 0)
+        t["handled"] += c.get("accepted", 0)      # pyfront never drops an accepted connection
+        t["requests"] += c.get("requests", 0)
+        t["reading"] += c.get("reading", 0)
+        t["writing"] += c.get("writing", 0)
+        t["waiting"] += c.get("idle", 0)
+    return t
 
 
 def _close_fds_except(keep: set[int]) -> None:

@@ -65,8 +65,9 @@ def environ(st, method, path, headers=None, body=None, port=None):
 
 # ---------------------------------------------------------------- environ vs real nginx
 
-# keys that differ by construction: ports, the per-front prefix, the app process
-DIFFERENT = {"REMOTE_PORT", "SERVER_PORT", "DOCUMENT_ROOT", "_pid"}
+# keys that differ by construction: ports, the per-front prefix, the app process, and the
+# request id pyfront passes by default (docs/differences.md; nginx only with a uwsgi_param)
+DIFFERENT = {"REMOTE_PORT", "SERVER_PORT", "DOCUMENT_ROOT", "_pid", "HTTP_X_REQUEST_ID"}
 
 
 @pytest.fixture(scope="module")

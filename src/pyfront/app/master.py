@@ -102,7 +102,8 @@ def bind_listen(ls: Listen, cfg: AppConfig) -> socket.socket:
 
 
 class AppMaster:
-    def __init__(self, cfg: AppConfig, sockets: list[socket.socket] | None = None, ready_fd: int | None = None):
+    def __init__(self, cfg: AppConfig, sockets: list[socket.socket] | None = None, ready_fd: int | None = None,
+                 board: sb.Scoreboard | None = None):
         self.cfg = cfg
         self.own_sockets = sockets is None
         self.given_sockets = sockets
@@ -113,7 +114,9 @@ class AppMaster:
         self.signals: list[int] = []
         self.stop_deadline = None
         self.exit_code = 0
-        self.board = sb.Scoreboard(2 * cfg.processes + 2, cfg.threads)
+        # board: made by the pyfront master before the fork (shared, so its status shows
+        # each worker's state, requests and current request); standalone: made here
+        self.board = board or sb.Scoreboard(sb.slots_for(cfg.processes), cfg.threads)
         self.free_slots = list(range(self.board.nslots))
         self.replacing: W | None = None      # the worker being replaced, until it has exited
         self.replace_after = 0.0
@@ -208,8 +211,10 @@ class AppMaster:
             except OSError:
                 pass
             signal.set_wakeup_fd(-1)
-            for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGUSR1, signal.SIGCHLD):
+            for s in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(s, signal.SIG_DFL)
+            for s in (signal.SIGHUP, signal.SIGUSR1):     # a log reopen right after fork must not kill it
+                signal.signal(s, signal.SIG_IGN)
             worker_main(self.cfg, None, wid, slot, self.board, self.listeners, self.master_pid,
                         self.death_r, self.generation, close_fds)
             os._exit(1)   # not reached
@@ -408,6 +413,8 @@ class AppMaster:
                 self.begin_stop(fast=True)
             elif s == signal.SIGUSR1 and self.cfg.logto:
                 self.open_log()
+                for w in list(self.workers.values()):     # they write their request lines there too
+                    self.kill(w, signal.SIGUSR1)
 
     def run(self) -> int:
         self.master_pid = os.getpid()
@@ -493,7 +500,8 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def run_app_master(config: AppConfig, sockets: list[socket.socket] | None = None, ready_fd: int | None = None):
+def run_app_master(config: AppConfig, sockets: list[socket.socket] | None = None, ready_fd: int | None = None,
+                   board: sb.Scoreboard | None = None):
     """Run the app until stopped, then exit the process (the pyfront master forks us).
 
     sockets: already bound + listening, in the order of config.listen (None: bind them here).
@@ -501,7 +509,7 @@ def run_app_master(config: AppConfig, sockets: list[socket.socket] | None = None
     """
     code = 1
     try:
-        code = AppMaster(config, sockets, ready_fd).run()
+        code = AppMaster(config, sockets, ready_fd, board).run()
     except BaseException:
         import traceback
         traceback.print_exc()

@@ -21,6 +21,11 @@ CORE = struct.Struct("=d120s")        # start (0 = idle), request line
 URI_MAX = 120
 
 
+def slots_for(processes: int) -> int:
+    """Slots an app master needs: every worker plus its replacement during a reload."""
+    return 2 * processes + 2
+
+
 class Scoreboard:
     def __init__(self, nslots: int, threads: int):
         self.nslots, self.threads = nslots, threads
@@ -32,6 +37,26 @@ class Scoreboard:
 
     def core_off(self, slot: int, core: int) -> int:
         return slot * self.slot_size + HEAD.size + core * CORE.size
+
+    def close(self) -> None:
+        self.mem.close()
+
+    def rows(self) -> list[dict]:
+        """Every used slot, for status: pid, state, requests, busy, current request."""
+        out = []
+        for slot in range(self.nslots):
+            state, pid, requests, _retire, generation = self.head(slot)
+            if state == FREE or pid <= 0:
+                continue
+            current = ""
+            busy = False
+            for core in range(self.threads):
+                start, uri = self.core(slot, core)
+                if start:
+                    busy, current = True, current or uri
+            out.append({"slot": slot, "pid": pid, "state": state, "requests": requests, "busy": busy,
+                        "current_request": current, "generation": generation})
+        return out
 
     def reset(self, slot: int, state: int, generation: int) -> None:
         o = self.off(slot)

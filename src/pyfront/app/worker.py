@@ -213,10 +213,10 @@ class Worker:
                 os.close(fd)
 
     def begin(self, core_off: int, env: dict) -> None:
-        if self.cfg.harakiri:
-            line = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
-            struct.pack_into("=d120s", self.board.mem, core_off, time.monotonic(),
-                             line.encode("latin-1", "replace")[:sb.URI_MAX])
+        # always, not only with harakiri: `pyfront ctl status` shows each worker's current request
+        line = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
+        struct.pack_into("=d120s", self.board.mem, core_off, time.monotonic(),
+                         line.encode("latin-1", "replace")[:sb.URI_MAX])
 
     def bad_packet(self, rc: int, io: IOCtx, fd: int, li: int) -> None:
         pkt, got = io.pkt, io.nread[0]
@@ -308,9 +308,7 @@ class Worker:
 
     def run_app(self, env, resp: Response, core: int, core_off: int, t0: float, nvars: int, datasize: int) -> bool:
         """Call the app and send its response. False when the connection must be closed."""
-        harakiri = self.harakiri
-        if harakiri:
-            self.begin(core_off, env)
+        self.begin(core_off, env)
         ok = True
         try:
             if self.static and self.serve_static(env, resp):
@@ -339,8 +337,7 @@ class Worker:
                 except ClientGone:
                     pass
         finally:
-            if harakiri:
-                _pack_start(self.board.mem, core_off, 0.0)
+            _pack_start(self.board.mem, core_off, 0.0)
             n = self.requests = self.requests + 1
             _pack_requests(self.board.mem, self.req_off, n)
             if n >= self.max_requests and self.max_requests and not self.retire_sent:
@@ -497,6 +494,17 @@ def join_repeated(env: dict, flat: list[str], seen: set) -> None:
             seen.add(k)
 
 
+def reopen_logto(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError as e:
+        sys.stderr.write(f"open() {path} failed ({e.errno}: {e.strerror}): keeping the old log file\n")
+        return
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def rss_mb() -> float:
     try:
         with open("/proc/self/statm", "rb") as f:
@@ -534,6 +542,11 @@ def worker_main(cfg, app, wid: int, slot: int, board, listeners, master_pid: int
         w = Worker(cfg, app, wid, slot, board, listeners, master_pid, death_r, generation)
         for s in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
             signal.signal(s, w.on_signal)
+        if cfg.logto:
+            # USR1 from the app master (log reopen): our stdout/stderr follow its new logto
+            # file. Python runs this on the main thread, outside the signal context, and
+            # dup2() swaps the fd atomically for the serving threads.
+            signal.signal(signal.SIGUSR1, lambda signum, frame: reopen_logto(cfg.logto))
         code = w.run()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1

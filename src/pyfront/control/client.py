@@ -224,6 +224,9 @@ class Controller(cmd.Cmd):
             self.out(f"{make_namespec(i['group'], i['name']):<{width}}{i['statename']:<10}{i['description']}")
             for extra in self._explain(i):
                 self.out(" " * width + extra)
+        if not names or "all" in names:
+            for line in self._connections():
+                self.out(line)
         if any(i["state"] in [int(s) for s in STOPPED_STATES] for i in infos):
             self.exitstatus = STATUS_NOT_RUNNING
 
@@ -234,6 +237,17 @@ class Controller(cmd.Cmd):
             if e.faultCode != F.UNKNOWN_METHOD:
                 raise
             return self.sv.getAllProcessInfo()   # a real supervisord
+
+    def _connections(self) -> list[str]:
+        """The front's stub_status numbers under the rows (pyfront only)."""
+        try:
+            c = self.proxy.pyfront.getConnections()
+        except xmlrpc.client.Fault:
+            return []      # a real supervisord, or a pyfront without it
+        if not c:
+            return []
+        return [f"front connections: active {c['active']}, accepts {c['accepts']}, handled {c['handled']}, "
+                f"requests {c['requests']}, reading {c['reading']}, writing {c['writing']}, waiting {c['waiting']}"]
 
     @staticmethod
     def _explain(info: dict) -> list[str]:

@@ -80,6 +80,7 @@ SIGNATURES: dict[str, tuple[list[str], str]] = {
     "system.methodHelp": (["string", "string"], "Return the documentation of a method."),
     "system.methodSignature": (["array", "string"], "Return [return type, param types...] of a method."),
     "system.multicall": (["array", "array"], "Run [{methodName, params}, ...]; return each result or a fault struct."),
+    "pyfront.getConnections": (["struct"], "the front's stub_status numbers: active, accepts, handled, requests, reading, writing, waiting ({} without a front)."),
     "pyfront.getAllProcessDetails": (["array"], "getAllProcessInfo rows plus pyfront's extras: read_only, rss, requests, cause, last stderr lines."),
     "pyfront.reopenLogs": (["boolean"], "Reopen every log file (like SIGUSR1)."),
 }
@@ -493,6 +494,11 @@ class RPCInterface:
             out.append(info)
         out.sort(key=lambda i: (i["group"], i["name"]))
         return out
+
+    def _pyfront_getConnections(self):
+        self._update()
+        get = getattr(self.master, "front_connections", None)
+        return dict(get()) if get is not None else {}
 
     def _pyfront_reopenLogs(self):
         self._update()

@@ -638,7 +638,7 @@ class ControlServer:
         if path == "/api/status":
             rows = self.rpc.call("pyfront.getAllProcessDetails", ())
             payload = {"identification": self.master.identification(), "state": self.master.state(),
-                       "processes": rows}
+                       "processes": rows, "connections": self.rpc.call("pyfront.getConnections", ())}
             conn.respond(200, json.dumps(payload).encode(), "application/json", extra={"Cache-Control": "no-cache"})
             return
         if path == "/api/action" and method == "POST":

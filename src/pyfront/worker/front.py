@@ -45,7 +45,7 @@ def read_worker_slot(shm, index: int) -> dict:
     slot = ffi.new("pf_shm_slot *")
     lib.pf_shm_read_slot(ffi.from_buffer(shm), index, slot)
     return {k: getattr(slot, k) for k in ("heartbeat_ms", "accepted", "requests", "active", "idle",
-                                          "pid", "generation")}
+                                          "pid", "generation", "reading", "writing")}
 
 
 def pf_shm_bytes(nworkers: int) -> int:

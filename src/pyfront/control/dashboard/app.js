@@ -31,6 +31,10 @@ function button(label, action, name) {
 
 function render(data) {
   $("#ident").textContent = `${data.identification} · ${data.state}`;
+  const c = data.connections || {};
+  $("#connections").textContent = c.active === undefined ? "" :
+    `front connections: active ${c.active}, accepts ${c.accepts}, handled ${c.handled}, requests ${c.requests}, ` +
+    `reading ${c.reading}, writing ${c.writing}, waiting ${c.waiting}`;
   const tbody = $("#processes tbody");
   tbody.textContent = "";
   for (const p of data.processes) {
