@@ -240,3 +240,22 @@ int pf_app_peer(int fd, char *out, size_t cap, int *err)
     int n = port ? snprintf(out, cap, "%s%c%u", host, 0, port) : snprintf(out, cap, "%c", 0);
     return (n < 0 || (size_t)n >= cap) ? PF_APP_IOERR : n;
 }
+
+/* The uwsgi-socket worker's one call per request: close the previous connection, accept
+ * the next and read + parse its packet (nginx writes the whole packet right after
+ * connect(), so the first recv() usually has it: accept4 + recv, no poll). One cffi call
+ * instead of accept + read + os.close: each call re-takes the GIL and converts its
+ * arguments (bench/app_cost.py). */
+int pf_app_uwsgi_next(pf_app_uconn *u)
+{
+    if (u->fd >= 0)
+        close(u->fd);       /* the response is complete: nginx reads until EOF */
+    u->fd = -1;
+    u->nread = 0;
+    int fd = pf_app_accept(u->lfds, u->nlisten, u->wakefd, -1, &u->which, &u->err);
+    if (fd < 0)
+        return fd;
+    u->fd = fd;
+    return pf_app_read_uwsgi(fd, u->buf, u->cap, u->max_datasize, u->timeout_ms, &u->pkt, u->flat,
+                             u->flat_cap, &u->nread, &u->err);
+}

@@ -377,6 +377,24 @@ int pf_app_recv(int fd, char *buf, size_t len, int timeout_ms, int *err);
  * PF_APP_CLOSED, PF_APP_TIMEOUT or PF_APP_IOERR. */
 int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int timeout_ms,
                       pf_uwsgi_packet *pkt, char *flat, size_t flat_cap, size_t *nread, int *err);
+/* A uwsgi-socket worker thread's state for pf_app_uwsgi_next (set the inputs once, fd = -1). */
+typedef struct {
+    const int *lfds;
+    int nlisten, wakefd, timeout_ms;
+    uint32_t max_datasize;
+    char *buf;                 /* >= 4 + buffer-size bytes */
+    size_t cap;
+    char *flat;
+    size_t flat_cap;
+    int fd;                    /* out: the connection (closed by the next call), -1 = none */
+    int which;                 /* out: its listener */
+    size_t nread;              /* out: bytes in buf (head + maybe body) */
+    int err;                   /* out: errno of a failed syscall */
+    pf_uwsgi_packet pkt;       /* out */
+} pf_app_uconn;
+/* Close u->fd if >= 0; accept (as pf_app_accept: STOP/AGAIN/IOERR with u->fd = -1); read
+ * + parse the packet (as pf_app_read_uwsgi, u->fd >= 0: the caller answers or logs). */
+int pf_app_uwsgi_next(pf_app_uconn *u);
 /* Make fd blocking with SO_RCVTIMEO/SO_SNDTIMEO (keep-alive HTTP); 0 or PF_APP_IOERR. */
 int pf_app_blocking(int fd, int rcv_timeout_ms, int snd_timeout_ms, int *err);
 /* Send a then b completely (writev); 0 or PF_APP_TIMEOUT/IOERR. */
@@ -432,6 +450,17 @@ int pf_app_ready_environ(const pf_app_ready *ctx, char *out, size_t cap, int64_t
 /* Replace the connection's buffered bytes (bytes read past a chunked body belong to the next
  * request); then call done(consumed = 0). 0, or -1 when it does not fit. */
 int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, uint32_t len);
+/* done(consumed, keep) for the previous HTTP request in ctx (skipped when ctx->fd < 0 or it
+ * was a uwsgi connection), then next(timeout -1), then the environ: >= 0 = an HTTP request
+ * whose flat environ (length returned) and info[] are written as by pf_app_ready_environ;
+ * PF_APP_UWSGI = ctx->fd is a new uwsgi connection (the caller closes it); PF_APP_BADREQ =
+ * a bad request head (ctx->status, or an environ over cap: answer it, then step(keep=0));
+ * PF_APP_STOP / PF_APP_AGAIN / PF_APP_IOERR as pf_app_loop_next. Set ctx->fd = -1 before
+ * the first call. */
+#define PF_APP_UWSGI   -7
+#define PF_APP_BADREQ  -8
+int pf_app_loop_step(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep,
+                     char *out, size_t cap, int64_t *info, int *err);
 
 /* PF_CDEF_END */
 
