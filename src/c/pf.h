@@ -399,6 +399,19 @@ int pf_app_uwsgi_next(pf_app_uconn *u);
 int pf_app_blocking(int fd, int rcv_timeout_ms, int snd_timeout_ms, int *err);
 /* Send a then b completely (writev); 0 or PF_APP_TIMEOUT/IOERR. */
 int pf_app_send2(int fd, const char *a, size_t alen, const char *b, size_t blen, int timeout_ms, int *err);
+/* The common WSGI response (app_head.c): sh = "PROTO NNN Reason\0Name\0Value\0..." with
+ * nheaders pairs; builds the head (HTTP mode: Content-Length if missing, Connection) and
+ * writes head + body in one writev. Returns (head bytes << 1) | keep-alive, or
+ * PF_APP_BADHEAD (bad status, CR/LF/NUL in a header: nothing sent), PF_APP_BIGHEAD (head
+ * over 16 KiB: nothing sent, use the general path), PF_APP_TIMEOUT/IOERR. */
+#define PF_APP_BADHEAD -9
+#define PF_APP_BIGHEAD -10
+#define PF_SEND_KEEP   1     /* the request allows keep-alive (= info[4] bit 1) */
+#define PF_SEND_HTTP11 2     /* HTTP/1.1 client (= info[4] bit 2) */
+#define PF_SEND_HEAD   4     /* HEAD request: no body (= info[4] bit 4) */
+#define PF_SEND_HTTP   32    /* http-socket: add framing headers */
+int pf_app_send_simple(int fd, int flags, const char *sh, size_t shlen, uint32_t nheaders,
+                       const char *body, size_t blen, int timeout_ms, int *err);
 /* sendfile() count bytes (-1: to EOF) from offset; bytes sent or PF_APP_TIMEOUT/IOERR. */
 int64_t pf_app_sendfile(int out_fd, int in_fd, int64_t offset, int64_t count, int timeout_ms, int *err);
 

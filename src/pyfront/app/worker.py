@@ -26,8 +26,8 @@ import traceback
 
 from pyfront._native import ffi, lib
 from pyfront.app import scoreboard as sb
-from pyfront.app.wsgi import (_STATUS_LINES, ClientGone, DateCache, Errors, FileWrapper, Input, IOCtx,
-                              Response, Start, base_environ, log_exception, status_line)
+from pyfront.app.wsgi import (ClientGone, DateCache, Errors, FileWrapper, Input, IOCtx,
+                              Response, Start, base_environ, log_exception)
 
 EXIT_BOOT_ERROR = 4      # the app failed to load: the master must not respawn in a loop
 NEED_MORE = lib.PF_NEED_MORE
@@ -46,7 +46,9 @@ _read_uwsgi = lib.pf_app_read_uwsgi
 _monotonic = time.monotonic
 _step = lib.pf_app_loop_step
 _uwsgi_next = lib.pf_app_uwsgi_next
-_send2 = lib.pf_app_send2
+_send_simple = lib.pf_app_send_simple
+BADHEAD, BIGHEAD = lib.PF_APP_BADHEAD, lib.PF_APP_BIGHEAD
+_Z = "\0"
 UWSGI_READY, BADREQ = lib.PF_APP_UWSGI, lib.PF_APP_BADREQ
 BODY_NONE, BODY_CHUNKED = lib.PF_BODY_NONE, lib.PF_BODY_CHUNKED
 
@@ -308,7 +310,7 @@ class Worker:
             inp = Input(fd, _unpack(io.buf + rc, min(extra, length)) if extra > 0 else b"", length, io, self.timeout_ms)
             env["wsgi.input"] = inp
         sr = Start((fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0", False, False, False,
-                    self.add_header))
+                    self.add_header), 0)
         self.run_app(env, sr, core, core_off, t0, pkt.nvars, pkt.datasize)
         if inp is not None and inp._left > 0:
             # Unread body left in the socket: read it away before close(), or the kernel
@@ -372,47 +374,25 @@ class Worker:
         return ok and keep
 
     def send_simple(self, sr: "Start", body: bytes) -> bool:
-        """Head + body in one writev for the common response. Returns keep-alive."""
-        fd, io, timeout, proto, http, keep, mhead, extra = sr.args
-        status, headers = sr.status, sr.headers
-        if type(headers) is not list:
-            raise TypeError("response headers must be a list of (name, value) tuples")
-        if extra:
-            headers = headers + list(extra)
-        lines = _STATUS_LINES.get(proto)
-        line = lines.get(status) if lines is not None else None
-        if line is None:
-            line = status_line(proto, status)
-        try:
-            h = "\r\n".join(map(": ".join, headers))
-        except TypeError:
-            raise TypeError("response headers must be (str, str) tuples") from None
-        n = len(headers)
-        if n and (h.count("\n") != n - 1 or h.count("\r") != n - 1):
-            raise ValueError("a response header contains CR or LF (header injection)")
-        if http:
-            low = "\n" + h.lower()
-            tail = ""
-            if "\ncontent-length:" not in low and status[0] != "1" and status[:3] not in ("204", "304"):
-                tail = f"\r\nContent-Length: {len(body)}"
-            if keep and "\nconnection: close" in low:
-                keep = False
-            if not keep:
-                tail += "\r\nConnection: close"
-            elif proto == "HTTP/1.0":
-                tail += "\r\nConnection: keep-alive"
-            if n:
-                h += tail
-            else:
-                h, n = tail[2:], 1
-        head = (f"{line}{h}\r\n\r\n" if n else f"{line}\r\n").encode("latin-1")
-        if mhead:
-            body = b""
-        r = _send2(fd, head, len(head), body, len(body), timeout, io.err)
-        sr.sent = (len(body), len(head))
-        if r < 0:
-            io.send_failed(r, timeout)
-        return keep
+        """The common response, head built and sent by C (app_head.c). Returns keep-alive."""
+        args = sr.args
+        headers = sr.headers
+        if type(headers) is list and not args[7]:
+            try:
+                blob = f"{args[3]} {sr.status}\0{_Z.join(map(_Z.join, headers))}".encode("latin-1")
+            except (TypeError, UnicodeEncodeError):
+                blob = None
+            if blob is not None:
+                r = _send_simple(args[0], sr.sflags, blob, len(blob), len(headers), body, len(body), args[2], args[1].err)
+                if r >= 0:
+                    sr.sent = (0 if sr.sflags & 4 else len(body), r >> 1)
+                    return r & 1
+                if r != BADHEAD and r != BIGHEAD:
+                    args[1].send_failed(r, args[2])
+        # the general path: it raises the precise error for a bad status or header
+        resp = sr.response()
+        resp.send_result([body])
+        return resp.keep_alive
 
     def log_request(self, env, sr: "Start", core: int, t0: float, nvars: int, datasize: int) -> None:
         ms = int((time.monotonic() - t0) * 1000)
@@ -511,7 +491,8 @@ class Worker:
             env.update(zip(it, it))
         if body == BODY_NONE:
             sr = Start((fd, io, self.timeout_ms, "HTTP/1.1" if flags & 2 else "HTTP/1.0", True,
-                        flags & 1 and not self.graceful, flags & 4, self.add_header))
+                        flags & 1 and not self.graceful, flags & 4, self.add_header),
+                       (flags & 7 if not self.graceful else flags & 6) | 32)
             keep = self.run_app(env, sr, core, core_off, t0, 0, head_len)
             return (head_len, 1) if keep and not self.graceful else (0, 0)
         inbuf = have - head_len
@@ -529,7 +510,8 @@ class Worker:
             used = take
         env["wsgi.input"] = inp
         sr = Start((fd, io, self.timeout_ms, "HTTP/1.1" if flags & 2 else "HTTP/1.0", True,
-                    bool(flags & 1) and not self.graceful, bool(flags & 4), self.add_header))
+                    bool(flags & 1) and not self.graceful, bool(flags & 4), self.add_header),
+                   (flags & 7 if not self.graceful else flags & 6) | 32)
         keep = self.run_app(env, sr, core, core_off, t0, 0, head_len)
         if not keep or self.graceful:
             return 0, 0

@@ -293,8 +293,9 @@ class Start:
 
     status = headers = resp = sent = None
 
-    def __init__(self, args):
+    def __init__(self, args, sflags):
         self.args = args
+        self.sflags = sflags     # PF_SEND_* for pf_app_send_simple
 
     def __call__(self, status, headers, exc_info=None):
         if self.resp is not None:
@@ -317,23 +318,6 @@ class Start:
             if replay and self.status is not None:
                 r.start_response(self.status, self.headers)
         return r
-
-
-# "HTTP/1.1 200 OK\r\n" by protocol and status string: validated once, not per request
-_STATUS_LINES: dict[str, dict[str, str]] = {}
-
-
-def status_line(proto: str, status) -> str:
-    """The validated status line (cached: at most 256 distinct statuses per protocol)."""
-    if type(status) is not str:
-        raise TypeError(f"status must be str, not {type(status).__name__}")
-    if len(status) < 4 or not status[:3].isdigit() or status[3] != " " or "\r" in status or "\n" in status:
-        raise ValueError(f"status {status!r} is not 'NNN Reason'")
-    line = f"{proto} {status}\r\n"
-    lines = _STATUS_LINES.setdefault(proto, {}) if len(_STATUS_LINES) < 16 else {}
-    if len(lines) < 256:
-        lines[status] = line
-    return line
 
 
 STATUS_500 = "500 Internal Server Error"
