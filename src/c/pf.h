@@ -390,10 +390,16 @@ typedef struct {
     int which;                 /* out: its listener */
     size_t nread;              /* out: bytes in buf (head + maybe body) */
     int err;                   /* out: errno of a failed syscall */
-    pf_uwsgi_packet pkt;       /* out */
+    pf_uwsgi_packet pkt;       /* out; flat has HTTP_CONTENT_LENGTH/_TYPE removed */
+    uint32_t head_len;         /* out: 4 + datasize (body bytes follow in buf up to nread) */
+    int flags;                 /* out: PF_UWSGI_* */
 } pf_app_uconn;
+#define PF_UWSGI_HTTPS 1       /* REQUEST_SCHEME=https or HTTPS=on/1: wsgi.url_scheme https */
+#define PF_UWSGI_BODY  2       /* CONTENT_LENGTH is set and not 0 */
+#define PF_UWSGI_SLOW  4       /* NUL in the vars, repeated keys or modifier1 30: general path */
 /* Close u->fd if >= 0; accept (as pf_app_accept: STOP/AGAIN/IOERR with u->fd = -1); read
- * + parse the packet (as pf_app_read_uwsgi, u->fd >= 0: the caller answers or logs). */
+ * + parse the packet (errors as pf_app_read_uwsgi, u->fd >= 0: the caller answers or logs).
+ * Success: the flat vars' length (u->pkt.flat_len), u->head_len and u->flags set. */
 int pf_app_uwsgi_next(pf_app_uconn *u);
 /* Make fd blocking with SO_RCVTIMEO/SO_SNDTIMEO (keep-alive HTTP); 0 or PF_APP_IOERR. */
 int pf_app_blocking(int fd, int rcv_timeout_ms, int snd_timeout_ms, int *err);
