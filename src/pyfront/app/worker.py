@@ -93,6 +93,7 @@ class Worker:
             # staggers the replacements one at a time.
             limit += wid * cfg.max_requests_delta + random.randint(0, max(1, limit // 10))
         self.max_requests = limit
+        self.retire_at = limit or (1 << 62)      # one comparison per request
         self.started = time.monotonic()
         self.harakiri = cfg.harakiri
         self.add_header = cfg.add_header
@@ -101,6 +102,7 @@ class Worker:
         self.threads: list[threading.Thread] = []
         self.log_requests = not cfg.disable_logging
         self.static = cfg.static_map
+        self.extras = bool(self.harakiri or self.static)
         multithread = cfg.threads > 1
         self.bases = []
         for sock, ls in listeners:
@@ -339,12 +341,13 @@ class Worker:
         The common response — a list holding one bytes string, no write() — is sent by
         send_simple with a handful of Python operations; anything else goes through a
         full Response object (wsgi.py)."""
-        if self.harakiri:
-            self.begin(core_off, env)
+        if self.extras:      # harakiri or static-map configured
+            if self.harakiri:
+                self.begin(core_off, env)
         ok = keep = True
         result = None
         try:
-            if self.static and self.serve_static(env, sr.response()):
+            if self.extras and self.static and self.serve_static(env, sr.response()):
                 return True
             try:
                 result = self.app(env, sr)
@@ -380,7 +383,7 @@ class Worker:
             if self.harakiri:
                 _pack_start(self.board.mem, core_off, 0.0)
             n = self.requests = self.requests + 1
-            if n >= self.max_requests and self.max_requests and not self.retire_sent:
+            if n >= self.retire_at:
                 self.retire(sb.RETIRE_MAX_REQUESTS)
             if self.log_requests:
                 self.log_request(env, sr, core, t0, nvars, datasize)
