@@ -377,6 +377,8 @@ int pf_app_recv(int fd, char *buf, size_t len, int timeout_ms, int *err);
  * PF_APP_CLOSED, PF_APP_TIMEOUT or PF_APP_IOERR. */
 int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int timeout_ms,
                       pf_uwsgi_packet *pkt, char *flat, size_t flat_cap, size_t *nread, int *err);
+#define PF_APP_SHAPES 32
+#define PF_APP_VALS_MAX 131072
 /* A uwsgi-socket worker thread's state for pf_app_uwsgi_next (set the inputs once, fd = -1). */
 typedef struct {
     const int *lfds;
@@ -393,10 +395,22 @@ typedef struct {
     pf_uwsgi_packet pkt;       /* out; flat has HTTP_CONTENT_LENGTH/_TYPE removed */
     uint32_t head_len;         /* out: 4 + datasize (body bytes follow in buf up to nread) */
     int flags;                 /* out: PF_UWSGI_* */
+    /* Without PF_UWSGI_SLOW the result is the length of vals ("v\0v\0...") and shape the
+     * index of the key sequence in the table below (keys "k\0k\0..." at
+     * shape_store + shape_off[shape], shape_len[shape] bytes). shape_gen changes when the
+     * table was emptied. */
+    int shape, nshapes;
+    uint32_t shape_gen, store_used;
+    uint64_t shape_hash[PF_APP_SHAPES];
+    uint32_t shape_off[PF_APP_SHAPES];
+    uint32_t shape_len[PF_APP_SHAPES];
+    char shape_store[16384];
+    char vals[PF_APP_VALS_MAX];
 } pf_app_uconn;
 #define PF_UWSGI_HTTPS 1       /* REQUEST_SCHEME=https or HTTPS=on/1: wsgi.url_scheme https */
 #define PF_UWSGI_BODY  2       /* CONTENT_LENGTH is set and not 0 */
 #define PF_UWSGI_SLOW  4       /* NUL in the vars, repeated keys or modifier1 30: general path */
+#define PF_UWSGI_NEWSHAPE 8    /* shape was added to the table (index 0: the table was emptied) */
 /* Close u->fd if >= 0; accept (as pf_app_accept: STOP/AGAIN/IOERR with u->fd = -1); read
  * + parse the packet (errors as pf_app_read_uwsgi, u->fd >= 0: the caller answers or logs).
  * Success: the flat vars' length (u->pkt.flat_len), u->head_len and u->flags set. */

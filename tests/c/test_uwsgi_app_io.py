@@ -189,7 +189,9 @@ def uwsgi_next(tmp_path, raw):
     u.buf, u.cap, u.flat, u.flat_cap, u.fd = buf, 8192, flat, 65536, -1
     try:
         n = lib.pf_app_uwsgi_next(u)
-        out = (n, ffi.unpack(flat, n) if n >= 0 else b"", u.flags, u.head_len, u.nread)
+        assert n >= 0
+        keys = ffi.unpack(u.shape_store + u.shape_off[u.shape], u.shape_len[u.shape])
+        out = (ffi.unpack(u.vals, n), ffi.unpack(flat, u.pkt.flat_len), u.flags, u.head_len, u.nread, keys)
         os.write(ww, b"x")
         assert lib.pf_app_uwsgi_next(u) == lib.PF_APP_STOP and u.fd == -1   # closed the previous one
         return out
@@ -205,15 +207,52 @@ def test_uwsgi_next_tidies_vars(tmp_path):
     pairs = [(b"REQUEST_METHOD", b"POST"), (b"HTTP_CONTENT_LENGTH", b"5"), (b"CONTENT_LENGTH", b"5"),
              (b"REQUEST_SCHEME", b"https"), (b"HTTP_X", b""), (b"HTTP_CONTENT_TYPE", b"a/b")]
     raw = uwsgi_packet(pairs, b"hello")
-    n, flat, flags, head_len, nread = uwsgi_next(tmp_path, raw)
+    vals, flat, flags, head_len, nread, keys = uwsgi_next(tmp_path, raw)
     assert flat == b"REQUEST_METHOD\0POST\0CONTENT_LENGTH\x005\0REQUEST_SCHEME\0https\0HTTP_X\0"
-    assert flags == lib.PF_UWSGI_HTTPS | lib.PF_UWSGI_BODY
+    assert vals == b"POST\x005\0https\0" and keys == b"REQUEST_METHOD\0CONTENT_LENGTH\0REQUEST_SCHEME\0HTTP_X\0"
+    assert flags == lib.PF_UWSGI_HTTPS | lib.PF_UWSGI_BODY | lib.PF_UWSGI_NEWSHAPE
     assert head_len == len(raw) - 5 and nread == len(raw)
 
 
 def test_uwsgi_next_plain_get(tmp_path):
     pairs = [(b"CONTENT_LENGTH", b""), (b"HTTPS", b"off"), (b"PATH_INFO", b"/")]
-    n, flat, flags, _, _ = uwsgi_next(tmp_path, uwsgi_packet(pairs))
-    assert flat == b"CONTENT_LENGTH\0\0HTTPS\0off\0PATH_INFO\0/" and flags == 0
-    n, flat, flags, _, _ = uwsgi_next(tmp_path, uwsgi_packet([(b"HTTP_CONTENT_TYPE", b"x")]))
-    assert n == 0 and flat == b"" and flags == 0
+    vals, flat, flags, _, _, keys = uwsgi_next(tmp_path, uwsgi_packet(pairs))
+    assert flat == b"CONTENT_LENGTH\0\0HTTPS\0off\0PATH_INFO\0/" and flags == lib.PF_UWSGI_NEWSHAPE
+    assert vals == b"\0off\0/" and keys == b"CONTENT_LENGTH\0HTTPS\0PATH_INFO\0"
+    vals, flat, flags, _, _, keys = uwsgi_next(tmp_path, uwsgi_packet([(b"HTTP_CONTENT_TYPE", b"x")]))
+    assert vals == flat == keys == b"" and flags == lib.PF_UWSGI_NEWSHAPE
+
+
+def test_uwsgi_next_shape_table_hits_and_refills(tmp_path):
+    import os
+    path = str(tmp_path / "s.sock")
+    ls = socket.socket(socket.AF_UNIX)
+    ls.bind(path)
+    ls.listen(64)
+    ls.setblocking(False)
+    wr, ww = os.pipe()
+    lfds = ffi.new("int[]", [ls.fileno()])
+    buf, flat = ffi.new("char[]", 8192), ffi.new("char[]", 65536)
+    u = ffi.new("pf_app_uconn *")
+    u.lfds, u.nlisten, u.wakefd, u.timeout_ms, u.max_datasize = lfds, 1, wr, 2000, 4096
+    u.buf, u.cap, u.flat, u.flat_cap, u.fd = buf, 8192, flat, 65536, -1
+    seen = []
+    try:
+        for i in list(range(lib.PF_APP_SHAPES + 3)) + [0, 0]:
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(path)
+            c.sendall(uwsgi_packet([(b"A", b"1"), (b"K%d" % i, b"v%d" % i)]))
+            n = lib.pf_app_uwsgi_next(u)
+            assert ffi.unpack(u.vals, n) == b"1\0v%d" % i
+            keys = ffi.unpack(u.shape_store + u.shape_off[u.shape], u.shape_len[u.shape])
+            assert keys == b"A\0K%d\0" % i          # exact, whatever the table did
+            seen.append((u.shape, bool(u.flags & lib.PF_UWSGI_NEWSHAPE)))
+            c.close()
+        assert seen[0] == (0, True) and seen[lib.PF_APP_SHAPES] == (0, True)     # full: emptied
+        assert seen[-1] == (seen[-2][0], False)                                  # a hit
+    finally:
+        if u.fd >= 0:
+            os.close(u.fd)
+        for fd in (wr, ww):
+            os.close(fd)
+        ls.close()

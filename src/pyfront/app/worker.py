@@ -50,6 +50,7 @@ _send_simple = lib.pf_app_send_simple
 BADHEAD, BIGHEAD = lib.PF_APP_BADHEAD, lib.PF_APP_BIGHEAD
 _Z = "\0"
 UWSGI_READY, BADREQ = lib.PF_APP_UWSGI, lib.PF_APP_BADREQ
+NEWSHAPE = lib.PF_UWSGI_NEWSHAPE
 BODY_NONE, BODY_CHUNKED = lib.PF_BODY_NONE, lib.PF_BODY_CHUNKED
 
 
@@ -205,14 +206,19 @@ class Worker:
         io.pkt = ffi.addressof(u, "pkt")
         core_off = self.board.core_off(self.slot, core)
         handle, fast, nxt = self.handle_uwsgi, self.handle_uwsgi_fast, _uwsgi_next
+        shapes: list[tuple] = []
         while not self.graceful:
             n = nxt(u)      # closes the previous connection, accepts, reads the packet
             if n >= 0:
                 try:
-                    if u.flags:
-                        handle(u.fd, io, core, core_off, u.which, u.head_len)
-                    else:
-                        fast(u, io, n, core, core_off)
+                    fl = u.flags
+                    if fl:
+                        if fl & NEWSHAPE:
+                            self.new_shape(u, shapes)
+                        if fl & ~NEWSHAPE:
+                            handle(u.fd, io, core, core_off, u.which, u.head_len)
+                            continue
+                    fast(u, io, n, shapes[u.shape], core, core_off)
                 except Exception:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
                 continue
@@ -268,15 +274,24 @@ class Worker:
         else:
             self.log(f"recv() failed ({io.err[0]}: {os.strerror(io.err[0])}) reading a uwsgi packet...skip")
 
-    def handle_uwsgi_fast(self, u, io: IOCtx, n: int, core: int, core_off: int) -> None:
-        """A uwsgi request without body, https or oddities (u.flags == 0): nginx's GET."""
+    def handle_uwsgi_fast(self, u, io: IOCtx, n: int, keys: tuple, core: int, core_off: int) -> None:
+        """A uwsgi request without body, https or oddities: nginx's GET. The key strings
+        come from the shape table (one tuple per key sequence), only values are new."""
         t0 = _monotonic()
         env = self.bases[u.which].copy()
-        it = iter(_unpack(io.flat, n).decode("latin-1").split("\0"))
-        env.update(zip(it, it))
+        env.update(zip(keys, _unpack(u.vals, n).decode("latin-1").split("\0")))
         sr = Start((u.fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0", False, False, False,
                     self.add_header), 0)
         self.run_app(env, sr, core, core_off, t0, u.pkt.nvars, u.pkt.datasize)
+
+    @staticmethod
+    def new_shape(u, shapes: list) -> None:
+        """C added a key sequence to its table (app_io.c split_shape): keep its key strings."""
+        i = u.shape
+        raw = _unpack(u.shape_store + u.shape_off[i], u.shape_len[i]).decode("latin-1")
+        keys = tuple(sys.intern(k) for k in raw.split("\0")[:-1])
+        del shapes[i:]          # index 0 again: C emptied its table
+        shapes.append(keys)
 
     def handle_uwsgi(self, fd: int, io: IOCtx, core: int, core_off: int, li: int, rc: int | None = None) -> None:
         pkt = io.pkt
