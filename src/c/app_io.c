@@ -284,72 +284,6 @@ static void tidy_vars(pf_app_uconn *u)
     u->pkt.flat_len = (uint32_t)out;
 }
 
-/* Split the tidied flat vars into the values ("v\0v\0...", returned length) and the key
- * sequence, looked up in the connection's shape table: nginx sends the same keys in the
- * same order for every request of a client, so Python keeps one tuple of key strings
- * per shape and never creates or hashes a key string per request (~4,000 instructions
- * per nginx request, bench/app_cost.py). Exact: a hit is a memcmp of the whole key
- * sequence, never a hash alone. A full table is emptied and refilled (shape_gen
- * changes: Python drops its tuples). */
-static int split_shape(pf_app_uconn *u)
-{
-    const char *f = u->flat;
-    size_t len = u->pkt.flat_len, pos = 0, vl = 0, kl = 0;
-    char *keys = u->vals + PF_APP_VALS_MAX / 2;     /* scratch: second half of vals */
-    int is_key = 1;
-    while (pos <= len) {
-        const char *z = pos < len ? memchr(f + pos, 0, len - pos) : NULL;
-        size_t n = (z ? (size_t)(z - (f + pos)) : len - pos);
-        if (is_key) {
-            if (kl + n + 1 > PF_APP_VALS_MAX / 2)
-                return PF_E_UWSGI_TOO_BIG;
-            memcpy(keys + kl, f + pos, n);
-            kl += n;
-            keys[kl++] = 0;
-        } else {
-            if (vl + n + 1 > PF_APP_VALS_MAX / 2)
-                return PF_E_UWSGI_TOO_BIG;
-            memcpy(u->vals + vl, f + pos, n);
-            vl += n;
-            u->vals[vl++] = 0;
-        }
-        is_key = !is_key;
-        if (!z)
-            break;
-        pos += n + 1;
-    }
-    if (len == 0)
-        kl = vl = 0;
-    else if (vl)
-        vl--;                                        /* no trailing separator */
-    uint64_t h = 1469598103934665603ull;            /* FNV-1a: a bucket hint only */
-    for (size_t i = 0; i < kl; i++)
-        h = (h ^ (unsigned char)keys[i]) * 1099511628211ull;
-    for (int i = 0; i < u->nshapes; i++) {
-        if (u->shape_hash[i] == h && u->shape_len[i] == kl
-            && memcmp(u->shape_store + u->shape_off[i], keys, kl) == 0) {
-            u->shape = i;
-            return (int)vl;
-        }
-    }
-    if (u->nshapes == PF_APP_SHAPES || u->store_used + kl > sizeof u->shape_store) {
-        u->nshapes = 0;                              /* full: start over */
-        u->store_used = 0;
-        u->shape_gen++;
-    }
-    if (kl > sizeof u->shape_store)
-        return PF_E_UWSGI_TOO_BIG;
-    int i = u->nshapes++;
-    u->shape_hash[i] = h;
-    u->shape_len[i] = (uint32_t)kl;
-    u->shape_off[i] = u->store_used;
-    memcpy(u->shape_store + u->store_used, keys, kl);
-    u->store_used += (uint32_t)kl;
-    u->shape = i;
-    u->flags |= PF_UWSGI_NEWSHAPE;
-    return (int)vl;
-}
-
 /* The uwsgi-socket worker's one call per request: close the previous connection, accept
  * the next and read + parse its packet (nginx writes the whole packet right after
  * connect(), so the first recv() usually has it: accept4 + recv, no poll). One cffi call
@@ -379,5 +313,11 @@ int pf_app_uwsgi_next(pf_app_uconn *u)
         u->flags |= PF_UWSGI_SLOW;
     if (u->flags & PF_UWSGI_SLOW)
         return (int)u->pkt.flat_len;
-    return split_shape(u);
+    int is_new = 0;
+    int n = pf_app_shape_split(&u->sh, u->flat, u->pkt.flat_len, u->vals, sizeof u->vals, &is_new);
+    if (n < 0)
+        return PF_E_UWSGI_TOO_BIG;
+    if (is_new)
+        u->flags |= PF_UWSGI_NEWSHAPE;
+    return n;
 }

@@ -451,5 +451,16 @@ int pf_app_loop_step(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int k
         ctx->status = n;       /* the environ does not fit: answered as a too large head */
         return PF_APP_BADREQ;
     }
-    return n;
+    info[8] = info[9] = 0;
+    if (info[4] & 16)
+        return n;              /* repeated header names: Python joins them from the flat form */
+    int is_new = 0;
+    int v = pf_app_shape_split(&ctx->sh, out, (size_t)n, ctx->vals, sizeof ctx->vals, &is_new);
+    if (v < 0) {
+        ctx->status = PF_E_HEADER_TOO_LARGE;
+        return PF_APP_BADREQ;
+    }
+    info[8] = ctx->sh.shape;
+    info[9] = is_new;
+    return v;
 }

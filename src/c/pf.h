@@ -379,6 +379,20 @@ int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int 
                       pf_uwsgi_packet *pkt, char *flat, size_t flat_cap, size_t *nread, int *err);
 #define PF_APP_SHAPES 32
 #define PF_APP_VALS_MAX 131072
+/* Key sequences of flat environs, per worker thread (app_shape.c): keys of shape i are
+ * "k\0k\0...k\0" at store + off[i], len[i] bytes. */
+typedef struct {
+    int shape, nshapes;
+    uint32_t gen, used;
+    uint64_t hash[PF_APP_SHAPES];
+    uint32_t off[PF_APP_SHAPES];
+    uint32_t len[PF_APP_SHAPES];
+    char store[16384];
+} pf_app_shapes;
+/* Values of flat (len bytes, "k\0v\0k\0v") into vals ("v\0v", length returned; the second
+ * half of vals is scratch) and the key sequence's index into t->shape; *is_new = 1 when it
+ * was added (index 0: the table was emptied first). -1 when it does not fit. */
+int pf_app_shape_split(pf_app_shapes *t, const char *flat, size_t len, char *vals, size_t vcap, int *is_new);
 /* A uwsgi-socket worker thread's state for pf_app_uwsgi_next (set the inputs once, fd = -1). */
 typedef struct {
     const int *lfds;
@@ -395,16 +409,9 @@ typedef struct {
     pf_uwsgi_packet pkt;       /* out; flat has HTTP_CONTENT_LENGTH/_TYPE removed */
     uint32_t head_len;         /* out: 4 + datasize (body bytes follow in buf up to nread) */
     int flags;                 /* out: PF_UWSGI_* */
-    /* Without PF_UWSGI_SLOW the result is the length of vals ("v\0v\0...") and shape the
-     * index of the key sequence in the table below (keys "k\0k\0..." at
-     * shape_store + shape_off[shape], shape_len[shape] bytes). shape_gen changes when the
-     * table was emptied. */
-    int shape, nshapes;
-    uint32_t shape_gen, store_used;
-    uint64_t shape_hash[PF_APP_SHAPES];
-    uint32_t shape_off[PF_APP_SHAPES];
-    uint32_t shape_len[PF_APP_SHAPES];
-    char shape_store[16384];
+    /* Without PF_UWSGI_SLOW the result is the length of vals ("v\0v\0...") and sh.shape
+     * the index of the key sequence (app_shape.c). */
+    pf_app_shapes sh;
     char vals[PF_APP_VALS_MAX];
 } pf_app_uconn;
 #define PF_UWSGI_HTTPS 1       /* REQUEST_SCHEME=https or HTTPS=on/1: wsgi.url_scheme https */
@@ -464,6 +471,8 @@ typedef struct {
     pf_http_request req;
     int npending, ipending;            /* private to app_loop.c */
     uint64_t pending[PF_APP_BATCH];
+    pf_app_shapes sh;                  /* pf_app_loop_step: key sequences of this thread */
+    char vals[PF_APP_VALS_MAX];        /* pf_app_loop_step: the request's values */
 } pf_app_ready;
 /* lfds/is_http: n listeners; threads decides level-triggered (1) vs one-shot (>1); idle_ms =
  * http-timeout. NULL on failure (errno in *err). */
@@ -485,7 +494,10 @@ int pf_app_ready_environ(const pf_app_ready *ctx, char *out, size_t cap, int64_t
 int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, uint32_t len);
 /* done(consumed, keep) for the previous HTTP request in ctx (skipped when ctx->fd < 0 or it
  * was a uwsgi connection), then next(timeout -1), then the environ: >= 0 = an HTTP request
- * whose flat environ (length returned) and info[] are written as by pf_app_ready_environ;
+ * whose flat environ and info[0..7] are written as by pf_app_ready_environ; then, unless
+ * info[4] has 16 (repeated names: the flat length is returned), the values are split into
+ * ctx->vals (length returned), info[8] = shape index in ctx->sh, info[9] = 1 if new (info
+ * has 10 entries);
  * PF_APP_UWSGI = ctx->fd is a new uwsgi connection (the caller closes it); PF_APP_BADREQ =
  * a bad request head (ctx->status, or an environ over cap: answer it, then step(keep=0));
  * PF_APP_STOP / PF_APP_AGAIN / PF_APP_IOERR as pf_app_loop_next. Set ctx->fd = -1 before

@@ -190,7 +190,7 @@ def uwsgi_next(tmp_path, raw):
     try:
         n = lib.pf_app_uwsgi_next(u)
         assert n >= 0
-        keys = ffi.unpack(u.shape_store + u.shape_off[u.shape], u.shape_len[u.shape])
+        keys = ffi.unpack(u.sh.store + u.sh.off[u.sh.shape], u.sh.len[u.sh.shape])
         out = (ffi.unpack(u.vals, n), ffi.unpack(flat, u.pkt.flat_len), u.flags, u.head_len, u.nread, keys)
         os.write(ww, b"x")
         assert lib.pf_app_uwsgi_next(u) == lib.PF_APP_STOP and u.fd == -1   # closed the previous one
@@ -244,9 +244,9 @@ def test_uwsgi_next_shape_table_hits_and_refills(tmp_path):
             c.sendall(uwsgi_packet([(b"A", b"1"), (b"K%d" % i, b"v%d" % i)]))
             n = lib.pf_app_uwsgi_next(u)
             assert ffi.unpack(u.vals, n) == b"1\0v%d" % i
-            keys = ffi.unpack(u.shape_store + u.shape_off[u.shape], u.shape_len[u.shape])
+            keys = ffi.unpack(u.sh.store + u.sh.off[u.sh.shape], u.sh.len[u.sh.shape])
             assert keys == b"A\0K%d\0" % i          # exact, whatever the table did
-            seen.append((u.shape, bool(u.flags & lib.PF_UWSGI_NEWSHAPE)))
+            seen.append((u.sh.shape, bool(u.flags & lib.PF_UWSGI_NEWSHAPE)))
             c.close()
         assert seen[0] == (0, True) and seen[lib.PF_APP_SHAPES] == (0, True)     # full: emptied
         assert seen[-1] == (seen[-2][0], False)                                  # a hit

@@ -214,11 +214,11 @@ class Worker:
                     fl = u.flags
                     if fl:
                         if fl & NEWSHAPE:
-                            self.new_shape(u, shapes)
+                            self.new_shape(u.sh, shapes)
                         if fl & ~NEWSHAPE:
                             handle(u.fd, io, core, core_off, u.which, u.head_len)
                             continue
-                    fast(u, io, n, shapes[u.shape], core, core_off)
+                    fast(u, io, n, shapes[u.sh.shape], core, core_off)
                 except Exception:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
                 continue
@@ -285,10 +285,10 @@ class Worker:
         self.run_app(env, sr, core, core_off, t0, u.pkt.nvars, u.pkt.datasize)
 
     @staticmethod
-    def new_shape(u, shapes: list) -> None:
-        """C added a key sequence to its table (app_io.c split_shape): keep its key strings."""
-        i = u.shape
-        raw = _unpack(u.shape_store + u.shape_off[i], u.shape_len[i]).decode("latin-1")
+    def new_shape(sh, shapes: list) -> None:
+        """C added a key sequence to its table (app_shape.c): keep its key strings."""
+        i = sh.shape
+        raw = _unpack(sh.store + sh.off[i], sh.len[i]).decode("latin-1")
         keys = tuple(sys.intern(k) for k in raw.split("\0")[:-1])
         del shapes[i:]          # index 0 again: C emptied its table
         shapes.append(keys)
@@ -476,15 +476,16 @@ class Worker:
         ctx.fd = -1
         err = ffi.new("int *")
         io = IOCtx(self.cfg.buffer_size)
-        info = ffi.new("int64_t[8]")
+        info = ffi.new("int64_t[10]")
         core_off = self.board.core_off(self.slot, core)
         loop, flat, step, handle = self.loop, io.flat, _step, self.handle_http
+        shapes: list[tuple] = []        # key strings of this thread's shape table (app_shape.c)
         consumed, keep = 0, 0
         while True:     # a graceful stop drains in C (app_loop.c start_draining) and then returns STOP
             n = step(loop, ctx, consumed, keep, flat, 65536, info, err)
             if n >= 0:
                 try:
-                    consumed, keep = handle(ctx, n, info, io, core, core_off)
+                    consumed, keep = handle(ctx, n, info, io, shapes, core, core_off)
                 except Exception:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
                     consumed, keep = 0, 0
@@ -509,17 +510,17 @@ class Worker:
                 self.log(f"epoll_wait() failed ({err[0]}: {os.strerror(err[0])})")
                 time.sleep(0.1)
 
-    def handle_http(self, ctx, n: int, info, io: IOCtx, core: int, core_off: int) -> tuple[int, int]:
+    def handle_http(self, ctx, n: int, info, io: IOCtx, shapes: list, core: int, core_off: int) -> tuple[int, int]:
         """One request whose head and environ C has prepared. Returns (bytes of ctx.buf used, keep-alive)."""
-        fd, head_len, body, clen, flags, li, have, _ = _unpack(info, 8)
+        fd, head_len, body, clen, flags, li, have, _, shape, new = _unpack(info, 10)
         t0 = _monotonic()
         env = self.bases[li].copy()
-        s = _unpack(io.flat, n).decode("latin-1").split("\0")
         if flags & 16:
-            join_repeated(env, s, set())
+            join_repeated(env, _unpack(io.flat, n).decode("latin-1").split("\0"), set())
         else:
-            it = iter(s)
-            env.update(zip(it, it))
+            if new:
+                self.new_shape(ctx.sh, shapes)
+            env.update(zip(shapes[shape], _unpack(ctx.vals, n).decode("latin-1").split("\0")))
         if body == BODY_NONE:
             sr = Start((fd, io, self.timeout_ms, "HTTP/1.1" if flags & 2 else "HTTP/1.0", True,
                         flags & 1 and not self.graceful, flags & 4, self.add_header),
