@@ -200,6 +200,39 @@ def by_function(path: str) -> dict[str, int]:
     return res
 
 
+CATEGORIES = [   # (label, test on the "file:function" name), first match wins
+    ("pyfront C (parse, environ, head, loop)", lambda k: "src/c/" in k),
+    ("cffi calls (argument conversion, cdata)", lambda k: k.startswith("???:")),
+    ("GIL release/take around C calls", lambda k: "ceval_gil" in k or "nptl" in k or "PyEval_SaveThread" in k
+     or "PyEval_RestoreThread" in k),
+    ("bytecode interpreter (ceval)", lambda k: "Python/ceval.c" in k),
+    ("str: decode, split, join, hash", lambda k: "unicodeobject" in k or "stringlib" in k or "pyhash" in k
+     or "unicode" in k),
+    ("dict: copy, update, lookups", lambda k: "dictobject" in k),
+    ("allocation and refcounting", lambda k: "obmalloc" in k or "Objects/object.c" in k or "pycore_object" in k
+     or "gcmodule" in k),
+    ("calls, frames, tuples, lists, ints", lambda k: any(x in k for x in ("call.c", "frame.c", "tupleobject",
+                                                                           "listobject", "longobject", "classobject",
+                                                                           "typeobject", "getargs", "bltinmodule",
+                                                                           "methodobject", "descrobject",
+                                                                           "pystate", "Include/"))),
+    ("libc (memcpy, memchr, syscall wrappers)", lambda k: k.startswith("./")),
+]
+
+
+def categorize(diff: dict[str, float]) -> list[tuple[str, float]]:
+    out = {label: 0.0 for label, _ in CATEGORIES}
+    out["other"] = 0.0
+    for k, v in diff.items():
+        for label, test in CATEGORIES:
+            if test(k):
+                out[label] += v
+                break
+        else:
+            out["other"] += v
+    return sorted(out.items(), key=lambda kv: -kv[1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["http", "uwsgi"])
@@ -208,6 +241,7 @@ def main() -> int:
     ap.add_argument("--n2", type=int, default=3500)
     ap.add_argument("--top", type=int, default=0, help="print the N costliest functions per request")
     ap.add_argument("--keep", action="store_true", help="keep the callgrind files")
+    ap.add_argument("--categories", action="store_true", help="per-request instructions by kind of work")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed")
@@ -218,11 +252,14 @@ def main() -> int:
     f2 = one_run(args.server, args.mode, args.n2, base, "n2")
     per = (total_ir(f2) - total_ir(f1)) / (args.n2 - args.n1)
     print(f"{args.server} {args.mode}: {per:,.0f} instructions per request (worker, user space)")
-    if args.top:
+    if args.top or args.categories:
         a, b = by_function(f1), by_function(f2)
         diff = {k: (b.get(k, 0) - a.get(k, 0)) / (args.n2 - args.n1) for k in set(a) | set(b)}
         for k, v in sorted(diff.items(), key=lambda kv: -kv[1])[:args.top]:
             print(f"{v:10,.0f}  {v / per * 100:5.1f}%  {k}")
+        if args.categories:
+            for label, v in categorize(diff):
+                print(f"{v:10,.0f}  {v / per * 100:5.1f}%  {label}")
     if args.keep:
         print(f"callgrind files: {f1} {f2}")
     else:
