@@ -93,8 +93,10 @@ def direct_argv(kind: str, port: int) -> list[str] | None:
         return [os.path.join(VENV_BIN, "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port",
                 str(port), "--workers", "1", "--no-log", "hello:application"]
     if kind == "uwsgi" and shutil.which("uwsgi", path=VENV_BIN):
-        return [os.path.join(VENV_BIN, "uwsgi"), "--http-socket", addr, "--wsgi-file", "hello.py",
-                "--disable-logging", "--master", "--processes", "1", "--http-keepalive"]
+        # --http11-socket is uWSGI's keep-alive HTTP socket (--http-keepalive only applies to
+        # the --http router): with --http-socket every wrk request needs a new connection.
+        return [os.path.join(VENV_BIN, "uwsgi"), "--http11-socket", addr, "--wsgi-file", "hello.py",
+                "--disable-logging", "--master", "--processes", "1"]
     if kind.startswith("gunicorn") and have("gunicorn"):
         extra = ["-k", "gthread", "--threads", "4"] if kind == "gunicorn-gthread" else []
         return [os.path.join(VENV_BIN, "gunicorn"), "-w", "1", *extra, "-b", addr, "hello:application"]

@@ -240,3 +240,84 @@ int pf_app_peer(int fd, char *out, size_t cap, int *err)
     int n = port ? snprintf(out, cap, "%s%c%u", host, 0, port) : snprintf(out, cap, "%c", 0);
     return (n < 0 || (size_t)n >= cap) ? PF_APP_IOERR : n;
 }
+
+static int key_is(const char *k, size_t n, const char *name)
+{
+    size_t m = strlen(name);
+    return n == m && memcmp(k, name, m) == 0;
+}
+
+/* Facts the WSGI environ needs from nginx's vars, found in C so the Python fast path
+ * does no per-key work: drop HTTP_CONTENT_LENGTH / HTTP_CONTENT_TYPE (nginx sends the
+ * request headers as HTTP_* besides the CONTENT_* params; PEP 3333 wants no HTTP_
+ * copies), flag https (REQUEST_SCHEME=https or HTTPS=on|1) and a request body
+ * (CONTENT_LENGTH not empty and not "0"). */
+static void tidy_vars(pf_app_uconn *u)
+{
+    char *f = u->flat;
+    size_t len = u->pkt.flat_len, pos = 0, out = 0;
+    int last_dropped = 0;
+    while (pos < len) {
+        size_t klen = strnlen(f + pos, len - pos);
+        size_t voff = pos + klen + 1;
+        size_t vlen = voff <= len ? strnlen(f + voff, len - voff) : 0;
+        size_t next = voff + vlen + 1;      /* past the value's NUL (or past the end) */
+        const char *k = f + pos, *v = f + voff;
+        int drop = klen > 13 && k[0] == 'H' && (key_is(k, klen, "HTTP_CONTENT_LENGTH") || key_is(k, klen, "HTTP_CONTENT_TYPE"));
+        if (key_is(k, klen, "REQUEST_SCHEME") && vlen == 5 && memcmp(v, "https", 5) == 0)
+            u->flags |= PF_UWSGI_HTTPS;
+        else if (key_is(k, klen, "HTTPS") && ((vlen == 2 && memcmp(v, "on", 2) == 0) || (vlen == 1 && v[0] == '1')))
+            u->flags |= PF_UWSGI_HTTPS;
+        else if (key_is(k, klen, "CONTENT_LENGTH") && vlen && !(vlen == 1 && v[0] == '0'))
+            u->flags |= PF_UWSGI_BODY;
+        last_dropped = drop;
+        if (!drop) {
+            size_t n = (next <= len ? next : len) - pos;
+            if (out != pos)
+                memmove(f + out, f + pos, n);
+            out += n;
+        }
+        pos = next;
+    }
+    if (last_dropped && out)
+        out--;                              /* the kept pair before it brought its separator */
+    u->pkt.flat_len = (uint32_t)out;
+}
+
+/* The uwsgi-socket worker's one call per request: close the previous connection, accept
+ * the next and read + parse its packet (nginx writes the whole packet right after
+ * connect(), so the first recv() usually has it: accept4 + recv, no poll). One cffi call
+ * instead of accept + read + os.close: each call re-takes the GIL and converts its
+ * arguments (bench/app_cost.py). */
+int pf_app_uwsgi_next(pf_app_uconn *u)
+{
+    if (u->fd >= 0)
+        close(u->fd);       /* the response is complete: nginx reads until EOF */
+    u->fd = -1;
+    u->nread = 0;
+    int fd = pf_app_accept(u->lfds, u->nlisten, u->wakefd, -1, &u->which, &u->err);
+    if (fd < 0)
+        return fd;
+    u->fd = fd;
+    int rc = pf_app_read_uwsgi(fd, u->buf, u->cap, u->max_datasize, u->timeout_ms, &u->pkt, u->flat,
+                               u->flat_cap, &u->nread, &u->err);
+    if (rc < 0)
+        return rc;
+    u->head_len = (uint32_t)rc;
+    u->flags = 0;
+    if (u->pkt.flat_nul || u->pkt.flat_dup)
+        u->flags |= PF_UWSGI_SLOW;          /* Python takes the general path */
+    else
+        tidy_vars(u);
+    if (u->pkt.modifier1 == 30)
+        u->flags |= PF_UWSGI_SLOW;
+    if (u->flags & PF_UWSGI_SLOW)
+        return (int)u->pkt.flat_len;
+    int is_new = 0;
+    int n = pf_app_shape_split(&u->sh, u->flat, u->pkt.flat_len, u->vals, sizeof u->vals, &is_new);
+    if (n < 0)
+        return PF_E_UWSGI_TOO_BIG;
+    if (is_new)
+        u->flags |= PF_UWSGI_NEWSHAPE;
+    return n;
+}

@@ -426,3 +426,41 @@ int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, ui
     pthread_mutex_unlock(&l->lock);
     return c ? 0 : -1;
 }
+
+/* One call per keep-alive request for the Python side: give back the previous request
+ * (unless ctx->fd < 0 or it was a uwsgi connection, which Python closes), wait for the
+ * next one and, for HTTP, write its flat environ + info[] (pf_app_ready_environ).
+ * Each cffi call releases and re-takes the GIL and converts its arguments: measured
+ * with bench/app_cost.py, done + next + environ as three calls cost ~3,000 more
+ * instructions per request than this one. */
+int pf_app_loop_step(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep,
+                     char *out, size_t cap, int64_t *info, int *err)
+{
+    if (ctx->fd >= 0 && ctx->kind == PF_APP_READY_HTTP)
+        pf_app_loop_done(l, ctx, consumed, keep);
+    ctx->fd = -1;
+    int r = pf_app_loop_next(l, ctx, -1, err);
+    if (r != 1)
+        return r;
+    if (ctx->kind == PF_APP_READY_UWSGI)
+        return PF_APP_UWSGI;
+    if (ctx->status < 0)
+        return PF_APP_BADREQ;
+    int n = pf_app_ready_environ(ctx, out, cap, info);
+    if (n < 0) {
+        ctx->status = n;       /* the environ does not fit: answered as a too large head */
+        return PF_APP_BADREQ;
+    }
+    info[8] = info[9] = 0;
+    if (info[4] & 16)
+        return n;              /* repeated header names: Python joins them from the flat form */
+    int is_new = 0;
+    int v = pf_app_shape_split(&ctx->sh, out, (size_t)n, ctx->vals, sizeof ctx->vals, &is_new);
+    if (v < 0) {
+        ctx->status = PF_E_HEADER_TOO_LARGE;
+        return PF_APP_BADREQ;
+    }
+    info[8] = ctx->sh.shape;
+    info[9] = is_new;
+    return v;
+}

@@ -433,10 +433,68 @@ int pf_app_recv(int fd, char *buf, size_t len, int timeout_ms, int *err);
  * PF_APP_CLOSED, PF_APP_TIMEOUT or PF_APP_IOERR. */
 int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int timeout_ms,
                       pf_uwsgi_packet *pkt, char *flat, size_t flat_cap, size_t *nread, int *err);
+#define PF_APP_SHAPES 32
+#define PF_APP_VALS_MAX 131072
+/* Key sequences of flat environs, per worker thread (app_shape.c): keys of shape i are
+ * "k\0k\0...k\0" at store + off[i], len[i] bytes. */
+typedef struct {
+    int shape, nshapes;
+    uint32_t gen, used;
+    uint64_t hash[PF_APP_SHAPES];
+    uint32_t off[PF_APP_SHAPES];
+    uint32_t len[PF_APP_SHAPES];
+    char store[16384];
+} pf_app_shapes;
+/* Values of flat (len bytes, "k\0v\0k\0v") into vals ("v\0v", length returned; the second
+ * half of vals is scratch) and the key sequence's index into t->shape; *is_new = 1 when it
+ * was added (index 0: the table was emptied first). -1 when it does not fit. */
+int pf_app_shape_split(pf_app_shapes *t, const char *flat, size_t len, char *vals, size_t vcap, int *is_new);
+/* A uwsgi-socket worker thread's state for pf_app_uwsgi_next (set the inputs once, fd = -1). */
+typedef struct {
+    const int *lfds;
+    int nlisten, wakefd, timeout_ms;
+    uint32_t max_datasize;
+    char *buf;                 /* >= 4 + buffer-size bytes */
+    size_t cap;
+    char *flat;
+    size_t flat_cap;
+    int fd;                    /* out: the connection (closed by the next call), -1 = none */
+    int which;                 /* out: its listener */
+    size_t nread;              /* out: bytes in buf (head + maybe body) */
+    int err;                   /* out: errno of a failed syscall */
+    pf_uwsgi_packet pkt;       /* out; flat has HTTP_CONTENT_LENGTH/_TYPE removed */
+    uint32_t head_len;         /* out: 4 + datasize (body bytes follow in buf up to nread) */
+    int flags;                 /* out: PF_UWSGI_* */
+    /* Without PF_UWSGI_SLOW the result is the length of vals ("v\0v\0...") and sh.shape
+     * the index of the key sequence (app_shape.c). */
+    pf_app_shapes sh;
+    char vals[PF_APP_VALS_MAX];
+} pf_app_uconn;
+#define PF_UWSGI_HTTPS 1       /* REQUEST_SCHEME=https or HTTPS=on/1: wsgi.url_scheme https */
+#define PF_UWSGI_BODY  2       /* CONTENT_LENGTH is set and not 0 */
+#define PF_UWSGI_SLOW  4       /* NUL in the vars, repeated keys or modifier1 30: general path */
+#define PF_UWSGI_NEWSHAPE 8    /* shape was added to the table (index 0: the table was emptied) */
+/* Close u->fd if >= 0; accept (as pf_app_accept: STOP/AGAIN/IOERR with u->fd = -1); read
+ * + parse the packet (errors as pf_app_read_uwsgi, u->fd >= 0: the caller answers or logs).
+ * Success: the flat vars' length (u->pkt.flat_len), u->head_len and u->flags set. */
+int pf_app_uwsgi_next(pf_app_uconn *u);
 /* Make fd blocking with SO_RCVTIMEO/SO_SNDTIMEO (keep-alive HTTP); 0 or PF_APP_IOERR. */
 int pf_app_blocking(int fd, int rcv_timeout_ms, int snd_timeout_ms, int *err);
 /* Send a then b completely (writev); 0 or PF_APP_TIMEOUT/IOERR. */
 int pf_app_send2(int fd, const char *a, size_t alen, const char *b, size_t blen, int timeout_ms, int *err);
+/* The common WSGI response (app_head.c): sh = "PROTO NNN Reason\0Name\0Value\0..." with
+ * nheaders pairs; builds the head (HTTP mode: Content-Length if missing, Connection) and
+ * writes head + body in one writev. Returns (head bytes << 1) | keep-alive, or
+ * PF_APP_BADHEAD (bad status, CR/LF/NUL in a header: nothing sent), PF_APP_BIGHEAD (head
+ * over 16 KiB: nothing sent, use the general path), PF_APP_TIMEOUT/IOERR. */
+#define PF_APP_BADHEAD -9
+#define PF_APP_BIGHEAD -10
+#define PF_SEND_KEEP   1     /* the request allows keep-alive (= info[4] bit 1) */
+#define PF_SEND_HTTP11 2     /* HTTP/1.1 client (= info[4] bit 2) */
+#define PF_SEND_HEAD   4     /* HEAD request: no body (= info[4] bit 4) */
+#define PF_SEND_HTTP   32    /* http-socket: add framing headers */
+int pf_app_send_simple(int fd, int flags, const char *sh, size_t shlen, uint32_t nheaders,
+                       const char *body, size_t blen, int timeout_ms, int *err);
 /* sendfile() count bytes (-1: to EOF) from offset; bytes sent or PF_APP_TIMEOUT/IOERR. */
 int64_t pf_app_sendfile(int out_fd, int in_fd, int64_t offset, int64_t count, int timeout_ms, int *err);
 
@@ -469,6 +527,8 @@ typedef struct {
     pf_http_request req;
     int npending, ipending;            /* private to app_loop.c */
     uint64_t pending[PF_APP_BATCH];
+    pf_app_shapes sh;                  /* pf_app_loop_step: key sequences of this thread */
+    char vals[PF_APP_VALS_MAX];        /* pf_app_loop_step: the request's values */
 } pf_app_ready;
 /* lfds/is_http: n listeners; threads decides level-triggered (1) vs one-shot (>1); idle_ms =
  * http-timeout. NULL on failure (errno in *err). */
@@ -488,6 +548,20 @@ int pf_app_ready_environ(const pf_app_ready *ctx, char *out, size_t cap, int64_t
 /* Replace the connection's buffered bytes (bytes read past a chunked body belong to the next
  * request); then call done(consumed = 0). 0, or -1 when it does not fit. */
 int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, uint32_t len);
+/* done(consumed, keep) for the previous HTTP request in ctx (skipped when ctx->fd < 0 or it
+ * was a uwsgi connection), then next(timeout -1), then the environ: >= 0 = an HTTP request
+ * whose flat environ and info[0..7] are written as by pf_app_ready_environ; then, unless
+ * info[4] has 16 (repeated names: the flat length is returned), the values are split into
+ * ctx->vals (length returned), info[8] = shape index in ctx->sh, info[9] = 1 if new (info
+ * has 10 entries);
+ * PF_APP_UWSGI = ctx->fd is a new uwsgi connection (the caller closes it); PF_APP_BADREQ =
+ * a bad request head (ctx->status, or an environ over cap: answer it, then step(keep=0));
+ * PF_APP_STOP / PF_APP_AGAIN / PF_APP_IOERR as pf_app_loop_next. Set ctx->fd = -1 before
+ * the first call. */
+#define PF_APP_UWSGI   -7
+#define PF_APP_BADREQ  -8
+int pf_app_loop_step(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep,
+                     char *out, size_t cap, int64_t *info, int *err);
 
 /* PF_CDEF_END */
 

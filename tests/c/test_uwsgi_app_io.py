@@ -107,3 +107,152 @@ def test_read_uwsgi_from_socket_in_pieces():
     assert ffi.unpack(flat, pkt.flat_len) == b"REQUEST_METHOD\0GET\0PATH_INFO\0/x"
     a.close()
     b.close()
+
+
+# ---- pf_app_send_simple (app_head.c): the common response's head, built in C ----------
+
+def send_simple(sh: str, nheaders: int, body: bytes = b"body!", flags: int = 0):
+    a, b = socket.socketpair()
+    try:
+        blob = sh.encode("latin-1")
+        err = ffi.new("int *")
+        r = lib.pf_app_send_simple(a.fileno(), flags, blob, len(blob), nheaders, body, len(body), 1000, err)
+        a.close()
+        b.settimeout(2)
+        out = b""
+        while r >= 0:
+            d = b.recv(65536)
+            if not d:
+                break
+            out += d
+        return r, out
+    finally:
+        b.close()
+
+
+HTTP, KEEP, H11, HEAD = lib.PF_SEND_HTTP, lib.PF_SEND_KEEP, lib.PF_SEND_HTTP11, lib.PF_SEND_HEAD
+
+
+def test_send_simple_uwsgi_mode_sends_the_head_as_given():
+    r, out = send_simple("HTTP/1.1 200 OK\0Content-Type\0text/plain\0X\0y", 2)
+    assert out == b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX: y\r\n\r\nbody!"
+    assert r >> 1 == len(out) - 5 and r & 1 == 0
+
+
+def test_send_simple_http_framing():
+    r, out = send_simple("HTTP/1.1 200 OK\0Content-Type\0text/plain", 1, flags=HTTP | KEEP | H11)
+    assert out == b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nbody!" and r & 1
+    r, out = send_simple("HTTP/1.0 200 OK\0content-LENGTH\x005", 1, flags=HTTP | KEEP)
+    assert out == b"HTTP/1.0 200 OK\r\ncontent-LENGTH: 5\r\nConnection: keep-alive\r\n\r\nbody!" and r & 1
+    r, out = send_simple("HTTP/1.1 204 No Content\0", 0, b"", flags=HTTP | KEEP | H11)
+    assert out == b"HTTP/1.1 204 No Content\r\n\r\n" and r & 1
+    r, out = send_simple("HTTP/1.1 200 OK\0Connection\0Close", 1, flags=HTTP | KEEP | H11)
+    assert out.startswith(b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 5\r\nConnection: close\r\n")
+    assert r & 1 == 0
+    r, out = send_simple("HTTP/1.1 200 OK\0", 0, flags=HTTP | H11 | HEAD)
+    assert out == b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n" and r & 1 == 0
+
+
+def test_send_simple_refuses_bad_heads_and_sends_nothing():
+    for sh, n in [("HTTP/1.1 200 OK\0X\0a\r\nInjected: 1", 1), ("HTTP/1.1 200 OK\0X\nY\0a", 1),
+                  ("HTTP/1.1 200 OK\0X\0a\0b", 1), ("HTTP/1.1 200 OK\0X\0a", 2), ("HTTP/1.1 20 OK\0X\0a", 1),
+                  ("HTTP/1.1 2000K\0", 0), ("HTTP/1.1 200 OK\0X\0a", 0), ("HTTP/1.1 200 OK\r\n\0", 0)]:
+        r, out = send_simple(sh, n)
+        assert r == lib.PF_APP_BADHEAD and out == b"", sh
+    r, _ = send_simple("HTTP/1.1 200 OK\0X\0" + "a" * 20000, 1)
+    assert r == lib.PF_APP_BIGHEAD
+
+
+# ---- pf_app_uwsgi_next: accept + read + tidy the vars in one call ----------------------
+
+def uwsgi_packet(pairs, body=b""):
+    import struct
+    data = b"".join(struct.pack("<H", len(k)) + k + struct.pack("<H", len(v)) + v for k, v in pairs)
+    return struct.pack("<BHB", 0, len(data), 0) + data + body
+
+
+def uwsgi_next(tmp_path, raw):
+    path = str(tmp_path / "u.sock")
+    ls = socket.socket(socket.AF_UNIX)
+    ls.bind(path)
+    ls.listen(4)
+    ls.setblocking(False)
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    c.sendall(raw)
+    import os
+    wr, ww = os.pipe()
+    lfds = ffi.new("int[]", [ls.fileno()])
+    buf, flat = ffi.new("char[]", 8192), ffi.new("char[]", 65536)
+    u = ffi.new("pf_app_uconn *")
+    u.lfds, u.nlisten, u.wakefd, u.timeout_ms, u.max_datasize = lfds, 1, wr, 2000, 4096
+    u.buf, u.cap, u.flat, u.flat_cap, u.fd = buf, 8192, flat, 65536, -1
+    try:
+        n = lib.pf_app_uwsgi_next(u)
+        assert n >= 0
+        keys = ffi.unpack(u.sh.store + u.sh.off[u.sh.shape], u.sh.len[u.sh.shape])
+        out = (ffi.unpack(u.vals, n), ffi.unpack(flat, u.pkt.flat_len), u.flags, u.head_len, u.nread, keys)
+        os.write(ww, b"x")
+        assert lib.pf_app_uwsgi_next(u) == lib.PF_APP_STOP and u.fd == -1   # closed the previous one
+        return out
+    finally:
+        for fd in (wr, ww):
+            os.close(fd)
+        c.close()
+        ls.close()
+        os.unlink(path)
+
+
+def test_uwsgi_next_tidies_vars(tmp_path):
+    pairs = [(b"REQUEST_METHOD", b"POST"), (b"HTTP_CONTENT_LENGTH", b"5"), (b"CONTENT_LENGTH", b"5"),
+             (b"REQUEST_SCHEME", b"https"), (b"HTTP_X", b""), (b"HTTP_CONTENT_TYPE", b"a/b")]
+    raw = uwsgi_packet(pairs, b"hello")
+    vals, flat, flags, head_len, nread, keys = uwsgi_next(tmp_path, raw)
+    assert flat == b"REQUEST_METHOD\0POST\0CONTENT_LENGTH\x005\0REQUEST_SCHEME\0https\0HTTP_X\0"
+    assert vals == b"POST\x005\0https\0" and keys == b"REQUEST_METHOD\0CONTENT_LENGTH\0REQUEST_SCHEME\0HTTP_X\0"
+    assert flags == lib.PF_UWSGI_HTTPS | lib.PF_UWSGI_BODY | lib.PF_UWSGI_NEWSHAPE
+    assert head_len == len(raw) - 5 and nread == len(raw)
+
+
+def test_uwsgi_next_plain_get(tmp_path):
+    pairs = [(b"CONTENT_LENGTH", b""), (b"HTTPS", b"off"), (b"PATH_INFO", b"/")]
+    vals, flat, flags, _, _, keys = uwsgi_next(tmp_path, uwsgi_packet(pairs))
+    assert flat == b"CONTENT_LENGTH\0\0HTTPS\0off\0PATH_INFO\0/" and flags == lib.PF_UWSGI_NEWSHAPE
+    assert vals == b"\0off\0/" and keys == b"CONTENT_LENGTH\0HTTPS\0PATH_INFO\0"
+    vals, flat, flags, _, _, keys = uwsgi_next(tmp_path, uwsgi_packet([(b"HTTP_CONTENT_TYPE", b"x")]))
+    assert vals == flat == keys == b"" and flags == lib.PF_UWSGI_NEWSHAPE
+
+
+def test_uwsgi_next_shape_table_hits_and_refills(tmp_path):
+    import os
+    path = str(tmp_path / "s.sock")
+    ls = socket.socket(socket.AF_UNIX)
+    ls.bind(path)
+    ls.listen(64)
+    ls.setblocking(False)
+    wr, ww = os.pipe()
+    lfds = ffi.new("int[]", [ls.fileno()])
+    buf, flat = ffi.new("char[]", 8192), ffi.new("char[]", 65536)
+    u = ffi.new("pf_app_uconn *")
+    u.lfds, u.nlisten, u.wakefd, u.timeout_ms, u.max_datasize = lfds, 1, wr, 2000, 4096
+    u.buf, u.cap, u.flat, u.flat_cap, u.fd = buf, 8192, flat, 65536, -1
+    seen = []
+    try:
+        for i in list(range(lib.PF_APP_SHAPES + 3)) + [0, 0]:
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(path)
+            c.sendall(uwsgi_packet([(b"A", b"1"), (b"K%d" % i, b"v%d" % i)]))
+            n = lib.pf_app_uwsgi_next(u)
+            assert ffi.unpack(u.vals, n) == b"1\0v%d" % i
+            keys = ffi.unpack(u.sh.store + u.sh.off[u.sh.shape], u.sh.len[u.sh.shape])
+            assert keys == b"A\0K%d\0" % i          # exact, whatever the table did
+            seen.append((u.sh.shape, bool(u.flags & lib.PF_UWSGI_NEWSHAPE)))
+            c.close()
+        assert seen[0] == (0, True) and seen[lib.PF_APP_SHAPES] == (0, True)     # full: emptied
+        assert seen[-1] == (seen[-2][0], False)                                  # a hit
+    finally:
+        if u.fd >= 0:
+            os.close(u.fd)
+        for fd in (wr, ww):
+            os.close(fd)
+        ls.close()

@@ -26,8 +26,8 @@ import traceback
 
 from pyfront._native import ffi, lib
 from pyfront.app import scoreboard as sb
-from pyfront.app.wsgi import (ClientGone, DateCache, EmptyInput, Errors, FileWrapper, Input, IOCtx, Response,
-                              base_environ, log_exception)
+from pyfront.app.wsgi import (ClientGone, DateCache, Errors, FileWrapper, Input, IOCtx,
+                              Response, Start, base_environ, log_exception)
 
 EXIT_BOOT_ERROR = 4      # the app failed to load: the master must not respawn in a loop
 NEED_MORE = lib.PF_NEED_MORE
@@ -44,7 +44,13 @@ _pack_requests = struct.Struct("=Q").pack_into
 _unpack = ffi.unpack
 _read_uwsgi = lib.pf_app_read_uwsgi
 _monotonic = time.monotonic
-_ready_environ = lib.pf_app_ready_environ
+_step = lib.pf_app_loop_step
+_uwsgi_next = lib.pf_app_uwsgi_next
+_send_simple = lib.pf_app_send_simple
+BADHEAD, BIGHEAD = lib.PF_APP_BADHEAD, lib.PF_APP_BIGHEAD
+_Z = "\0"
+UWSGI_READY, BADREQ = lib.PF_APP_UWSGI, lib.PF_APP_BADREQ
+NEWSHAPE = lib.PF_UWSGI_NEWSHAPE
 BODY_NONE, BODY_CHUNKED = lib.PF_BODY_NONE, lib.PF_BODY_CHUNKED
 
 
@@ -88,6 +94,7 @@ class Worker:
             # staggers the replacements one at a time.
             limit += wid * cfg.max_requests_delta + random.randint(0, max(1, limit // 10))
         self.max_requests = limit
+        self.retire_at = limit or (1 << 62)      # one comparison per request
         self.started = time.monotonic()
         self.harakiri = cfg.harakiri
         self.add_header = cfg.add_header
@@ -96,6 +103,7 @@ class Worker:
         self.threads: list[threading.Thread] = []
         self.log_requests = not cfg.disable_logging
         self.static = cfg.static_map
+        self.extras = bool(self.harakiri or self.static)
         multithread = cfg.threads > 1
         self.bases = []
         for sock, ls in listeners:
@@ -155,6 +163,7 @@ class Worker:
                 continue
             if not any(t.is_alive() for t in self.threads):
                 return 1
+            _pack_requests(self.board.mem, self.req_off, self.requests)   # published once a tick, not per request
             self.check_retire()
 
     def on_signal(self, signum, frame) -> None:
@@ -190,27 +199,41 @@ class Worker:
         if self.loop is not None:
             return self.serve_loop_mux(core)
         lfds = ffi.new("int[]", fds)
-        n = len(fds)
-        which = ffi.new("int *")
-        err = ffi.new("int *")
         io = IOCtx(self.cfg.buffer_size)
+        u = io.u = ffi.new("pf_app_uconn *")
+        u.lfds, u.nlisten, u.wakefd, u.timeout_ms, u.max_datasize = lfds, len(fds), self.wake_r, self.timeout_ms, self.bsize
+        u.buf, u.cap, u.flat, u.flat_cap, u.fd = io.buf, io.cap, io.flat, 65536, -1
+        io.pkt = ffi.addressof(u, "pkt")
         core_off = self.board.core_off(self.slot, core)
+        handle, fast, nxt = self.handle_uwsgi, self.handle_uwsgi_fast, _uwsgi_next
+        shapes: list[tuple] = []
         while not self.graceful:
-            fd = lib.pf_app_accept(lfds, n, self.wake_r, -1, which, err)
-            if fd < 0:
-                if fd == STOP:
-                    return
-                if fd == AGAIN:
-                    continue
-                self.log(f"accept4() failed ({err[0]}: {os.strerror(err[0])})")
-                time.sleep(0.1)
+            n = nxt(u)      # closes the previous connection, accepts, reads the packet
+            if n >= 0:
+                try:
+                    fl = u.flags
+                    if fl:
+                        if fl & NEWSHAPE:
+                            self.new_shape(u.sh, shapes)
+                        if fl & ~NEWSHAPE:
+                            handle(u.fd, io, core, core_off, u.which, u.head_len)
+                            continue
+                    fast(u, io, n, shapes[u.sh.shape], core, core_off)
+                except Exception:
+                    log_exception(self.errors, f"worker {self.wid}: unexpected error")
                 continue
-            try:
-                self.handle_uwsgi(fd, io, core, core_off, which[0])
-            except Exception:
-                log_exception(self.errors, f"worker {self.wid}: unexpected error")
-            finally:
-                os.close(fd)
+            if u.fd >= 0:
+                io.nread[0] = u.nread
+                io.err[0] = u.err
+                self.bad_packet(n, io, u.fd, u.which)
+            elif n == STOP:
+                return
+            elif n != AGAIN:
+                self.log(f"accept4() failed ({u.err}: {os.strerror(u.err)})")
+                time.sleep(0.1)
+        if u.fd >= 0:
+            os.close(u.fd)
+            u.fd = -1
 
     def begin(self, core_off: int, env: dict) -> None:
         # always, not only with harakiri: `pyfront ctl status` shows each worker's current request
@@ -251,15 +274,38 @@ class Worker:
         else:
             self.log(f"recv() failed ({io.err[0]}: {os.strerror(io.err[0])}) reading a uwsgi packet...skip")
 
-    def handle_uwsgi(self, fd: int, io: IOCtx, core: int, core_off: int, li: int) -> None:
-        nread = io.nread
-        nread[0] = 0
-        rc = _read_uwsgi(fd, io.buf, io.cap, self.bsize, self.timeout_ms, io.pkt, io.flat, 65536, nread, io.err)
-        if rc < 0:
-            self.bad_packet(rc, io, fd, li)
-            return
+    def handle_uwsgi_fast(self, u, io: IOCtx, n: int, keys: tuple, core: int, core_off: int) -> None:
+        """A uwsgi request without body, https or oddities: nginx's GET. The key strings
+        come from the shape table (one tuple per key sequence), only values are new."""
         t0 = _monotonic()
+        env = self.bases[u.which].copy()
+        env.update(zip(keys, _unpack(u.vals, n).decode("latin-1").split("\0")))
+        sr = Start((u.fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0", False, False, False,
+                    self.add_header), 0)
+        self.run_app(env, sr, core, core_off, t0, u.pkt.nvars, u.pkt.datasize)
+
+    @staticmethod
+    def new_shape(sh, shapes: list) -> None:
+        """C added a key sequence to its table (app_shape.c): keep its key strings."""
+        i = sh.shape
+        raw = _unpack(sh.store + sh.off[i], sh.len[i]).decode("latin-1")
+        keys = tuple(sys.intern(k) for k in raw.split("\0")[:-1])
+        del shapes[i:]          # index 0 again: C emptied its table
+        shapes.append(keys)
+
+    def handle_uwsgi(self, fd: int, io: IOCtx, core: int, core_off: int, li: int, rc: int | None = None) -> None:
         pkt = io.pkt
+        if rc is None:
+            nread = io.nread
+            nread[0] = 0
+            rc = _read_uwsgi(fd, io.buf, io.cap, self.bsize, self.timeout_ms, pkt, io.flat, 65536, nread, io.err)
+            if rc < 0:
+                self.bad_packet(rc, io, fd, li)
+                return
+            got = nread[0]
+        else:
+            got = io.u.nread
+        t0 = _monotonic()
         env = self.bases[li].copy()
         if pkt.flat_nul:
             from pyfront.app.packet import decode
@@ -282,23 +328,21 @@ class Worker:
             sn = env.get("SCRIPT_NAME", "")
             if sn and env["PATH_INFO"].startswith(sn):
                 env["PATH_INFO"] = env["PATH_INFO"][len(sn):]
-        cl = env.get("CONTENT_LENGTH")
-        if cl:
+        cl = env["CONTENT_LENGTH"] if "CONTENT_LENGTH" in env else ""
+        inp = None
+        if cl and cl != "0":
             try:
                 length = int(cl)
             except ValueError:
                 self.log(f"invalid CONTENT_LENGTH {cl!r}...skip")
                 return
-            extra = nread[0] - rc
+            extra = got - rc
             inp = Input(fd, _unpack(io.buf + rc, min(extra, length)) if extra > 0 else b"", length, io, self.timeout_ms)
-        else:
-            inp = Input(fd, b"", 0, io, 0)
-        env["wsgi.input"] = inp
-        resp = Response(fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0")
-        if self.add_header:
-            resp.extra_headers = self.add_header
-        self.run_app(env, resp, core, core_off, t0, pkt.nvars, pkt.datasize)
-        if inp._left > 0:
+            env["wsgi.input"] = inp
+        sr = Start((fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0", False, False, False,
+                    self.add_header), 0)
+        self.run_app(env, sr, core, core_off, t0, pkt.nvars, pkt.datasize)
+        if inp is not None and inp._left > 0:
             # Unread body left in the socket: read it away before close(), or the kernel
             # answers with RST and nginx may lose the response we just sent.
             try:
@@ -306,19 +350,31 @@ class Worker:
             except ClientGone:
                 pass
 
-    def run_app(self, env, resp: Response, core: int, core_off: int, t0: float, nvars: int, datasize: int) -> bool:
-        """Call the app and send its response. False when the connection must be closed."""
-        self.begin(core_off, env)
-        ok = True
+    def run_app(self, env, sr: "Start", core: int, core_off: int, t0: float, nvars: int, datasize: int) -> bool:
+        """Call the app and send its response. False when the connection must be closed.
+
+        The common response — a list holding one bytes string, no write() — is sent by
+        send_simple with a handful of Python operations; anything else goes through a
+        full Response object (wsgi.py)."""
+        if self.extras:      # harakiri or static-map configured
+            if self.harakiri:
+                self.begin(core_off, env)
+        ok = keep = True
+        result = None
         try:
-            if self.static and self.serve_static(env, resp):
+            if self.extras and self.static and self.serve_static(env, sr.response()):
                 return True
-            result = None
             try:
-                result = self.app(env, resp.start_response)
-                resp.send_result(result)
+                result = self.app(env, sr)
+                if type(result) is list and len(result) == 1 and sr.resp is None and sr.status is not None \
+                        and type(result[0]) is bytes:
+                    keep = self.send_simple(sr, result[0])
+                else:
+                    resp = sr.response()
+                    resp.send_result(result)
+                    keep = resp.keep_alive
             finally:
-                if hasattr(result, "close"):
+                if result is not None and type(result) is not list and hasattr(result, "close"):
                     try:
                         result.close()
                     except Exception:
@@ -330,30 +386,59 @@ class Worker:
             ok = False
             log_exception(self.errors, f"Traceback for {env.get('REQUEST_METHOD')} "
                                        f"{env.get('REQUEST_URI', env.get('PATH_INFO'))}:")
-            if not resp.head_sent:
+            resp = sr.response(replay=False)
+            if not resp.head_sent and sr.sent is None:
                 try:
                     resp.error_500()
                     ok = resp.http and resp.keep_alive
+                    sr.sent = None
                 except ClientGone:
                     pass
         finally:
-            _pack_start(self.board.mem, core_off, 0.0)
+            if self.harakiri:
+                _pack_start(self.board.mem, core_off, 0.0)
             n = self.requests = self.requests + 1
-            _pack_requests(self.board.mem, self.req_off, n)
-            if n >= self.max_requests and self.max_requests and not self.retire_sent:
+            if n >= self.retire_at:
                 self.retire(sb.RETIRE_MAX_REQUESTS)
             if self.log_requests:
-                self.log_request(env, resp, core, t0, nvars, datasize)
-        return ok and resp.keep_alive
+                self.log_request(env, sr, core, t0, nvars, datasize)
+        return ok and keep
 
-    def log_request(self, env, resp: Response, core: int, t0: float, nvars: int, datasize: int) -> None:
+    def send_simple(self, sr: "Start", body: bytes) -> bool:
+        """The common response, head built and sent by C (app_head.c). Returns keep-alive."""
+        args = sr.args
+        headers = sr.headers
+        if type(headers) is list and not args[7]:
+            try:
+                blob = f"{args[3]} {sr.status}\0{_Z.join(map(_Z.join, headers))}".encode("latin-1")
+            except (TypeError, UnicodeEncodeError):
+                blob = None
+            if blob is not None:
+                r = _send_simple(args[0], sr.sflags, blob, len(blob), len(headers), body, len(body), args[2], args[1].err)
+                if r >= 0:
+                    sr.sent = (0 if sr.sflags & 4 else len(body), r >> 1)
+                    return r & 1
+                if r != BADHEAD and r != BIGHEAD:
+                    args[1].send_failed(r, args[2])
+        # the general path: it raises the precise error for a bad status or header
+        resp = sr.response()
+        resp.send_result([body])
+        return resp.keep_alive
+
+    def log_request(self, env, sr: "Start", core: int, t0: float, nvars: int, datasize: int) -> None:
         ms = int((time.monotonic() - t0) * 1000)
-        status = (resp.status or "500")[:3]
-        nh = len(resp.headers or ())
+        resp = sr.resp
+        if sr.sent is not None:
+            status, nh, (nbytes, head_bytes) = sr.status, len(sr.headers or ()), sr.sent
+        elif resp is not None:
+            status, nh, nbytes, head_bytes = resp.status, len(resp.headers or ()), resp.bytes_sent, resp.head_bytes
+        else:
+            status, nh, nbytes, head_bytes = None, 0, 0, 0
+        status = (status or "500")[:3]
         line = (f"[pid: {self.pid}|app: 0|req: {self.requests}/{self.requests}] {env.get('REMOTE_ADDR', '')} () "
                 f"{{{nvars} vars in {datasize} bytes}} [{self.dates.now()}] {env.get('REQUEST_METHOD', '')} "
-                f"{env.get('REQUEST_URI') or env.get('PATH_INFO', '')} => generated {resp.bytes_sent} bytes in "
-                f"{ms} msecs ({env.get('SERVER_PROTOCOL', '')} {status}) {nh} headers in {resp.head_bytes} bytes "
+                f"{env.get('REQUEST_URI') or env.get('PATH_INFO', '')} => generated {nbytes} bytes in "
+                f"{ms} msecs ({env.get('SERVER_PROTOCOL', '')} {status}) {nh} headers in {head_bytes} bytes "
                 f"(1 switches on core {core})\n")
         try:
             os.write(2, line.encode("latin-1", "replace"))
@@ -384,91 +469,101 @@ class Worker:
 
     # ------------------------------------------------------------------ HTTP (http-socket)
     def serve_loop_mux(self, core: int) -> None:
-        """Threads of a worker with an HTTP listener: connections are multiplexed in C (app_loop.c)."""
+        """Threads of a worker with an HTTP listener: connections are multiplexed in C (app_loop.c).
+        One C call per request (pf_app_loop_step) gives back the previous request and
+        returns the next one's environ."""
         ctx = ffi.new("pf_app_ready *")
+        ctx.fd = -1
         err = ffi.new("int *")
         io = IOCtx(self.cfg.buffer_size)
-        info = ffi.new("int64_t[8]")
+        info = ffi.new("int64_t[10]")
         core_off = self.board.core_off(self.slot, core)
-        loop = self.loop
+        loop, flat, step, handle = self.loop, io.flat, _step, self.handle_http
+        shapes: list[tuple] = []        # key strings of this thread's shape table (app_shape.c)
+        consumed, keep = 0, 0
         while True:     # a graceful stop drains in C (app_loop.c start_draining) and then returns STOP
-            r = lib.pf_app_loop_next(loop, ctx, -1, err)
-            if r == 1:
-                if ctx.kind == lib.PF_APP_READY_UWSGI:
-                    fd = ctx.fd
-                    try:
-                        self.handle_uwsgi(fd, io, core, core_off, ctx.listener)
-                    except Exception:
-                        log_exception(self.errors, f"worker {self.wid}: unexpected error")
-                    finally:
-                        os.close(fd)
-                    continue
-                consumed, keep = 0, False
+            n = step(loop, ctx, consumed, keep, flat, 65536, info, err)
+            if n >= 0:
                 try:
-                    consumed, keep = self.handle_http(ctx, info, io, core, core_off)
+                    consumed, keep = handle(ctx, n, info, io, shapes, core, core_off)
                 except Exception:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
-                lib.pf_app_loop_done(loop, ctx, consumed, 1 if keep else 0)
-            elif r == STOP:
+                    consumed, keep = 0, 0
+                continue
+            consumed, keep = 0, 0
+            if n == UWSGI_READY:
+                fd = ctx.fd
+                try:
+                    self.handle_uwsgi(fd, io, core, core_off, ctx.listener)
+                except Exception:
+                    log_exception(self.errors, f"worker {self.wid}: unexpected error")
+                finally:
+                    os.close(fd)
+            elif n == BADREQ:
+                try:
+                    self.http_error(ctx, io, ctx.status)
+                except Exception:
+                    log_exception(self.errors, f"worker {self.wid}: unexpected error")
+            elif n == STOP:
                 return
-            elif r != AGAIN:
+            elif n != AGAIN:
                 self.log(f"epoll_wait() failed ({err[0]}: {os.strerror(err[0])})")
                 time.sleep(0.1)
 
-    def handle_http(self, ctx, info, io: IOCtx, core: int, core_off: int) -> tuple[int, bool]:
-        """One request whose head C has parsed. Returns (bytes of ctx.buf used, keep-alive)."""
-        n = _ready_environ(ctx, io.flat, 65536, info)
-        if n < 0:
-            return self.http_error(ctx, io, n)
-        fd, head_len, body, clen, flags, li, have, _ = _unpack(info, 8)
+    def handle_http(self, ctx, n: int, info, io: IOCtx, shapes: list, core: int, core_off: int) -> tuple[int, int]:
+        """One request whose head and environ C has prepared. Returns (bytes of ctx.buf used, keep-alive)."""
+        fd, head_len, body, clen, flags, li, have, _, shape, new = _unpack(info, 10)
         t0 = _monotonic()
         env = self.bases[li].copy()
-        s = _unpack(io.flat, n).decode("latin-1").split("\0")
         if flags & 16:
-            join_repeated(env, s, set())
+            join_repeated(env, _unpack(io.flat, n).decode("latin-1").split("\0"), set())
         else:
-            it = iter(s)
-            env.update(zip(it, it))
-        inbuf = have - head_len
+            if new:
+                self.new_shape(ctx.sh, shapes)
+            env.update(zip(shapes[shape], _unpack(ctx.vals, n).decode("latin-1").split("\0")))
         if body == BODY_NONE:
-            inp = EmptyInput()
-            used = 0
+            sr = Start((fd, io, self.timeout_ms, "HTTP/1.1" if flags & 2 else "HTTP/1.0", True,
+                        flags & 1 and not self.graceful, flags & 4, self.add_header),
+                       (flags & 7 if not self.graceful else flags & 6) | 32)
+            keep = self.run_app(env, sr, core, core_off, t0, 0, head_len)
+            return (head_len, 1) if keep and not self.graceful else (0, 0)
+        inbuf = have - head_len
+        if flags & 8 and not inbuf:
+            try:
+                io.send(fd, b"HTTP/1.1 100 Continue\r\n\r\n", b"", self.timeout_ms)
+            except ClientGone:
+                return 0, 0
+        if body == BODY_CHUNKED:
+            inp = Input(fd, _unpack(ctx.buf + head_len, inbuf) if inbuf else b"", -1, io, self.timeout_ms, chunked=True)
+            used = inbuf
         else:
-            if flags & 8 and not inbuf:
-                try:
-                    io.send(fd, b"HTTP/1.1 100 Continue\r\n\r\n", b"", self.timeout_ms)
-                except ClientGone:
-                    return 0, False
-            if body == BODY_CHUNKED:
-                inp = Input(fd, _unpack(ctx.buf + head_len, inbuf) if inbuf else b"", -1, io, self.timeout_ms, chunked=True)
-                used = inbuf
-            else:
-                take = inbuf if inbuf < clen else clen
-                inp = Input(fd, _unpack(ctx.buf + head_len, take) if take else b"", clen, io, self.timeout_ms)
-                used = take
+            take = inbuf if inbuf < clen else clen
+            inp = Input(fd, _unpack(ctx.buf + head_len, take) if take else b"", clen, io, self.timeout_ms)
+            used = take
         env["wsgi.input"] = inp
-        resp = Response(fd, io, self.timeout_ms, "HTTP/1.1" if flags & 2 else "HTTP/1.0", True,
-                        bool(flags & 1) and not self.graceful, bool(flags & 4), self.add_header)
-        keep = self.run_app(env, resp, core, core_off, t0, 0, head_len)
+        sr = Start((fd, io, self.timeout_ms, "HTTP/1.1" if flags & 2 else "HTTP/1.0", True,
+                    bool(flags & 1) and not self.graceful, bool(flags & 4), self.add_header),
+                   (flags & 7 if not self.graceful else flags & 6) | 32)
+        keep = self.run_app(env, sr, core, core_off, t0, 0, head_len)
         if not keep or self.graceful:
-            return 0, False
+            return 0, 0
         if inp._left or inp._chunked:
             try:
                 if not inp.drain():
-                    return 0, False
+                    return 0, 0
             except (ClientGone, ValueError):
-                return 0, False
+                return 0, 0
             if inp._chunked:
                 tail = inp.leftover()
                 if tail and inp._recvd:
                     # bytes read past the chunked body from the socket: the next request's
                     ok = lib.pf_app_loop_set_rest(self.loop, ctx, tail, len(tail)) == 0
-                    return 0, ok
+                    return 0, 1 if ok else 0
                 used = inbuf - len(tail)
-        return head_len + used, True
+        return head_len + used, 1
 
     def http_error(self, ctx, io: IOCtx, rc: int) -> tuple[int, bool]:
-        status_code = ctx.status if ctx.status < 0 else rc
+        status_code = rc
         status = HTTP_STATUS.get(status_code, "400 Bad Request")
         req = ctx.req
         why = ffi.string(lib.pf_http_why_text(req.error)).decode() if req.error else "request head too large"

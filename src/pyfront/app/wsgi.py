@@ -193,6 +193,9 @@ class EmptyInput:
         return b""
 
 
+EMPTY_INPUT = EmptyInput()     # stateless: every request without a body shares it
+
+
 class FileWrapper:
     """wsgi.file_wrapper: served with sendfile() when the object has a real fileno()."""
 
@@ -276,8 +279,45 @@ def base_environ(multithread: bool, multiprocess: bool, errors, server_name: str
         "SERVER_NAME": server_name, "SERVER_PORT": server_port, "SERVER_PROTOCOL": "HTTP/1.0",
         "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": errors,
         "wsgi.multithread": multithread, "wsgi.multiprocess": multiprocess, "wsgi.run_once": False,
-        "wsgi.file_wrapper": FileWrapper, "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": FileWrapper, "wsgi.input_terminated": True, "wsgi.input": EMPTY_INPUT,
     }
+
+
+class Start:
+    """start_response for one request. It only records status and headers; the worker
+    sends the common response (one bytes string) itself, and a full Response is made
+    only when the app calls write() or returns anything else (~1 µs less per request).
+
+    args = the Response constructor's arguments (fd, io, timeout_ms, proto, http,
+    keep_alive, method_head, extra_headers)."""
+
+    status = headers = resp = sent = None
+
+    def __init__(self, args, sflags):
+        self.args = args
+        self.sflags = sflags     # PF_SEND_* for pf_app_send_simple
+
+    def __call__(self, status, headers, exc_info=None):
+        if self.resp is not None:
+            return self.resp.start_response(status, headers, exc_info)
+        if exc_info:
+            exc_info = None          # nothing is sent yet: replacing the response is allowed
+        elif self.status is not None:
+            raise AssertionError("start_response() called a second time without exc_info (PEP 3333)")
+        self.status = status
+        self.headers = headers
+        return self.write
+
+    def write(self, data):
+        return self.response().write(data)
+
+    def response(self, replay: bool = True) -> "Response":
+        r = self.resp
+        if r is None:
+            r = self.resp = Response(*self.args)
+            if replay and self.status is not None:
+                r.start_response(self.status, self.headers)
+        return r
 
 
 STATUS_500 = "500 Internal Server Error"
