@@ -62,6 +62,10 @@ def test_ctl_status_shows_every_layer(tmp_path, procs):
     slow.start()
     wait_until(flag.exists, what="slow request running")
 
+    def app_served(out):
+        return sum(int(m) for m in re.findall(r"^app-app:worker-\d.*, requests (\d+)", out, re.M))
+    # app workers publish their request count once per tick (not per request: hot path)
+    wait_until(lambda: app_served(ctl_status(*pyfront_cmd("ctl"))) >= 6, timeout=10, what="app counts published")
     out = ctl_status(*pyfront_cmd("ctl"))
     lines = out.splitlines()
     m = re.search(r"^front connections: active (\d+), accepts (\d+), handled (\d+), requests (\d+), "

@@ -356,9 +356,7 @@ class Worker:
         The common response — a list holding one bytes string, no write() — is sent by
         send_simple with a handful of Python operations; anything else goes through a
         full Response object (wsgi.py)."""
-        if self.extras:      # harakiri or static-map configured
-            if self.harakiri:
-                self.begin(core_off, env)
+        self.begin(core_off, env)    # harakiri's clock and `ctl status`'s current request
         ok = keep = True
         result = None
         try:
@@ -395,8 +393,7 @@ class Worker:
                 except ClientGone:
                     pass
         finally:
-            if self.harakiri:
-                _pack_start(self.board.mem, core_off, 0.0)
+            _pack_start(self.board.mem, core_off, 0.0)
             n = self.requests = self.requests + 1
             if n >= self.retire_at:
                 self.retire(sb.RETIRE_MAX_REQUESTS)
