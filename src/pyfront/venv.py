@@ -1,79 +1,28 @@
 """`pyfront venv mk|ls|rm|workon` — virtualenvwrapper's everyday commands on $WORKON_HOME.
 
 virtualenvwrapper names: mkvirtualenv → `venv mk`, lsvirtualenv → `venv ls`,
-rmvirtualenv → `venv rm`, workon → `venv workon`. Also the resolver that `[uwsgi]
-virtualenv = NAME` uses: a bare name is looked up on $WORKON_HOME (default ~/.virtualenvs).
+rmvirtualenv → `venv rm`, workon → `venv workon`. `[uwsgi] virtualenv = NAME`
+resolves a bare name on the same $WORKON_HOME (pyfront.app.venv).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 
 
-def workon_home() -> str:
-    return os.path.abspath(os.path.expanduser(os.environ.get("WORKON_HOME") or "~/.virtualenvs"))
+from pyfront.app.venv import _version_of, workon_home  # the one resolver, shared with [uwsgi] virtualenv=
 
 
 def _valid_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\0" not in name
 
 
-def resolve(name_or_path: str, base_dir: str | None = None) -> str:
-    """A venv path from `virtualenv =`: a path (relative to base_dir) or a bare name on WORKON_HOME."""
-    if os.sep in name_or_path or name_or_path.startswith((".", "~")):
-        p = os.path.expanduser(name_or_path)
-        return os.path.abspath(os.path.join(base_dir or os.getcwd(), p))
-    return os.path.join(workon_home(), name_or_path)
-
-
-@dataclass(frozen=True)
-class VenvInfo:
-    path: str
-    version: str | None        # "3.11.7" from pyvenv.cfg, None when it is not a venv
-    site_packages: str | None
-
-    @property
-    def major_minor(self) -> str | None:
-        return ".".join(self.version.split(".")[:2]) if self.version else None
-
-
-def info(path: str) -> VenvInfo:
-    cfg = os.path.join(path, "pyvenv.cfg")
-    version = None
-    try:
-        with open(cfg, encoding="utf-8") as f:
-            for line in f:
-                key, _, value = line.partition("=")
-                if key.strip() in ("version", "version_info"):
-                    version = value.strip()
-                    break
-    except OSError:
-        return VenvInfo(path, None, None)
-    site = None
-    if version:
-        mm = ".".join(version.split(".")[:2])
-        cand = os.path.join(path, "lib", f"python{mm}", "site-packages")
-        site = cand if os.path.isdir(cand) else None
-    return VenvInfo(path, version, site)
-
-
-def check_compatible(path: str) -> str | None:
-    """None if the venv can be used by this interpreter, else the reason (for an error message)."""
-    vi = info(path)
-    if vi.version is None:
-        if not os.path.isdir(path):
-            return f'virtualenv "{path}" does not exist (create it with `pyfront venv mk {os.path.basename(path)}`)'
-        return f'"{path}" is not a virtualenv (no pyvenv.cfg)'
-    here = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if vi.major_minor != here:
-        return (f'virtualenv "{path}" was built for Python {vi.version}, but pyfront runs on Python {here}; '
-                f"recreate it with `pyfront venv mk -p python{here} {os.path.basename(path)}`")
-    return None
+def _version(path: str) -> str:
+    ver = _version_of(path)
+    return f"{ver[0]}.{ver[1]}" if ver else "?"
 
 
 def _list() -> list[str]:
@@ -112,8 +61,7 @@ def cmd_mk(args) -> int:
 
 def cmd_ls(args) -> int:
     for name in _list():
-        vi = info(os.path.join(workon_home(), name))
-        print(f"{name}\t{vi.version or '?'}" if args.long else name)
+        print(f"{name}\t{_version(os.path.join(workon_home(), name))}" if args.long else name)
     return 0
 
 

@@ -3,7 +3,9 @@ import os
 import subprocess
 import sys
 
-from pyfront import venv
+import pytest
+
+from pyfront.app import venv as appvenv
 from tests.conftest import pyfront_cmd
 
 
@@ -55,13 +57,14 @@ def test_rm_refuses_non_venv_and_bad_names(tmp_path):
     assert run("mk", "a/b", home=home).returncode == 2
 
 
-def test_resolve_and_version_check(tmp_path, monkeypatch):
+def test_bare_name_resolves_on_workon_home_and_other_python_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKON_HOME", str(tmp_path))
-    assert venv.resolve("bj18_py3") == str(tmp_path / "bj18_py3")
-    assert venv.resolve("./env", base_dir="/srv/app") == "/srv/app/env"
-    assert "does not exist" in venv.check_compatible(str(tmp_path / "missing"))
+    r = run("mk", "bj18_py3", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    path, sites = appvenv.resolve("bj18_py3", "/nonexistent")
+    assert path == str(tmp_path / "bj18_py3") and sites and sites[0].endswith("site-packages")
     fake = tmp_path / "old"
-    fake.mkdir()
+    (fake / "lib" / "python2.7" / "site-packages").mkdir(parents=True)
     (fake / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 2.7.18\n")
-    msg = venv.check_compatible(str(fake))
-    assert "built for Python 2.7.18" in msg and "pyfront venv mk -p" in msg
+    with pytest.raises(appvenv.VenvError, match="built for Python 2.7"):
+        appvenv.resolve("old", "/nonexistent")
