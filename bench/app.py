@@ -147,6 +147,9 @@ def measure(proc: Proc, url: str, conns: int, seconds: int, extra_pid: int | Non
     return r.requests_per_s, (c1 - c0) / reqs * 1e6 if reqs else float("nan"), r.errors
 
 
+PROFILE_MARK = "## Where the time goes"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -206,6 +209,11 @@ def main() -> int:
                        str(sum(r[2] for r in v)),
                        f"{median([r[0] for r in behind['pyfront']]) / rps:.2f}×" if behind["pyfront"] else "-"])
     out = os.path.join(ROOT, "bench", "results", "app.md")
+    keep = ""      # the hand-written profile section survives a re-run (made with app_cost.py)
+    if os.path.exists(out):
+        text = open(out).read()
+        if PROFILE_MARK in text:
+            keep = text[text.index(PROFILE_MARK):]
     intro = (f"{machine_line()} · {args.rounds} alternating rounds × {args.seconds}s, wrk -c {args.conns} "
              f"keep-alive · one worker process, one thread each (gunicorn gthread: 4 threads) · "
              f"CPU µs/req = server processes' utime+stime ÷ requests (nginx's own CPU not included in (b)) · "
@@ -219,8 +227,12 @@ def main() -> int:
             f.write("| " + " | ".join(r) + " |\n")
         load = os.getloadavg()
         f.write(f"\nLoad average at the end of the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
-                f"({os.cpu_count()} CPUs). errors = wrk socket errors + non-2xx responses; a row with "
-                f"errors (uWSGI's --http-socket keep-alive) is not a like-for-like figure.\n")
+                f"({os.cpu_count()} CPUs). errors = wrk socket errors + non-2xx responses. Every server "
+                f"runs without a per-request log (pyfront and uWSGI --disable-logging, granian --no-log; "
+                f"bjoern and gunicorn log nothing by default). uWSGI's HTTP row uses --http11-socket, its "
+                f"keep-alive socket: one sync worker serves one connection at a time there.\n")
+        if keep:
+            f.write("\n" + keep)
     print(open(out).read())
     shutil.rmtree(base, ignore_errors=True)
     return 0

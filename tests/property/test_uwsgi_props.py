@@ -1,6 +1,7 @@
 """Hypothesis properties of the uwsgi packet codec (src/c/uwsgi.c)."""
 from hypothesis import given, settings, strategies as st
 
+from pyfront._native import ffi, lib
 from pyfront.app import packet
 
 keys = st.binary(max_size=40)
@@ -57,3 +58,29 @@ def test_flat_dup_flag_is_exact(vars):
     assert lib.pf_uwsgi_parse(data, len(data), 65535, pkt, ffi.NULL, 0, flat, 65536) == len(data)
     keys = [k for k, _ in vars if k]
     assert pkt.flat_dup == (len(set(keys)) != len(keys))
+
+
+# ---- app_shape.c: a flat environ split into values + an exactly cached key sequence ----
+
+_nonul = st.binary(max_size=12).map(lambda b: b.replace(b"\0", b"x"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(_nonul, _nonul), max_size=8), min_size=1, max_size=40))
+def test_shape_split_values_and_keys_are_exact(requests):
+    t = ffi.new("pf_app_shapes *")
+    vals = ffi.new("char[]", 4096)
+    is_new = ffi.new("int *")
+    known = {}                                   # what a caller keeps: index -> keys
+    for pairs in requests:
+        flat = b"\0".join(k + b"\0" + v for k, v in pairs)
+        n = lib.pf_app_shape_split(t, flat, len(flat), vals, 4096, is_new)
+        assert n >= 0
+        assert ffi.unpack(vals, n) == b"\0".join(v for _, v in pairs)
+        keys = ffi.unpack(t.store + t.off[t.shape], t.len[t.shape])
+        assert keys == b"".join(k + b"\0" for k, _ in pairs)
+        if is_new[0]:
+            if t.shape == 0:
+                known.clear()
+            known[t.shape] = keys
+        assert known[t.shape] == keys            # a hit names the caller's copy of the same keys
