@@ -134,8 +134,9 @@ def test_app_master_killed_is_replaced_and_sigterm_leaves_nothing(tmp_path, proc
     os.kill(am, signal.SIGKILL)
     wait_until(lambda: (c := children(p.pid)) and c != [am] and get(port)[0] == 200, timeout=30,
                what="app master replaced")
+    # one worker answering does not mean both are forked yet: wait for the whole tree
+    wait_until(lambda: len(tree(p.pid)) == 3, timeout=30, what="app master + 2 workers")
     everything = tree(p.pid)
-    assert len(everything) == 3      # app master + 2 workers
     os.kill(p.pid, signal.SIGTERM)
     p.p.wait(5)
     wait_until(lambda: not any(alive(x) for x in everything), timeout=5, what="all gone")
