@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.deps-stamp
 CSRC   := $(wildcard src/c/*.c src/c/*.h) src/pyfront/_build/ffi_build.py
 EXT    := src/pyfront/.build-stamp
 
-.PHONY: serve test build asan test-asan bench clean check-fresh
+.PHONY: serve test build asan test-asan test-installed bench clean check-fresh
 
 serve: $(EXT)
 	$(VENV)/bin/pyfront serve
@@ -37,6 +37,17 @@ test-asan: asan
 	PYFRONT_NATIVE_PATH=build/asan/lib LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(PY) -m pytest -q -p no:cacheprovider --capture=sys -m "not peer" tests/c tests/property $(PYTEST_ARGS)
+
+# The packaging check (issue 6): an sdist, a wheel built FROM that sdist, installed into a
+# fresh venv, and the integration tests run against the installed copy (not src/).
+INST := build/installed
+test-installed: $(STAMP)
+	rm -rf $(INST) && mkdir -p $(INST)
+	$(PY) setup.py -q sdist -d $(INST)/sdist
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w $(INST)/wheel $(INST)/sdist/pyfront-*.tar.gz
+	$(PYTHON) -m venv $(INST)/venv
+	$(INST)/venv/bin/python -m pip install -q -r requirements-dev.txt $(INST)/wheel/pyfront-*.whl
+	PYFRONT_TEST_INSTALLED=1 $(INST)/venv/bin/python -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 bench: $(EXT)
 	$(PY) bench/run.py $(BENCH_ARGS)

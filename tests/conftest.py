@@ -11,6 +11,14 @@ import pytest
 REQUIRE_PEERS = os.environ.get("PYFRONT_REQUIRE_PEERS") == "1"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.dirname(sys.executable)
+# `make test-installed` runs the integration tests against a wheel installed in a fresh venv:
+# then nothing may come from src/ (spawned processes included).
+INSTALLED = os.environ.get("PYFRONT_TEST_INSTALLED") == "1"
+SRC_PATH = [] if INSTALLED else [os.path.join(ROOT, "src")]
+if INSTALLED:
+    import pyfront as _pyfront
+    if os.path.abspath(_pyfront.__file__).startswith(os.path.join(ROOT, "src") + os.sep):
+        raise RuntimeError(f"PYFRONT_TEST_INSTALLED=1 but pyfront comes from the source tree: {_pyfront.__file__}")
 
 
 def need_peer(program: str) -> str:

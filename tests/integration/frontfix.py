@@ -10,7 +10,7 @@ import time
 
 from pyfront.config.compile import ConfPlan, LocationPlan, ServerPlan, build_blob
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.conftest import ROOT, SRC_PATH
 
 
 def mime_types() -> tuple[tuple[str, str], ...]:
@@ -80,7 +80,7 @@ def start_front(servers_fn, shutdown_s: float = 10.0, log_formats=None) -> Front
         f.write(blob)
     error_log = os.path.join(tmp, "error.log")
     env = dict(os.environ, PF_TEST_ERROR_LOG=error_log,
-               PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "src"), ROOT, os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([*SRC_PATH, ROOT, os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen([sys.executable, "-m", "tests.integration.front_child", path, str(shutdown_s),
                              f"{addr}={ls.fileno()}"], pass_fds=[ls.fileno()], cwd=ROOT, env=env,
                             start_new_session=True)

@@ -8,7 +8,7 @@ import sys
 import textwrap
 import time
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import ROOT, SRC_PATH, free_port, wait_for_port
 
 ECHO_APP = r'''
 import hashlib, json, time
@@ -123,7 +123,7 @@ def start_pyfront(procs, tmp_path, locations: str, extra_http: str = "", port: i
     ls.bind(("127.0.0.1", port))
     ls.listen(511)
     env = dict(os.environ, PF_TEST_ERROR_LOG=str(prefix / "error.log"),
-               PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "src"), ROOT, os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([*SRC_PATH, ROOT, os.environ.get("PYTHONPATH", "")]))
     p = procs([sys.executable, "-m", "tests.integration.front_child", str(blob_path), "5",
                f"127.0.0.1:{port}={ls.fileno()}"], pass_fds=[ls.fileno()], cwd=ROOT, env=env,
               stdout=subprocess.DEVNULL, stderr=open(str(prefix / "stderr"), "wb"))
