@@ -9,6 +9,7 @@ import textwrap
 import time
 
 from tests.conftest import ROOT, SRC_PATH, free_port, wait_for_port
+from tests.integration.app_support import raw_exchange
 
 ECHO_APP = r'''
 import hashlib, json, time
@@ -163,18 +164,4 @@ def response_body(raw: bytes) -> bytes:
 
 def request(port: int, data: bytes, timeout: float = 30.0) -> bytes:
     """Raw bytes in, everything until the server closes out."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
-    finally:
-        s.close()
+    return raw_exchange(f"127.0.0.1:{port}", data, timeout, half_close=False)
