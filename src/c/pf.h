@@ -230,6 +230,14 @@ int pf_chunked_feed(pf_chunked *c, const char *buf, size_t len,
 /* Header: uint8 modifier1 | uint16le datasize | uint8 modifier2; then datasize bytes
  * of {uint16le klen, key, uint16le vlen, value}; the body follows (not counted). */
 #define PF_UWSGI_HEAD 4
+/* modifier2 values with which pyfront's front marks a packet to pyfront's own app server
+ * (modifier1 0 or 30): "answer framed (Content-Length or chunked, plus Connection:
+ * keep-alive) and keep the connection". A real uWSGI dispatches on modifier1 only and its
+ * WSGI plugin never reads modifier2, so a marked packet to it is served as usual and the
+ * response ends with a close (docs/proxy.md). KEEP_HEAD: the front treats the response as
+ * having no body (HEAD), so the app sends none. */
+#define PF_UWSGI_KEEP      0x4b    /* 'K' */
+#define PF_UWSGI_KEEP_HEAD 0x48    /* 'H' */
 #define PF_E_UWSGI_TOO_BIG   -601  /* datasize > caller's max (uWSGI buffer-size), or output too small */
 #define PF_E_UWSGI_HTTP      -602  /* header bytes spell an HTTP method: HTTP sent to a uwsgi socket */
 #define PF_E_UWSGI_MODIFIER  -603  /* modifier1 is neither 0 (WSGI) nor 30 (WSGI, strip SCRIPT_NAME) */

@@ -158,13 +158,15 @@ static int close_client(pf_worker *w, pf_conn *c, pf_req *q, int status)
 }
 
 /* ---- connect --------------------------------------------------------------- */
-static int up_register(pf_worker *w, pf_conn *c, pf_up *u)
+/* op: EPOLL_CTL_ADD for a new connection; EPOLL_CTL_MOD for one taken from the keep-alive
+ * cache, which stayed registered (under its previous owner's tag) while parked. */
+static int up_register(pf_worker *w, pf_conn *c, pf_up *u, int op)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.u64 = PF_EV_UPSTREAM | ((uint64_t)(c - w->conns) << 32) | c->gen};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, u->fd, &ev) < 0) {
-        pf_log_error(w, PF_LOG_ALERT, c, c->req, "epoll_ctl(ADD, upstream %d) failed (%d: %s)", u->fd, errno,
-                     strerror(errno));
+    if (epoll_ctl(w->epfd, op, u->fd, &ev) < 0) {
+        pf_log_error(w, PF_LOG_ALERT, c, c->req, "epoll_ctl(%s, upstream %d) failed (%d: %s)",
+                     op == EPOLL_CTL_MOD ? "MOD" : "ADD", u->fd, errno, strerror(errno));
         return -1;
     }
     u->registered = 1;
@@ -216,7 +218,7 @@ static void mark_holdable(pf_worker *w, pf_up *u, int err)
 static int up_next(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int ft, int status)
 {
     const rt_pxconf *pc = u->pc;
-    if (u->cached && ft == NU_ERROR && u->hlen == 0) {
+    if (u->cached && ft == NU_ERROR && u->hlen == 0 && !u->body_streamed) {
         /* a kept-alive connection the upstream had closed: retry fresh, not a failure */
         up_close_fd(w, u);
         u->phase = PXP_CONNECT;
@@ -285,7 +287,7 @@ static int up_connect(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
                 u->fd = fd;
                 u->cached = 1;
                 u->ka_requests = reqs;
-                if (up_register(w, c, u) < 0) return up_next(w, c, q, u, NU_ERROR, 502);
+                if (up_register(w, c, u, EPOLL_CTL_MOD) < 0) return up_next(w, c, q, u, NU_ERROR, 502);
                 u->up_writable = 1;
                 u->phase = PXP_SEND;
                 return 1;
@@ -318,7 +320,7 @@ static int up_connect(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         mark_holdable(w, u, cerr);
         return up_next(w, c, q, u, NU_ERROR, 502);
     }
-    if (up_register(w, c, u) < 0) return up_next(w, c, q, u, NU_ERROR, 502);
+    if (up_register(w, c, u, EPOLL_CTL_ADD) < 0) return up_next(w, c, q, u, NU_ERROR, 502);
     if (rc == 0) {
         u->up_writable = 1;
         u->phase = PXP_SEND;
@@ -399,7 +401,9 @@ static int up_send(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         if (n < 0 && errno == EAGAIN) { u->up_writable = 0; continue; }
         char e[128];
         errno_text(n < 0 ? errno : EPIPE, e, sizeof e);
-        pf_log_error(w, PF_LOG_ERR, c, q, "%s() failed (%s) while sending request to upstream",
+        /* a kept-alive connection the upstream closed meanwhile (an app reload closes its idle
+         * ones): up_next retries on a new connection, so this is no error of the request */
+        pf_log_error(w, u->cached ? PF_LOG_INFO : PF_LOG_ERR, c, q, "%s() failed (%s) while sending request to upstream",
                      u->out_pos < mem_total ? "writev" : "sendfile", e);
         return up_next(w, c, q, u, NU_ERROR, 502);
     }
@@ -463,6 +467,34 @@ static int stream_body(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         u->body_left -= n;
         u->body_len += (uint64_t)n;
     }
+}
+
+/* ---- persistent uwsgi connections to pyfront's own app server ---------------------- */
+/* uwsgi_pass to an upstream whose every server is a [uwsgi] app of this CONF_DIR
+ * (RT_UPS_PYFRONT_APP), with a keep-alive cache and no modifier2 of the operator's:
+ * the packet carries PF_UWSGI_KEEP(_HEAD) and a framed answer keeps the connection. */
+static int ukeep_wanted(pf_worker *w, pf_up *u)
+{
+    const rt_pxconf *pc = u->pc;
+    const rt_upstream *ups = ups_of(w, u);
+    return pc->handler == PX_UWSGI && (ups->flags & RT_UPS_PYFRONT_APP) && ups->keepalive
+           && pc->modifier2 == 0 && (pc->modifier1 == 0 || pc->modifier1 == 30);
+}
+
+/* The app's acknowledgement: "Connection: keep-alive", which pyfront's app sends only in
+ * answer to a marked packet (a real uWSGI never adds it: its answer stays close-delimited
+ * and the connection is not reused). "Connection: close" (the app asked) is refused by
+ * the parser's keep_alive. */
+static int ukeep_acked(const pf_up *u)
+{
+    const pf_http_response *r = &u->resp;
+    if (!r->keep_alive) return 0;
+    for (int i = pf_http_header_index(u->hbuf->data, r->headers, r->nheaders, "connection", 10, 0); i >= 0;
+         i = pf_http_header_index(u->hbuf->data, r->headers, r->nheaders, "connection", 10, (uint32_t)i + 1)) {
+        const pf_http_header *h = &r->headers[i];
+        if (h->value.len == 10 && strncasecmp(u->hbuf->data + h->value.off, "keep-alive", 10) == 0) return 1;
+    }
+    return 0;
 }
 
 /* ---- response head ----------------------------------------------------------- */
@@ -745,8 +777,11 @@ static int head_done(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int head_len
     u->resp_mode = q->header_only ? PF_BODY_NONE : u->resp.body;
     u->resp_left = u->resp.content_length > 0 ? (uint64_t)u->resp.content_length : 0;
     if (u->resp_mode == PF_BODY_CHUNKED) pf_chunked_init(&u->rchunk);
-    u->keep_upstream = pc->handler == PX_HTTP && (pc->flags & PXF_HTTP11) && u->resp.keep_alive
-                       && ups_of(w, u)->keepalive && !q->header_only;
+    if (u->ukeep)                     /* HEAD: the app was told (PF_UWSGI_KEEP_HEAD) and sends no body */
+        u->keep_upstream = ukeep_acked(u) && u->resp.body != PF_BODY_CLOSE;
+    else
+        u->keep_upstream = pc->handler == PX_HTTP && (pc->flags & PXF_HTTP11) && u->resp.keep_alive
+                           && ups_of(w, u)->keepalive && !q->header_only;
     if (build_head(w, c, q, u) < 0) {
         pf_log_error(w, PF_LOG_ERR, c, q, "upstream sent too big header while reading response header from upstream");
         return up_next(w, c, q, u, NU_INVALID_HEADER, 502);
@@ -760,8 +795,12 @@ static int head_done(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int head_len
     u->rcount = 1;
     u->rs[0] = (uint32_t)head_len;
     u->re[0] = (uint32_t)head_len;
-    if (u->resp_mode == PF_BODY_NONE) u->up_eof = 1;
-    else if (extra) u->re[0] += (uint32_t)body_bytes(w, c, q, u, u->hbuf->data, (size_t)head_len, extra);
+    if (u->resp_mode == PF_BODY_NONE) {
+        u->up_eof = 1;
+        if (extra) u->keep_upstream = 0;          /* bytes after a bodiless answer: out of step, never reused */
+    } else if (extra) {
+        u->re[0] += (uint32_t)body_bytes(w, c, q, u, u->hbuf->data, (size_t)head_len, extra);
+    }
     int buffering = !!(pc->flags & PXF_BUFFERING);
     int xab = pf_http_header_index(u->hbuf->data, u->resp.headers, u->resp.nheaders, "x-accel-buffering", 17, 0);
     if (xab >= 0) {                   /* the upstream decides per response (nginx honours it by default) */
@@ -829,7 +868,8 @@ static int read_head(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         } else {
             char e[128];
             errno_text(errno, e, sizeof e);
-            pf_log_error(w, PF_LOG_ERR, c, q, "recv() failed (%s) while reading response header from upstream", e);
+            pf_log_error(w, u->cached && u->hlen == 0 ? PF_LOG_INFO : PF_LOG_ERR, c, q,
+                         "recv() failed (%s) while reading response header from upstream", e);
         }
         return up_next(w, c, q, u, NU_ERROR, 502);
     }
@@ -1010,8 +1050,7 @@ static int relay(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     if (u->peer >= 0) pf_ups_free_peer(w, u->pc->upstream, u->peer, 0);
     u->phase = PXP_DONE;
     if (ok && u->keep_upstream && u->fd >= 0 && u->resp_mode != PF_BODY_CLOSE) {
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, u->fd, NULL);
-        pf_ka_park(w, u->pc->upstream, u->peer, u->fd, u->ka_requests + 1);
+        pf_ka_park(w, u->pc->upstream, u->peer, u->fd, u->ka_requests + 1);   /* stays in epoll */
         u->fd = -1;
     }
     up_close_fd(w, u);
@@ -1138,6 +1177,7 @@ int pf_proxy_run(pf_worker *w, pf_conn *c)
             if (rc == -1) return close_client(w, c, q, 400);
             if (rc < 0) return respond(w, c, q, -rc);
             pf_timer_del(w, c);
+            u->ukeep = ukeep_wanted(w, u);
             if ((rc = pf_px_encode(w, c, q, u)) < 0) return respond(w, c, q, -rc);
             u->first_try_ms = w->now_ms;
             stat_set(w, u, 2);

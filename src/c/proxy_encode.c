@@ -228,7 +228,9 @@ int pf_px_encode(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     if (pc->handler == PX_UWSGI) {
         char host[512];
         size_t hl = default_host(w, c, q, host, sizeof host);
-        rc = pf_uwsgi_request((uint8_t)pc->modifier1, (uint8_t)pc->modifier2, kv, n, host, (uint32_t)hl, head,
+        uint8_t m2 = (uint8_t)pc->modifier2;
+        if (u->ukeep) m2 = q->header_only ? PF_UWSGI_KEEP_HEAD : PF_UWSGI_KEEP;   /* proxy.c ukeep_wanted */
+        rc = pf_uwsgi_request((uint8_t)pc->modifier1, m2, kv, n, host, (uint32_t)hl, head,
                               &q->h, pass, u->pkt->data, u->pkt->cap);
         if (rc < 0) {
             pf_log_error(w, PF_LOG_ALERT, c, q, "uwsgi request is too big: %u", (unsigned)(used + 4096));

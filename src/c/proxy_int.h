@@ -51,8 +51,13 @@ typedef struct rt_upstream {
     uint32_t hash_tpl;              /* `hash KEY`: template; RT_NONE otherwise */
     uint32_t consistent;
     uint32_t keepalive, keepalive_requests, keepalive_timeout_ms;
-    uint32_t pad;
+    uint32_t flags;                 /* RT_UPS_* */
 } rt_upstream;
+/* Every server of the upstream is a uwsgi socket of a [uwsgi] app of the same CONF_DIR
+ * (pyfront.config.compile_proxy.mark_app_links): uwsgi_pass marks its packets (modifier2
+ * PF_UWSGI_KEEP / PF_UWSGI_KEEP_HEAD) and reuses connections whose response came framed
+ * (docs/proxy.md "Persistent connections to pyfront's own app server"). */
+#define RT_UPS_PYFRONT_APP 1
 
 enum { RT_PEER_BACKUP = 1, RT_PEER_DOWN = 2 };
 typedef struct rt_peer {
@@ -132,6 +137,7 @@ typedef struct pf_up {
     int final_status;                        /* 502/504 when the last try fails */
     int tunnel, client_eof;                  /* upgraded connection (WebSocket) */
     int holdable;                            /* the failure just seen may be an app swapping (proxy.c hold) */
+    int ukeep;                               /* marked uwsgi packet sent: pyfront app, framed response */
     uint32_t holds;                          /* reconnects to the same peer so far */
 } pf_up;
 /* Hold and retry (docs/differences.md): a unix-socket upstream that refuses, or resets /
@@ -180,6 +186,9 @@ int pf_ups_get_peer(struct pf_worker *w, uint32_t ups, pf_lb_ctx *ctx, const cha
 void pf_ups_free_peer(struct pf_worker *w, uint32_t ups, int peer, int failed);
 pf_buf *pf_px_pkt_get(struct pf_worker *w);
 void pf_px_pkt_put(struct pf_worker *w, pf_buf *b);
+/* Idle connections stay registered in the worker's epoll set while parked (their stale
+ * tag routes a late event to a connection that ignores it), so a reuse costs one
+ * EPOLL_CTL_MOD, not DEL at park + ADD at take. */
 int pf_ka_take(struct pf_worker *w, uint32_t ups, int peer, uint32_t *requests);
 void pf_ka_park(struct pf_worker *w, uint32_t ups, int peer, int fd, uint32_t requests);
 /* body.c: read the request body; 1 done, 0 wait, <0: -status to answer, or -1 close */

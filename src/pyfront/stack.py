@@ -70,31 +70,47 @@ def _check_log_dirs(cfg, report: Report) -> None:
                          hint=f'create the directory "{d}" or point {name} elsewhere')
 
 
-def _load_front(cd: ConfDir, report: Report, run_dir: str | None = None):
-    """(FrontPlan | None, nginx model | None) — None when CONF_DIR has no nginx file.
+def _load_front_model(cd: ConfDir, report: Report, run_dir: str | None = None):
+    """(nginx model | None, compilable) — None when CONF_DIR has no nginx file.
 
     nginx's implicit access log goes to RUN_DIR/logs/access.log (created by `pyfront serve`)."""
     if not cd.nginx_files:
-        return None, None
-    from pyfront.config.compile import compile_front
+        return None, False
     from pyfront.config.nginx import load_nginx
-    from pyfront.front_plan import plan_from_config
     try:
         cfg, diags = load_nginx(cd, log_dir=os.path.join(run_dir, "logs") if run_dir else None)
     except ConfigError as e:
         report.diagnostics.extend(e.diagnostics)
-        return None, None
+        return None, False
     report.diagnostics.extend(diags)
     if not report.failed:
         _check_log_dirs(cfg, report)
-    if report.failed:
-        return None, cfg
+    return cfg, not report.failed
+
+
+def _compile_front(cd: ConfDir, cfg, report: Report, app_links=()):
+    """FrontPlan | None: the route table, compiled once the apps are known (app_links)."""
+    from pyfront.config.compile import compile_front
+    from pyfront.front_plan import plan_from_config
     try:
-        blob = compile_front(cfg)
+        blob = compile_front(cfg, app_links)
     except ConfigError as e:
         report.diagnostics.extend(e.diagnostics)
-        return None, cfg
-    return plan_from_config(cfg, blob, cd.path), cfg
+        return None
+    return plan_from_config(cfg, blob, cd.path)
+
+
+def app_links(apps) -> tuple:
+    """The uwsgi sockets this CONF_DIR's apps serve: uwsgi_pass to them is a link to pyfront's
+    own app server, kept alive between requests (compile_proxy.mark_app_upstream)."""
+    from pyfront.config.compile_proxy import AppLink
+    out = []
+    for a in apps:
+        for ls in a.listen:
+            if ls.protocol == "uwsgi":
+                target = os.path.normpath(ls.target) if isinstance(ls.target, str) else tuple(ls.target)
+                out.append(AppLink(ls.family, target, a.processes, max(1, a.http_timeout) * 1000))
+    return tuple(out)
 
 
 def load_stack(path: str, bundled: bool = False) -> Stack:
@@ -112,9 +128,8 @@ def load_stack(path: str, bundled: bool = False) -> Stack:
                     hint="pyfront reads [uwsgi], [program:x], [group:x] and Supervisor's own sections")
     run_dir = default_run_dir(cd.path, bundled)
     layers: dict = {}
-    front, cfg = _load_front(cd, report, run_dir)
-    if front is not None:
-        layers["front"] = front
+    cfg, compilable = _load_front_model(cd, report, run_dir)
+    apps = ()
     if cd.uwsgi_sections:
         from pyfront.app.options import load_app
         apps = []
@@ -130,6 +145,10 @@ def load_stack(path: str, bundled: bool = False) -> Stack:
                 break
         if apps and not report.failed:
             layers["apps"] = tuple(apps)
+    if compilable:
+        front = _compile_front(cd, cfg, report, app_links(layers.get("apps", ())))
+        if front is not None:
+            layers = {"front": front, **layers}
     if cd.supervisor_sections:
         from pyfront.supervise.config import parse_supervisor_sections
         sup = parse_supervisor_sections(cd.supervisor_sections, cd.path, report, run_dir=run_dir)

@@ -571,10 +571,33 @@ def plan_from_config(config) -> tuple[list[ServerPlan], dict[str, str]]:
     return servers, formats
 
 
-def compile_front(config) -> bytes:
-    """FrontConfig (pyfront.config.model) -> route-table blob; ConfigError if C cannot serve it."""
+def _mark_app_links(servers, links):
+    """uwsgi_pass upstreams served by this CONF_DIR's own apps get marked (compile_proxy.
+    mark_app_upstream): every ConfPlan's ProxyPlan, in servers and nested locations."""
+    from dataclasses import replace
+
+    from pyfront.config.compile_proxy import mark_app_upstream
+
+    def conf(c: ConfPlan) -> ConfPlan:
+        p = c.proxy
+        if p is None or p.handler != "uwsgi" or p.upstream is None:
+            return c
+        up = mark_app_upstream(p.upstream, links)
+        return c if up is p.upstream else replace(c, proxy=replace(p, upstream=up))
+
+    def loc(lp: LocationPlan) -> LocationPlan:
+        return replace(lp, conf=conf(lp.conf), children=tuple(loc(ch) for ch in lp.children))
+
+    return [replace(s, conf=conf(s.conf), locations=tuple(loc(lp) for lp in s.locations)) for s in servers]
+
+
+def compile_front(config, app_links=()) -> bytes:
+    """FrontConfig (pyfront.config.model) -> route-table blob; ConfigError if C cannot serve it.
+    app_links: the uwsgi sockets of the same CONF_DIR's apps (compile_proxy.AppLink)."""
     from pyfront.config.diagnostics import ConfigError, Diagnostic
     servers, formats = plan_from_config(config)
+    if app_links:
+        servers = _mark_app_links(servers, tuple(app_links))
     try:
         blob = build_blob(servers, formats)
     except CompileError as e:

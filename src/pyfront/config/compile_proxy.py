@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SEC_PXCONF, SEC_UPSTREAM, SEC_PEER, SEC_PARAM = 16, 17, 18, 19
 NONE = 0xFFFFFFFF
@@ -62,6 +62,7 @@ class UpstreamPlan:
     keepalive: int = 0
     keepalive_requests: int = 1000
     keepalive_timeout_ms: int = 60000
+    pyfront_app: bool = False            # every server is a uwsgi socket of a [uwsgi] app of CONF_DIR
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,67 @@ class ProxyPlan:
     proxy_port: int = 0
     redirect_from: str = ""              # proxy_redirect default: Location prefix -> redirect_to
     redirect_to: str = ""
+
+
+# ---------------------------------------------------------------- links to pyfront's own apps
+UPS_PYFRONT_APP = 1                      # rt_upstream.flags (proxy_int.h RT_UPS_PYFRONT_APP)
+APP_KEEPALIVE = 32                       # the implicit cache: as `keepalive 32` (docs/proxy.md)
+
+
+@dataclass(frozen=True)
+class AppLink:
+    """A uwsgi-protocol socket served by a [uwsgi] app of the same CONF_DIR (stack.app_links)."""
+    family: int                          # socket.AF_UNIX / AF_INET / AF_INET6
+    target: object                       # normalised path, or (host, port)
+    processes: int                       # the app's worker processes
+    idle_timeout_ms: int                 # how long the app keeps an idle connection (http-timeout)
+
+
+def _peer_served(peer: PeerPlan, link: AppLink) -> bool:
+    fam = struct.unpack_from("=H", peer.sockaddr)[0]
+    if fam == socket.AF_UNIX or link.family == socket.AF_UNIX:
+        if fam != link.family:
+            return False
+        path = peer.sockaddr[2:].split(b"\0", 1)[0].decode(errors="replace")
+        import os
+        return os.path.normpath(path) == link.target
+    host, port = link.target
+    if fam == socket.AF_INET:
+        pport, paddr = struct.unpack_from(">H", peer.sockaddr, 2)[0], socket.inet_ntop(fam, peer.sockaddr[4:8])
+    elif fam == socket.AF_INET6:
+        pport, paddr = struct.unpack_from(">H", peer.sockaddr, 2)[0], socket.inet_ntop(fam, peer.sockaddr[8:24])
+    else:
+        return False
+    if pport != port:
+        return False
+    if host in ("", "0.0.0.0", "::"):
+        return paddr in ("127.0.0.1", "::1") or paddr == host
+    return paddr == host or (host == "localhost" and paddr in ("127.0.0.1", "::1"))
+
+
+def mark_app_upstream(up: UpstreamPlan, links: tuple[AppLink, ...]) -> UpstreamPlan:
+    """An upstream whose every server is a uwsgi socket of this CONF_DIR's apps talks to
+    pyfront's own app server: mark it, so uwsgi_pass keeps its connections alive.
+
+    Without an explicit `keepalive N` the cache is implicit (APP_KEEPALIVE connections,
+    dropped a second before the app's own idle timeout would close them), and only for
+    apps with one worker process: a persistent connection belongs to the process that
+    accepted it, so with several processes a request could wait behind a busy one while
+    another is idle (close-delimited connections go to whichever process accepts first).
+    An explicit `keepalive N` in the upstream{} block opts in for any app."""
+    served = []
+    for p in up.peers:
+        ls = next((ln for ln in links if _peer_served(p, ln)), None)
+        if ls is None:
+            return up
+        served.append(ls)
+    if up.keepalive:
+        return replace(up, pyfront_app=True)
+    if any(ln.processes != 1 for ln in served):
+        return up
+    idle = min(ln.idle_timeout_ms for ln in served)
+    timeout = max(1000, min(up.keepalive_timeout_ms, idle - 1000))
+    return replace(up, pyfront_app=True, keepalive=APP_KEEPALIVE, keepalive_timeout_ms=timeout)
 
 
 # ---------------------------------------------------------------- addresses
@@ -249,7 +311,8 @@ class ProxySections:
         hash_tpl = b.tpl(up.hash_key) if up.method == "hash" and up.hash_key else NONE
         self.upstreams.append(struct.pack(UPSTREAM_FMT, *b.s(up.name), first, len(up.peers), nprimary,
                                           METHODS[up.method], hash_tpl, int(up.consistent), up.keepalive,
-                                          up.keepalive_requests, up.keepalive_timeout_ms, 0))
+                                          up.keepalive_requests, up.keepalive_timeout_ms,
+                                          UPS_PYFRONT_APP if up.pyfront_app else 0))
         self._ups_ids[up] = len(self.upstreams) - 1
         return self._ups_ids[up]
 
