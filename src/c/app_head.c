@@ -9,9 +9,11 @@
  * up as a wrong field count or is found by the scan, and nothing is sent: CR/LF would
  * let an app (or a value it copied from a request) inject headers (CWE-113).
  *
- * HTTP mode (http-socket) adds what the connection needs, as wsgi.py's Response does:
- * Content-Length when the app gave none (not for 1xx/204/304), "Connection: close" when
- * the connection ends, "Connection: keep-alive" for a kept HTTP/1.0 client.
+ * HTTP mode (http-socket, and persistent uwsgi connections: PF_SEND_UKEEP) adds what the
+ * connection needs, as wsgi.py's Response does: Content-Length when the app gave none (not
+ * for 1xx/204/304, which never carry a body), "Connection: close" when the connection
+ * ends, "Connection: keep-alive" for a kept HTTP/1.0 client and, on a persistent uwsgi
+ * connection, as the acknowledgement pyfront's front waits for (docs/proxy.md).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -115,8 +117,10 @@ int pf_app_send_simple(int fd, int flags, const char *sh, size_t shlen, uint32_t
         }
         if (!keep)
             put(&o, "Connection: close\r\n", 19);
-        else if (!(flags & PF_SEND_HTTP11))
-            put(&o, "Connection: keep-alive\r\n", 24);
+        else if (!(flags & PF_SEND_HTTP11) || (flags & PF_SEND_UKEEP))
+            put(&o, "Connection: keep-alive\r\n", 24);   /* UKEEP: the front's acknowledgement */
+        if (code < 200 || code == 204 || code == 304)
+            blen = 0;          /* RFC 9112 §6.3: no body, whatever the app returned (it would desync the connection) */
     }
     put(&o, "\r\n", 2);
     if (o.over)

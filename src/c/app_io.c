@@ -254,8 +254,12 @@ static int key_is(const char *k, size_t n, const char *name)
  * (CONTENT_LENGTH not empty and not "0"). */
 static void tidy_vars(pf_app_uconn *u)
 {
-    char *f = u->flat;
-    size_t len = u->pkt.flat_len, pos = 0, out = 0;
+    pf_app_uwsgi_tidy(u->flat, &u->pkt.flat_len, &u->flags);
+}
+
+void pf_app_uwsgi_tidy(char *f, uint32_t *flat_len, int *flags)
+{
+    size_t len = *flat_len, pos = 0, out = 0;
     int last_dropped = 0;
     while (pos < len) {
         size_t klen = strnlen(f + pos, len - pos);
@@ -265,11 +269,11 @@ static void tidy_vars(pf_app_uconn *u)
         const char *k = f + pos, *v = f + voff;
         int drop = klen > 13 && k[0] == 'H' && (key_is(k, klen, "HTTP_CONTENT_LENGTH") || key_is(k, klen, "HTTP_CONTENT_TYPE"));
         if (key_is(k, klen, "REQUEST_SCHEME") && vlen == 5 && memcmp(v, "https", 5) == 0)
-            u->flags |= PF_UWSGI_HTTPS;
+            *flags |= PF_UWSGI_HTTPS;
         else if (key_is(k, klen, "HTTPS") && ((vlen == 2 && memcmp(v, "on", 2) == 0) || (vlen == 1 && v[0] == '1')))
-            u->flags |= PF_UWSGI_HTTPS;
+            *flags |= PF_UWSGI_HTTPS;
         else if (key_is(k, klen, "CONTENT_LENGTH") && vlen && !(vlen == 1 && v[0] == '0'))
-            u->flags |= PF_UWSGI_BODY;
+            *flags |= PF_UWSGI_BODY;
         last_dropped = drop;
         if (!drop) {
             size_t n = (next <= len ? next : len) - pos;
@@ -281,7 +285,7 @@ static void tidy_vars(pf_app_uconn *u)
     }
     if (last_dropped && out)
         out--;                              /* the kept pair before it brought its separator */
-    u->pkt.flat_len = (uint32_t)out;
+    *flat_len = (uint32_t)out;
 }
 
 /* The uwsgi-socket worker's one call per request: close the previous connection, accept

@@ -38,6 +38,8 @@
 typedef struct {
     int fd;
     int listener;
+    int uwsgi;             /* a uwsgi-protocol connection (docs/proxy.md: persistent when the packet is marked) */
+    int armed;             /* in the epoll set (a uwsgi connection joins it only when it must wait) */
     int busy;              /* handed to Python (between next() and done()) */
     int64_t last_ms;       /* last activity, for http-timeout */
     uint32_t have;
@@ -58,6 +60,7 @@ struct pf_app_loop {
     int draining;          /* graceful stop: no more accepts; serve what is buffered, then STOP */
     int nconns;
     pf_http_limits limits;
+    uint32_t max_datasize; /* uwsgi buffer-size (pf_app_loop_uwsgi_limit) */
 };
 
 static int64_t now_ms(void)
@@ -105,6 +108,7 @@ pf_app_loop *pf_app_loop_new(const int *lfds, const int *is_http, int n, int wak
     l->idle_ms = idle_ms;
     l->limits.max_request_line = bufsize;
     l->limits.max_header_line = bufsize;
+    l->max_datasize = bufsize > PF_UWSGI_HEAD ? bufsize - PF_UWSGI_HEAD : 0;
     l->next_sweep = now_ms() + SWEEP_MS;
     for (int i = 0; i < n; i++) {
         l->lfds[i] = lfds[i];
@@ -208,12 +212,6 @@ static int accept_some(pf_app_loop *l, int i, pf_app_ready *ctx, int *err)
             *err = errno;
             return PF_APP_IOERR;
         }
-        if (!l->is_http[i]) {
-            ctx->fd = fd;
-            ctx->listener = i;
-            ctx->kind = PF_APP_READY_UWSGI;
-            return 1;
-        }
         conn_t *c = fd < l->max_conns ? malloc(sizeof *c + l->bufsize) : NULL;
         if (!c) {
             close(fd);     /* over the fd table or out of memory: refuse this one */
@@ -221,14 +219,22 @@ static int accept_some(pf_app_loop *l, int i, pf_app_ready *ctx, int *err)
         }
         c->fd = fd;
         c->listener = i;
+        c->uwsgi = !l->is_http[i];
+        c->armed = 0;
         c->busy = 0;
         c->have = 0;
         c->last_ms = now_ms();
-        c->peer_len = format_peer(&ss, c->peer, sizeof c->peer);
+        /* uwsgi: REMOTE_ADDR comes in the packet (from the front), nothing to format */
+        c->peer_len = c->uwsgi ? 0 : format_peer(&ss, c->peer, sizeof c->peer);
         pthread_mutex_lock(&l->lock);
         l->conns[fd] = c;
         l->nconns++;
         pthread_mutex_unlock(&l->lock);
+        if (c->uwsgi)
+            return serve_conn(l, fd, ctx);   /* nginx writes the packet right after connect(): it is
+                                                usually here, and the connection joins the epoll set
+                                                only if it must wait (serve_conn) or is kept (done) */
+        c->armed = 1;
         if (arm(l, fd, EPOLL_CTL_ADD) < 0) {
             pthread_mutex_lock(&l->lock);
             close_conn_locked(l, c);
@@ -241,6 +247,20 @@ static int accept_some(pf_app_loop *l, int i, pf_app_ready *ctx, int *err)
         return serve_conn(l, fd, ctx);
     }
     return 0;
+}
+
+/* A uwsgi connection's buffer holds a whole packet head (4 + datasize bytes), or one the
+ * parser will refuse anyway (HTTP bytes, another modifier1, over buffer-size): step()
+ * parses it once, writing the flat vars straight into the caller's buffer. */
+static int uwsgi_ready(const pf_app_loop *l, const conn_t *c)
+{
+    if (c->have < PF_UWSGI_HEAD)
+        return 0;
+    const unsigned char *p = (const unsigned char *)c->buf;
+    uint32_t datasize = (uint32_t)p[1] | ((uint32_t)p[2] << 8);
+    if ((p[0] != 0 && p[0] != 30) || datasize > l->max_datasize)
+        return 1;
+    return c->have >= PF_UWSGI_HEAD + datasize || c->have >= l->bufsize;
 }
 
 /* A readable connection: read, parse; 1 = a complete head (or a parse error) in ctx. */
@@ -256,7 +276,18 @@ static int serve_conn(pf_app_loop *l, int fd, pf_app_ready *ctx)
     if (!c)
         return 0;
     for (;;) {
-        if (c->have) {
+        if (c->uwsgi && c->have && uwsgi_ready(l, c)) {
+            ctx->fd = fd;
+            ctx->listener = c->listener;
+            ctx->kind = PF_APP_READY_UWSGI;
+            ctx->status = 0;
+            ctx->buf = c->buf;
+            ctx->have = c->have;
+            ctx->peer = c->peer;
+            ctx->peer_len = 0;
+            return 1;
+        }
+        if (c->have && !c->uwsgi) {
             int rc = pf_http_parse_request(c->buf, c->have, &l->limits, &ctx->req);
             if (rc == PF_NEED_MORE && c->have >= l->bufsize)
                 rc = PF_E_HEADER_TOO_LARGE;
@@ -283,8 +314,13 @@ static int serve_conn(pf_app_loop *l, int fd, pf_app_ready *ctx)
         pthread_mutex_lock(&l->lock);
         if (r < 0 && errno == EAGAIN) {
             c->busy = 0;
-            if (l->oneshot && arm(l, fd, EPOLL_CTL_MOD) < 0)
+            if (!c->armed) {
+                c->armed = 1;
+                if (arm(l, fd, EPOLL_CTL_ADD) < 0)
+                    close_conn_locked(l, c);
+            } else if (l->oneshot && arm(l, fd, EPOLL_CTL_MOD) < 0) {
                 close_conn_locked(l, c);
+            }
         } else {
             close_conn_locked(l, c);   /* EOF or reset: the client is gone */
         }
@@ -395,20 +431,28 @@ void pf_app_loop_done(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int 
         memmove(c->buf, c->buf + consumed, c->have);   /* a pipelined request */
     c->last_ms = now_ms();
     c->busy = 0;
+    /* a kept uwsgi connection served at accept time joins the epoll set now; with bytes
+     * left (pipelined) it is parsed from pending first and serve_conn arms it on EAGAIN */
+    int add = !c->armed && !c->have, armed = c->armed;
+    uint32_t have = c->have;
+    if (add)
+        c->armed = 1;
     pthread_mutex_unlock(&l->lock);
-    if (c->have && ctx->ipending > 0) {
+    if (have && ctx->ipending > 0) {
         ctx->pending[--ctx->ipending] = (uint64_t)fd;  /* parse it next, before new events */
-    } else if (c->have && ctx->npending < PF_APP_BATCH && ctx->ipending == ctx->npending) {
+    } else if (have && ctx->npending < PF_APP_BATCH && ctx->ipending == ctx->npending) {
         ctx->pending[0] = (uint64_t)fd;
         ctx->ipending = 0;
         ctx->npending = 1;
-    } else if (l->oneshot) {
-        if (arm(l, fd, EPOLL_CTL_MOD) < 0) {
-            pthread_mutex_lock(&l->lock);
-            if (l->conns[fd] == c)
+    } else if (add || l->oneshot || !armed) {
+        pthread_mutex_lock(&l->lock);
+        if (l->conns[fd] == c) {        /* not closed meanwhile (draining's close_idle) */
+            int op = c->armed && !add ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+            c->armed = 1;
+            if (arm(l, fd, op) < 0)
                 close_conn_locked(l, c);
-            pthread_mutex_unlock(&l->lock);
         }
+        pthread_mutex_unlock(&l->lock);
     }
 }
 
@@ -427,6 +471,52 @@ int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, ui
     return c ? 0 : -1;
 }
 
+void pf_app_loop_uwsgi_limit(pf_app_loop *l, uint32_t max_datasize)
+{
+    l->max_datasize = max_datasize;
+}
+
+/* A complete uwsgi packet head in ctx->buf: parse it once, its flat vars into out (tidied
+ * as pf_app_uwsgi_next does), the values split by shape; info as pf.h describes. */
+static int uwsgi_environ(pf_app_loop *l, pf_app_ready *ctx, char *out, size_t cap, int64_t *info)
+{
+    pf_uwsgi_packet *pkt = &ctx->pkt;
+    int rc = pf_uwsgi_parse(ctx->buf, ctx->have, l->max_datasize, pkt, NULL, 0, out, cap);
+    if (rc == PF_NEED_MORE)
+        rc = PF_E_UWSGI_TOO_BIG;        /* the buffer is full and the head still incomplete */
+    if (rc < 0) {
+        ctx->status = rc;
+        return PF_APP_UWSGI_BAD;
+    }
+    int flags = 0;
+    if (pkt->modifier2 == PF_UWSGI_KEEP || pkt->modifier2 == PF_UWSGI_KEEP_HEAD)
+        flags |= PF_UWSGI_PERSIST | (pkt->modifier2 == PF_UWSGI_KEEP_HEAD ? PF_UWSGI_NOBODY : 0);
+    if (pkt->flat_nul || pkt->flat_dup || pkt->modifier1 == 30)
+        flags |= PF_UWSGI_SLOW;         /* Python takes the general path */
+    else
+        pf_app_uwsgi_tidy(out, &pkt->flat_len, &flags);
+    int n = (int)pkt->flat_len, shape = 0, is_new = 0;
+    if (!(flags & PF_UWSGI_SLOW)) {
+        n = pf_app_shape_split(&ctx->sh, out, pkt->flat_len, ctx->vals, sizeof ctx->vals, &is_new);
+        if (n < 0) {
+            ctx->status = PF_E_UWSGI_TOO_BIG;
+            return PF_APP_UWSGI_BAD;
+        }
+        shape = ctx->sh.shape;
+    }
+    info[0] = ctx->fd;
+    info[1] = rc;
+    info[2] = flags;
+    info[3] = ctx->listener;
+    info[4] = ctx->have;
+    info[5] = pkt->nvars;
+    info[6] = pkt->datasize;
+    info[7] = n;
+    info[8] = shape;
+    info[9] = is_new;
+    return PF_APP_UWSGI;
+}
+
 /* One call per keep-alive request for the Python side: give back the previous request
  * (unless ctx->fd < 0 or it was a uwsgi connection, which Python closes), wait for the
  * next one and, for HTTP, write its flat environ + info[] (pf_app_ready_environ).
@@ -436,14 +526,14 @@ int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, ui
 int pf_app_loop_step(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep,
                      char *out, size_t cap, int64_t *info, int *err)
 {
-    if (ctx->fd >= 0 && ctx->kind == PF_APP_READY_HTTP)
+    if (ctx->fd >= 0)
         pf_app_loop_done(l, ctx, consumed, keep);
     ctx->fd = -1;
     int r = pf_app_loop_next(l, ctx, -1, err);
     if (r != 1)
         return r;
     if (ctx->kind == PF_APP_READY_UWSGI)
-        return PF_APP_UWSGI;
+        return uwsgi_environ(l, ctx, out, cap, info);
     if (ctx->status < 0)
         return PF_APP_BADREQ;
     int n = pf_app_ready_environ(ctx, out, cap, info);

@@ -482,6 +482,11 @@ typedef struct {
 #define PF_UWSGI_BODY  2       /* CONTENT_LENGTH is set and not 0 */
 #define PF_UWSGI_SLOW  4       /* NUL in the vars, repeated keys or modifier1 30: general path */
 #define PF_UWSGI_NEWSHAPE 8    /* shape was added to the table (index 0: the table was emptied) */
+#define PF_UWSGI_PERSIST 16    /* marked packet (modifier2 PF_UWSGI_KEEP/_HEAD): frame the answer, keep the connection */
+#define PF_UWSGI_NOBODY  32    /* PF_UWSGI_KEEP_HEAD: the front expects no body (HEAD) */
+/* Drop HTTP_CONTENT_LENGTH / HTTP_CONTENT_TYPE from flat vars in place, add PF_UWSGI_HTTPS /
+ * PF_UWSGI_BODY to *flags (as pf_app_uwsgi_next does). */
+void pf_app_uwsgi_tidy(char *flat, uint32_t *flat_len, int *flags);
 /* Close u->fd if >= 0; accept (as pf_app_accept: STOP/AGAIN/IOERR with u->fd = -1); read
  * + parse the packet (errors as pf_app_read_uwsgi, u->fd >= 0: the caller answers or logs).
  * Success: the flat vars' length (u->pkt.flat_len), u->head_len and u->flags set. */
@@ -501,6 +506,8 @@ int pf_app_send2(int fd, const char *a, size_t alen, const char *b, size_t blen,
 #define PF_SEND_HTTP11 2     /* HTTP/1.1 client (= info[4] bit 2) */
 #define PF_SEND_HEAD   4     /* HEAD request: no body (= info[4] bit 4) */
 #define PF_SEND_HTTP   32    /* http-socket: add framing headers */
+#define PF_SEND_UKEEP  64    /* with PF_SEND_HTTP: a persistent uwsgi connection: "Connection: keep-alive"
+                                acknowledges it to the front; no body for 1xx/204/304 */
 int pf_app_send_simple(int fd, int flags, const char *sh, size_t shlen, uint32_t nheaders,
                        const char *body, size_t blen, int timeout_ms, int *err);
 /* sendfile() count bytes (-1: to EOF) from offset; bytes sent or PF_APP_TIMEOUT/IOERR. */
@@ -537,6 +544,7 @@ typedef struct {
     uint64_t pending[PF_APP_BATCH];
     pf_app_shapes sh;                  /* pf_app_loop_step: key sequences of this thread */
     char vals[PF_APP_VALS_MAX];        /* pf_app_loop_step: the request's values */
+    pf_uwsgi_packet pkt;               /* pf_app_loop_step, uwsgi: the parsed packet */
 } pf_app_ready;
 /* lfds/is_http: n listeners; threads decides level-triggered (1) vs one-shot (>1); idle_ms =
  * http-timeout. NULL on failure (errno in *err). */
@@ -568,6 +576,17 @@ int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, ui
  * the first call. */
 #define PF_APP_UWSGI   -7
 #define PF_APP_BADREQ  -8
+#define PF_APP_UWSGI_BAD -11
+/* uwsgi connections are table entries too (docs/proxy.md): step() returns PF_APP_UWSGI when a
+ * packet head is complete: its flat vars were parsed into out and tidied
+ * (pf_app_uwsgi_tidy), info[10] = fd, head length (4 + datasize), PF_UWSGI_* flags,
+ * listener, bytes buffered (ctx->buf), nvars, datasize, n, shape, is_new: without
+ * PF_UWSGI_SLOW n is the length of ctx->vals and shape/is_new as for HTTP, with it n is the
+ * flat length in out. PF_APP_UWSGI_BAD: the packet is refused (ctx->status = PF_E_UWSGI_*,
+ * ctx->pkt as far as parsed): log it, step(keep = 0). Give a uwsgi request back with
+ * step(consumed, keep) like an HTTP one: keep = 1 only for PF_UWSGI_PERSIST. */
+/* buffer-size of the app: the largest uwsgi vars block accepted (default: bufsize - 4). */
+void pf_app_loop_uwsgi_limit(pf_app_loop *l, uint32_t max_datasize);
 int pf_app_loop_step(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep,
                      char *out, size_t cap, int64_t *info, int *err);
 

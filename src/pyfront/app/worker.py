@@ -50,6 +50,11 @@ _send_simple = lib.pf_app_send_simple
 BADHEAD, BIGHEAD = lib.PF_APP_BADHEAD, lib.PF_APP_BIGHEAD
 _Z = "\0"
 UWSGI_READY, BADREQ = lib.PF_APP_UWSGI, lib.PF_APP_BADREQ
+UWSGI_BAD = lib.PF_APP_UWSGI_BAD
+U_SLOW, U_HTTPS, U_BODY = lib.PF_UWSGI_SLOW, lib.PF_UWSGI_HTTPS, lib.PF_UWSGI_BODY
+U_PERSIST, U_NOBODY = lib.PF_UWSGI_PERSIST, lib.PF_UWSGI_NOBODY
+# a persistent uwsgi connection answers framed as HTTP/1.1, acknowledged with Connection: keep-alive
+SEND_UKEEP = lib.PF_SEND_HTTP | lib.PF_SEND_HTTP11 | lib.PF_SEND_UKEEP
 NEWSHAPE = lib.PF_UWSGI_NEWSHAPE
 BODY_NONE, BODY_CHUNKED = lib.PF_BODY_NONE, lib.PF_BODY_CHUNKED
 
@@ -117,15 +122,17 @@ class Worker:
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
         fds = [s.fileno() for s, _ in self.listeners]
-        self.loop = None
-        if any(ls.protocol == "http" for _, ls in self.listeners):
-            err = ffi.new("int *")
-            loop = lib.pf_app_loop_new(ffi.new("int[]", fds), ffi.new("int[]", [ls.protocol == "http" for _, ls in self.listeners]),
-                                       len(fds), self.wake_r, max(self.cfg.buffer_size, 8192) + 4096,
-                                       self.cfg.threads, self.http_idle_ms, err)
-            if loop == ffi.NULL:
-                raise OSError(err[0], f"epoll setup failed: {os.strerror(err[0])}")
-            self.loop = loop
+        # Every worker multiplexes its connections in C (app_loop.c): HTTP keep-alive clients
+        # and uwsgi connections, which pyfront's front keeps open between requests
+        # (docs/proxy.md), so one idle connection never holds a thread.
+        err = ffi.new("int *")
+        loop = lib.pf_app_loop_new(ffi.new("int[]", fds), ffi.new("int[]", [ls.protocol == "http" for _, ls in self.listeners]),
+                                   len(fds), self.wake_r, max(self.cfg.buffer_size, 8192) + 4096,
+                                   self.cfg.threads, self.http_idle_ms, err)
+        if loop == ffi.NULL:
+            raise OSError(err[0], f"epoll setup failed: {os.strerror(err[0])}")
+        lib.pf_app_loop_uwsgi_limit(loop, self.bsize)
+        self.loop = loop
         for core in range(self.cfg.threads):
             t = threading.Thread(target=self.serve_loop, args=(core, fds), name=f"core-{core}", daemon=True)
             t.start()
@@ -241,8 +248,9 @@ class Worker:
         struct.pack_into("=d120s", self.board.mem, core_off, time.monotonic(),
                          line.encode("latin-1", "replace")[:sb.URI_MAX])
 
-    def bad_packet(self, rc: int, io: IOCtx, fd: int, li: int) -> None:
-        pkt, got = io.pkt, io.nread[0]
+    def bad_packet(self, rc: int, io: IOCtx, fd: int, li: int, pkt=None, got: int | None = None) -> None:
+        if pkt is None:
+            pkt, got = io.pkt, io.nread[0]
         ls = self.listeners[li][1]
         if rc == lib.PF_E_UWSGI_HTTP:
             self.log(f"invalid request block size: {pkt.datasize} (max {self.cfg.buffer_size})...skip: "
@@ -489,13 +497,16 @@ class Worker:
                 continue
             consumed, keep = 0, 0
             if n == UWSGI_READY:
-                fd = ctx.fd
                 try:
-                    self.handle_uwsgi(fd, io, core, core_off, ctx.listener)
+                    consumed, keep = self.handle_uwsgi_mux(ctx, info, io, shapes, core, core_off)
                 except Exception:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
-                finally:
-                    os.close(fd)
+                    consumed, keep = 0, 0
+            elif n == UWSGI_BAD:
+                try:
+                    self.bad_packet(ctx.status, io, ctx.fd, ctx.listener, ctx.pkt, ctx.have)
+                except Exception:
+                    log_exception(self.errors, f"worker {self.wid}: unexpected error")
             elif n == BADREQ:
                 try:
                     self.http_error(ctx, io, ctx.status)
@@ -506,6 +517,82 @@ class Worker:
             elif n != AGAIN:
                 self.log(f"epoll_wait() failed ({err[0]}: {os.strerror(err[0])})")
                 time.sleep(0.1)
+
+    def handle_uwsgi_mux(self, ctx, info, io: IOCtx, shapes: list, core: int, core_off: int) -> tuple[int, int]:
+        """One uwsgi request whose packet C has parsed (app_loop.c). Returns (bytes of ctx.buf
+        used, keep): keep only for a packet pyfront's front marked (PF_UWSGI_PERSIST), whose
+        answer is then framed like an HTTP/1.1 keep-alive response (docs/proxy.md); any
+        other uwsgi connection is closed after its response, as nginx expects."""
+        fd, head_len, fl, li, have, nvars, datasize, n, shape, new = _unpack(info, 10)
+        t0 = _monotonic()
+        env = self.bases[li].copy()
+        if fl & U_SLOW:
+            self.uwsgi_env_slow(env, ctx, io, head_len, n)
+        else:
+            if new:
+                self.new_shape(ctx.sh, shapes)
+            env.update(zip(shapes[shape], _unpack(ctx.vals, n).decode("latin-1").split("\0")))
+            if fl & U_HTTPS:
+                env["wsgi.url_scheme"] = "https"
+        inp = None
+        take = 0
+        cl = env["CONTENT_LENGTH"] if (fl & (U_BODY | U_SLOW)) and "CONTENT_LENGTH" in env else ""
+        if cl and cl != "0":
+            try:
+                length = int(cl)
+                if length < 0:
+                    raise ValueError
+            except ValueError:
+                self.log(f"invalid CONTENT_LENGTH {cl!r}...skip")
+                return 0, 0
+            inbuf = have - head_len
+            take = inbuf if inbuf < length else length
+            inp = Input(fd, _unpack(ctx.buf + head_len, take) if take else b"", length, io, self.timeout_ms)
+            env["wsgi.input"] = inp
+        persist = fl & U_PERSIST
+        if persist:
+            kept = not self.graceful         # a stopping worker answers "Connection: close"
+            nobody = bool(fl & U_NOBODY)
+            sr = Start((fd, io, self.timeout_ms, "HTTP/1.1", True, kept, nobody, self.add_header, True),
+                       SEND_UKEEP | (lib.PF_SEND_KEEP if kept else 0) | (lib.PF_SEND_HEAD if nobody else 0))
+        else:
+            sr = Start((fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0", False, False, False,
+                        self.add_header), 0)
+        keep = self.run_app(env, sr, core, core_off, t0, nvars, datasize)
+        if inp is not None and inp._left > 0:
+            # Unread body: read it away, exactly (Input never reads past CONTENT_LENGTH), so a
+            # kept connection's next packet starts where it should, and a closed one does not
+            # answer the front's unread bytes with a RST that could lose our response.
+            try:
+                if not inp.drain():
+                    return 0, 0
+            except ClientGone:
+                return 0, 0
+        if not persist or not keep or self.graceful:
+            return 0, 0
+        return head_len + take, 1
+
+    def uwsgi_env_slow(self, env: dict, ctx, io: IOCtx, head_len: int, n: int) -> None:
+        """The general path: NUL bytes in the vars, repeated keys, or modifier1 30."""
+        pkt = ctx.pkt
+        if pkt.flat_nul:
+            from pyfront.app.packet import decode
+            env.update((k.decode("latin-1"), v.decode("latin-1"))
+                       for k, v in decode(_unpack(ctx.buf, head_len), 65535).vars)
+        elif pkt.flat_dup:
+            join_repeated(env, _unpack(io.flat, n).decode("latin-1").split("\0"), set())
+        else:
+            it = iter(_unpack(io.flat, n).decode("latin-1").split("\0"))
+            env.update(zip(it, it))
+        # nginx sends Content-Type/-Length twice (param + header); PEP 3333 wants no HTTP_ copies
+        env.pop("HTTP_CONTENT_LENGTH", None)
+        env.pop("HTTP_CONTENT_TYPE", None)
+        if env.get("REQUEST_SCHEME") == "https" or env.get("HTTPS") in ("on", "1"):
+            env["wsgi.url_scheme"] = "https"
+        if pkt.modifier1 == 30:
+            sn = env.get("SCRIPT_NAME", "")
+            if sn and env["PATH_INFO"].startswith(sn):
+                env["PATH_INFO"] = env["PATH_INFO"][len(sn):]
 
     def handle_http(self, ctx, n: int, info, io: IOCtx, shapes: list, core: int, core_off: int) -> tuple[int, int]:
         """One request whose head and environ C has prepared. Returns (bytes of ctx.buf used, keep-alive)."""

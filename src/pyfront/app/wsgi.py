@@ -328,13 +328,17 @@ class Response:
     """start_response + write + the body loop for one request.
 
     http=True: HTTP/1.x semantics on a keep-alive connection (Content-Length or chunked,
-    Connection header); http=False: uwsgi (nginx reads until we close).
+    Connection header); http=False: uwsgi (nginx reads until we close). ukeep=True (with
+    http=True): a persistent uwsgi connection from pyfront's front (docs/proxy.md): framed
+    as HTTP/1.1, and "Connection: keep-alive" acknowledges the connection is kept.
     """
 
     __slots__ = ("fd", "io", "timeout", "proto", "status", "headers", "head_sent", "bytes_sent",
-                 "head_bytes", "chunked", "keep_alive", "http", "method_head", "extra_headers", "has_length")
+                 "head_bytes", "chunked", "keep_alive", "http", "method_head", "extra_headers", "has_length",
+                 "ukeep")
 
-    def __init__(self, fd, io_ctx, timeout_ms, proto, http=False, keep_alive=False, method_head=False, extra_headers=()):
+    def __init__(self, fd, io_ctx, timeout_ms, proto, http=False, keep_alive=False, method_head=False, extra_headers=(),
+                 ukeep=False):
         self.fd = fd
         self.io = io_ctx
         self.timeout = timeout_ms
@@ -346,6 +350,7 @@ class Response:
         self.keep_alive = keep_alive
         self.method_head = method_head
         self.extra_headers = extra_headers
+        self.ukeep = ukeep
 
     def start_response(self, status, headers, exc_info=None):
         if exc_info:
@@ -394,11 +399,13 @@ class Response:
             if "\nconnection: close" in low:
                 self.keep_alive = False
             if self.keep_alive:
-                if self.proto == "HTTP/1.0":
+                if self.proto == "HTTP/1.0" or self.ukeep:
                     extra += "\r\nConnection: keep-alive"
             else:
                 extra += "\r\nConnection: close"
-            h += extra
+            h = h + extra if h else extra[2:]      # no app header: extra starts the field block
+            if self.status[:3] in ("204", "304") or self.status.startswith("1"):
+                self.method_head = True     # RFC 9112 §6.3: no body, whatever the app yields
             if self.method_head:
                 self.chunked = False
         head = f"{self.proto} {self.status}\r\n{h}\r\n\r\n" if h else f"{self.proto} {self.status}\r\n\r\n"

@@ -101,7 +101,7 @@ class ProxyPlan:
 
 # ---------------------------------------------------------------- links to pyfront's own apps
 UPS_PYFRONT_APP = 1                      # rt_upstream.flags (proxy_int.h RT_UPS_PYFRONT_APP)
-APP_KEEPALIVE = 32                       # the implicit cache: as `keepalive 32` (docs/proxy.md)
+APP_KEEPALIVE = 128                      # the implicit cache (docs/proxy.md: why not nginx's usual 32)
 
 
 @dataclass(frozen=True)
