@@ -40,6 +40,7 @@ typedef struct {
     int listener;
     int uwsgi;             /* a uwsgi-protocol connection (docs/proxy.md: persistent when the packet is marked) */
     int armed;             /* in the epoll set (a uwsgi connection joins it only when it must wait) */
+    int ended;             /* uwsgi, a packet cut short: PF_APP_CLOSED (peer closed) or PF_APP_TIMEOUT */
     int busy;              /* handed to Python (between next() and done()) */
     int64_t last_ms;       /* last activity, for http-timeout */
     uint32_t have;
@@ -61,6 +62,7 @@ struct pf_app_loop {
     int nconns;
     pf_http_limits limits;
     uint32_t max_datasize; /* uwsgi buffer-size (pf_app_loop_uwsgi_limit) */
+    int packet_ms;         /* uwsgi socket-timeout: a packet started must be complete within it */
 };
 
 static int64_t now_ms(void)
@@ -109,6 +111,7 @@ pf_app_loop *pf_app_loop_new(const int *lfds, const int *is_http, int n, int wak
     l->limits.max_request_line = bufsize;
     l->limits.max_header_line = bufsize;
     l->max_datasize = bufsize > PF_UWSGI_HEAD ? bufsize - PF_UWSGI_HEAD : 0;
+    l->packet_ms = idle_ms;
     l->next_sweep = now_ms() + SWEEP_MS;
     for (int i = 0; i < n; i++) {
         l->lfds[i] = lfds[i];
@@ -160,16 +163,25 @@ void pf_app_loop_free(pf_app_loop *l)
     free(l);
 }
 
-/* Close keep-alive connections idle for longer than http-timeout. */
-static void sweep(pf_app_loop *l, int64_t now)
+/* Close keep-alive connections idle for longer than http-timeout. A uwsgi packet started
+ * but not finished within socket-timeout goes to Python (pending) to be logged as uWSGI
+ * does ("timed out ... reading a uwsgi packet"), then closed. */
+static void sweep(pf_app_loop *l, int64_t now, pf_app_ready *ctx)
 {
     pthread_mutex_lock(&l->lock);
     if (now >= l->next_sweep) {
         l->next_sweep = now + SWEEP_MS;
         for (int fd = 0; fd < l->max_conns; fd++) {
             conn_t *c = l->conns[fd];
-            if (c && !c->busy && now - c->last_ms > l->idle_ms)
+            if (!c || c->busy)
+                continue;
+            if (c->uwsgi && c->have && !c->ended && now - c->last_ms > l->packet_ms
+                && ctx->ipending == ctx->npending && ctx->npending < PF_APP_BATCH) {
+                c->ended = PF_APP_TIMEOUT;
+                ctx->pending[ctx->npending++] = (uint64_t)fd;
+            } else if (now - c->last_ms > l->idle_ms && !c->ended) {
                 close_conn_locked(l, c);
+            }
         }
     }
     pthread_mutex_unlock(&l->lock);
@@ -221,6 +233,7 @@ static int accept_some(pf_app_loop *l, int i, pf_app_ready *ctx, int *err)
         c->listener = i;
         c->uwsgi = !l->is_http[i];
         c->armed = 0;
+        c->ended = 0;
         c->busy = 0;
         c->have = 0;
         c->last_ms = now_ms();
@@ -276,11 +289,11 @@ static int serve_conn(pf_app_loop *l, int fd, pf_app_ready *ctx)
     if (!c)
         return 0;
     for (;;) {
-        if (c->uwsgi && c->have && uwsgi_ready(l, c)) {
+        if (c->uwsgi && c->have && (c->ended || uwsgi_ready(l, c))) {
             ctx->fd = fd;
             ctx->listener = c->listener;
             ctx->kind = PF_APP_READY_UWSGI;
-            ctx->status = 0;
+            ctx->status = c->ended;          /* 0, or a cut-short packet for Python to log */
             ctx->buf = c->buf;
             ctx->have = c->have;
             ctx->peer = c->peer;
@@ -321,6 +334,10 @@ static int serve_conn(pf_app_loop *l, int fd, pf_app_ready *ctx)
             } else if (l->oneshot && arm(l, fd, EPOLL_CTL_MOD) < 0) {
                 close_conn_locked(l, c);
             }
+        } else if (c->uwsgi && c->have) {
+            c->ended = PF_APP_CLOSED;  /* a packet cut short: Python logs it, then done() closes */
+            pthread_mutex_unlock(&l->lock);
+            continue;
         } else {
             close_conn_locked(l, c);   /* EOF or reset: the client is gone */
         }
@@ -383,8 +400,12 @@ int pf_app_loop_next(pf_app_loop *l, pf_app_ready *ctx, int timeout_ms, int *err
                 return r;
         }
         int64_t now = now_ms();
-        if (now >= l->next_sweep)
-            sweep(l, now);
+        if (now >= l->next_sweep) {
+            ctx->npending = ctx->ipending = 0;
+            sweep(l, now, ctx);
+            if (ctx->npending)
+                continue;                /* cut-short uwsgi packets to report */
+        }
         int wait = timeout_ms < 0 || timeout_ms > SWEEP_MS ? SWEEP_MS : timeout_ms;
         if (l->draining) {
             if (drained(l))
@@ -471,9 +492,10 @@ int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, ui
     return c ? 0 : -1;
 }
 
-void pf_app_loop_uwsgi_limit(pf_app_loop *l, uint32_t max_datasize)
+void pf_app_loop_uwsgi_limit(pf_app_loop *l, uint32_t max_datasize, int packet_timeout_ms)
 {
     l->max_datasize = max_datasize;
+    l->packet_ms = packet_timeout_ms;
 }
 
 /* A complete uwsgi packet head in ctx->buf: parse it once, its flat vars into out (tidied
@@ -481,6 +503,8 @@ void pf_app_loop_uwsgi_limit(pf_app_loop *l, uint32_t max_datasize)
 static int uwsgi_environ(pf_app_loop *l, pf_app_ready *ctx, char *out, size_t cap, int64_t *info)
 {
     pf_uwsgi_packet *pkt = &ctx->pkt;
+    if (ctx->status < 0)
+        return PF_APP_UWSGI_BAD;        /* cut short: PF_APP_CLOSED / PF_APP_TIMEOUT */
     int rc = pf_uwsgi_parse(ctx->buf, ctx->have, l->max_datasize, pkt, NULL, 0, out, cap);
     if (rc == PF_NEED_MORE)
         rc = PF_E_UWSGI_TOO_BIG;        /* the buffer is full and the head still incomplete */

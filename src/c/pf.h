@@ -585,8 +585,11 @@ int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, ui
  * flat length in out. PF_APP_UWSGI_BAD: the packet is refused (ctx->status = PF_E_UWSGI_*,
  * ctx->pkt as far as parsed): log it, step(keep = 0). Give a uwsgi request back with
  * step(consumed, keep) like an HTTP one: keep = 1 only for PF_UWSGI_PERSIST. */
-/* buffer-size of the app: the largest uwsgi vars block accepted (default: bufsize - 4). */
-void pf_app_loop_uwsgi_limit(pf_app_loop *l, uint32_t max_datasize);
+/* buffer-size of the app: the largest uwsgi vars block accepted (default: bufsize - 4), and
+ * socket-timeout: a packet begun must be complete within it (default idle_ms), else it is
+ * reported as PF_APP_UWSGI_BAD with ctx->status PF_APP_TIMEOUT (PF_APP_CLOSED: the peer
+ * closed in the middle of one; ctx->have = bytes received). */
+void pf_app_loop_uwsgi_limit(pf_app_loop *l, uint32_t max_datasize, int packet_timeout_ms);
 int pf_app_loop_step(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep,
                      char *out, size_t cap, int64_t *info, int *err);
 

@@ -108,17 +108,6 @@ def test_set_rest_and_wake_drains():
         lp.close()
 
 
-def test_uwsgi_listener_returns_fd():
-    lp = Loop(uwsgi=True)
-    try:
-        c = socket.create_connection(("127.0.0.1", lp.port))
-        assert lp.wait_ready() == 1 and lp.ctx.kind == lib.PF_APP_READY_UWSGI
-        os.close(lp.ctx.fd)
-        c.close()
-    finally:
-        lp.close()
-
-
 def test_idle_connections_closed_after_timeout():
     lp = Loop(idle_ms=100)
     try:

@@ -131,7 +131,7 @@ class Worker:
                                    self.cfg.threads, self.http_idle_ms, err)
         if loop == ffi.NULL:
             raise OSError(err[0], f"epoll setup failed: {os.strerror(err[0])}")
-        lib.pf_app_loop_uwsgi_limit(loop, self.bsize)
+        lib.pf_app_loop_uwsgi_limit(loop, self.bsize, self.timeout_ms)
         self.loop = loop
         for core in range(self.cfg.threads):
             t = threading.Thread(target=self.serve_loop, args=(core, fds), name=f"core-{core}", daemon=True)
