@@ -598,7 +598,8 @@ static int build_head(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         HB_LIT(&b, "\r\n");
     }
     int no_body = q->header_only || r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
-    if (u->resp_mode == PF_BODY_LENGTH && r->status != 204)
+    /* HEAD: the upstream's Content-Length is passed, as nginx does (its body is not) */
+    if ((u->resp_mode == PF_BODY_LENGTH || (q->header_only && r->body == PF_BODY_LENGTH)) && r->status != 204)
         hb_put(&b, tmp, (size_t)snprintf(tmp, sizeof tmp, "Content-Length: %lld\r\n", (long long)r->content_length));
     if (lm_i >= 0 && !hidden(w, pc, "last-modified", 13)) { HB_LIT(&b, "Last-Modified: "); hb_put(&b, HV(lm_i)); HB_LIT(&b, "\r\n"); }
     if (loc_i >= 0 && !hidden(w, pc, "location", 8)) {
