@@ -95,8 +95,9 @@ class PyFront:
 
 
 def start_pyfront(procs, tmp_path, locations: str, extra_http: str = "", port: int | None = None,
-                  name: str = "pf") -> PyFront:
-    """A pyfront front worker (front_child) on the same server block start_nginx writes."""
+                  name: str = "pf", app_links=()) -> PyFront:
+    """A pyfront front worker (front_child) on the same server block start_nginx writes.
+    app_links: uwsgi sockets to treat as pyfront's own apps (compile_proxy.AppLink)."""
     from pyfront.config.compile import compile_front
     from pyfront.config.nginx import load_nginx_files
     prefix = tmp_path / name
@@ -116,7 +117,7 @@ def start_pyfront(procs, tmp_path, locations: str, extra_http: str = "", port: i
     path = prefix / "site.conf"
     path.write_text(textwrap.dedent(conf))
     cfg, diags = load_nginx_files([str(path)], prefix=str(prefix))
-    blob = compile_front(cfg)
+    blob = compile_front(cfg, app_links)
     blob_path = prefix / "routes.blob"
     blob_path.write_bytes(blob)
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
