@@ -1,5 +1,8 @@
 /*
- * app_loop.c — the app worker's HTTP connection multiplexer (http-socket mode).
+ * app_loop.c — the app worker's connection multiplexer: HTTP keep-alive clients
+ * (http-socket) and uwsgi connections, which pyfront's front keeps open between requests
+ * when it marks its packets (docs/proxy.md "Persistent connections to pyfront's own app");
+ * an unmarked uwsgi connection (nginx's) is closed after its response.
  *
  * Why: thread-per-connection cannot serve keep-alive clients — with `threads = 1` one
  * idle keep-alive client would hold the worker for http-timeout while every other client
