@@ -526,6 +526,17 @@ static void hb_put(hb *b, const char *s, size_t n)
 }
 #define HB_LIT(b, s) hb_put(b, s, sizeof(s) - 1)
 
+/* decimal digits of v (at least `width`, zero-padded): no printf on the per-response path
+ * (snprintf's format parsing was ~1.5 % of the front's CPU per proxied response, perf) */
+static void hb_dec(hb *b, uint64_t v, int width)
+{
+    char d[24];
+    int n = 0;
+    do { d[sizeof d - 1 - n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n < width && n < (int)sizeof d) d[sizeof d - 1 - n++] = '0';
+    hb_put(b, d + sizeof d - n, (size_t)n);
+}
+
 static int want_keepalive(pf_worker *w, pf_conn *c, pf_req *q)
 {
     const rt_conf *cf = q->conf >= 0 ? &w->rt->conf[q->conf] : NULL;
@@ -555,13 +566,14 @@ static int build_head(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     char tmp[64];
     HB_LIT(&b, "HTTP/1.1 ");
     if (r->reason.len) {
-        hb_put(&b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%03d ", r->status));
+        hb_dec(&b, (uint64_t)r->status, 3);
+        HB_LIT(&b, " ");
         hb_put(&b, hp + r->reason.off, r->reason.len);
     } else {
         size_t sl;
         const char *line = pf_status_line(r->status, &sl);
         if (line && sl) hb_put(&b, line, sl);
-        else hb_put(&b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%03d", r->status));
+        else hb_dec(&b, (uint64_t)r->status, 3);
     }
     HB_LIT(&b, "\r\n");
     int server_i = -1, date_i = -1, ctype_i = -1, lm_i = -1, loc_i = -1;
@@ -599,8 +611,11 @@ static int build_head(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     }
     int no_body = q->header_only || r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200);
     /* HEAD: the upstream's Content-Length is passed, as nginx does (its body is not) */
-    if ((u->resp_mode == PF_BODY_LENGTH || (q->header_only && r->body == PF_BODY_LENGTH)) && r->status != 204)
-        hb_put(&b, tmp, (size_t)snprintf(tmp, sizeof tmp, "Content-Length: %lld\r\n", (long long)r->content_length));
+    if ((u->resp_mode == PF_BODY_LENGTH || (q->header_only && r->body == PF_BODY_LENGTH)) && r->status != 204) {
+        HB_LIT(&b, "Content-Length: ");
+        hb_dec(&b, (uint64_t)r->content_length, 1);
+        HB_LIT(&b, "\r\n");
+    }
     if (lm_i >= 0 && !hidden(w, pc, "last-modified", 13)) { HB_LIT(&b, "Last-Modified: "); hb_put(&b, HV(lm_i)); HB_LIT(&b, "\r\n"); }
     if (loc_i >= 0 && !hidden(w, pc, "location", 8)) {
         HB_LIT(&b, "Location: ");

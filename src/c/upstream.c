@@ -446,6 +446,7 @@ pf_buf *pf_px_pkt_get(pf_worker *w)
 void pf_px_pkt_put(pf_worker *w, pf_buf *b)
 {
     if (!b) return;
+    if (b->cap == PF_BUF_SIZE) { pf_buf_put(w, b); return; }   /* the pooled size (proxy_encode.c) */
     pf_px *px = w->px;
     if (!px || px->nfree_pkts >= 8) { free(b); return; }
     b->next = px->free_pkts;

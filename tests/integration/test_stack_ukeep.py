@@ -71,6 +71,10 @@ def application(environ, start_response):
     if path in ("/204", "/304"):        # an app that wrongly returns a body with them
         start_response(path[1:] + " X", [("Content-Type", "text/plain")])
         return [b"must-not-be-sent"]
+    if path == "/hsize":               # total size of the X-Big-* headers the app received
+        n = sum(len(v) for k, v in environ.items() if k.startswith("HTTP_X_BIG_"))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(n).encode()]
     if path == "/boom":
         raise RuntimeError("boom")
     if path == "/close":                # the app asks for a close: the connection is not kept
@@ -98,12 +102,13 @@ server {{
     listen 127.0.0.1:{self.port};
     access_log {d}/access.log;
     client_max_body_size 64m;
+    large_client_header_buffers 8 16k;
     location / {{ include uwsgi_params; uwsgi_pass {target}; }}
 }}
 """)
         (d / "app.py").write_text(APP)
         (d / "app.ini").write_text(f"[uwsgi]\nsocket = {self.sock}\nchdir = %d\nwsgi-file = app.py\n"
-                                   f"processes = {processes}\nthreads = 1\nmaster = true\n")
+                                   f"processes = {processes}\nthreads = 1\nmaster = true\nbuffer-size = 65535\n")
         self.p = procs(pyfront_cmd("serve", str(d)), stdout=open(tmp_path / "serve.out", "wb"))
         wait_for_port(self.port, proc=self.p.p)
         wait_until(lambda: self.get_ok("/"), timeout=30, what="the app through the front")
@@ -371,3 +376,15 @@ def test_kept_connections_are_closed_with_the_stack(tmp_path, procs):
     s.stop()                                 # SIGQUIT: graceful, the idle kept connections do not hold it
     for k in kids:
         assert not os.path.exists(f"/proc/{k}") or open(f"/proc/{k}/stat").read().split()[2] == "Z"
+
+
+def test_packets_bigger_than_the_pooled_buffer(stack):
+    """A uwsgi packet over 16 KiB (the front's pooled buffer) goes out in the 64 KiB class."""
+    c = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=30)
+    try:
+        for size in (100, 15000, 40000):
+            hdrs = {f"X-Big-{i}": "v" * (size // 5) for i in range(5)}
+            st, _, body = stack.request("GET", "/hsize", headers=hdrs, conn=c)
+            assert (st, body) == (200, str(5 * (size // 5)).encode())
+    finally:
+        c.close()
