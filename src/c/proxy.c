@@ -160,10 +160,14 @@ static int close_client(pf_worker *w, pf_conn *c, pf_req *q, int status)
 /* ---- connect --------------------------------------------------------------- */
 /* op: EPOLL_CTL_ADD for a new connection; EPOLL_CTL_MOD for one taken from the keep-alive
  * cache, which stayed registered (under its previous owner's tag) while parked. */
+static uint64_t up_tag(pf_worker *w, pf_conn *c)
+{
+    return PF_EV_UPSTREAM | ((uint64_t)(c - w->conns) << 32) | c->gen;
+}
+
 static int up_register(pf_worker *w, pf_conn *c, pf_up *u, int op)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                             .data.u64 = PF_EV_UPSTREAM | ((uint64_t)(c - w->conns) << 32) | c->gen};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = up_tag(w, c)};
     if (epoll_ctl(w->epfd, op, u->fd, &ev) < 0) {
         pf_log_error(w, PF_LOG_ALERT, c, c->req, "epoll_ctl(%s, upstream %d) failed (%d: %s)",
                      op == EPOLL_CTL_MOD ? "MOD" : "ADD", u->fd, errno, strerror(errno));
@@ -281,13 +285,15 @@ static int up_connect(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         u->tries++;
         if (ups->keepalive) {
             uint32_t reqs = 0;
-            int fd = pf_ka_take(w, pc->upstream, peer, &reqs);
+            uint64_t tag = up_tag(w, c);
+            int fd = pf_ka_take(w, pc->upstream, peer, &reqs, &tag);
             u->ka_requests = 0;
             if (fd >= 0) {
                 u->fd = fd;
                 u->cached = 1;
                 u->ka_requests = reqs;
-                if (up_register(w, c, u, EPOLL_CTL_MOD) < 0) return up_next(w, c, q, u, NU_ERROR, 502);
+                if (tag == up_tag(w, c)) u->registered = 1;       /* already ours: no re-tag */
+                else if (up_register(w, c, u, EPOLL_CTL_MOD) < 0) return up_next(w, c, q, u, NU_ERROR, 502);
                 u->up_writable = 1;
                 u->phase = PXP_SEND;
                 return 1;
@@ -1066,7 +1072,7 @@ static int relay(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
     if (u->peer >= 0) pf_ups_free_peer(w, u->pc->upstream, u->peer, 0);
     u->phase = PXP_DONE;
     if (ok && u->keep_upstream && u->fd >= 0 && u->resp_mode != PF_BODY_CLOSE) {
-        pf_ka_park(w, u->pc->upstream, u->peer, u->fd, u->ka_requests + 1);   /* stays in epoll */
+        pf_ka_park(w, u->pc->upstream, u->peer, u->fd, u->ka_requests + 1, up_tag(w, c));   /* stays in epoll */
         u->fd = -1;
     }
     up_close_fd(w, u);

@@ -149,6 +149,7 @@ typedef struct pf_up {
 
 typedef struct {
     int fd; int peer; int64_t since; uint32_t requests;
+    uint64_t tag;                            /* its epoll registration's data (the last owner) */
 } pf_ka_conn;
 
 typedef struct {
@@ -189,8 +190,10 @@ void pf_px_pkt_put(struct pf_worker *w, pf_buf *b);
 /* Idle connections stay registered in the worker's epoll set while parked (their stale
  * tag routes a late event to a connection that ignores it), so a reuse costs one
  * EPOLL_CTL_MOD, not DEL at park + ADD at take. */
-int pf_ka_take(struct pf_worker *w, uint32_t ups, int peer, uint32_t *requests);
-void pf_ka_park(struct pf_worker *w, uint32_t ups, int peer, int fd, uint32_t requests);
+/* pf_ka_take: *tag in = the caller's epoll tag (its own parked connection is preferred),
+ * out = the taken connection's registration: re-tag it (EPOLL_CTL_MOD) when they differ. */
+int pf_ka_take(struct pf_worker *w, uint32_t ups, int peer, uint32_t *requests, uint64_t *tag);
+void pf_ka_park(struct pf_worker *w, uint32_t ups, int peer, int fd, uint32_t requests, uint64_t tag);
 /* body.c: read the request body; 1 done, 0 wait, <0: -status to answer, or -1 close */
 int pf_body_read(struct pf_worker *w, struct pf_conn *c, struct pf_req *q, pf_up *u);
 void pf_body_release(struct pf_worker *w, pf_up *u);
