@@ -309,6 +309,8 @@ int pf_app_uwsgi_next(pf_app_uconn *u)
         return rc;
     u->head_len = (uint32_t)rc;
     u->flags = 0;
+    if (u->pkt.modifier2 == PF_UWSGI_KEEP || u->pkt.modifier2 == PF_UWSGI_KEEP_HEAD)
+        u->flags |= PF_UWSGI_PERSIST;       /* pyfront's front: the caller hands it to app_loop.c */
     if (u->pkt.flat_nul || u->pkt.flat_dup)
         u->flags |= PF_UWSGI_SLOW;          /* Python takes the general path */
     else

@@ -46,6 +46,7 @@ typedef struct {
     int ended;             /* uwsgi, a packet cut short: PF_APP_CLOSED (peer closed) or PF_APP_TIMEOUT */
     int busy;              /* handed to Python (between next() and done()) */
     int64_t last_ms;       /* last activity, for http-timeout */
+    uint32_t cap;          /* bytes of buf: the loop's bufsize, more for an adopted connection */
     uint32_t have;
     uint32_t peer_len;
     char peer[64];         /* "addr\0port" (REMOTE_ADDR, REMOTE_PORT), formatted once per connection */
@@ -66,6 +67,8 @@ struct pf_app_loop {
     pf_http_limits limits;
     uint32_t max_datasize; /* uwsgi buffer-size (pf_app_loop_uwsgi_limit) */
     int packet_ms;         /* uwsgi socket-timeout: a packet started must be complete within it */
+    int hot;               /* uwsgi listener that just gave a connection (threads == 1), -1: none */
+    int hot_runs;          /* accepts in a row without an epoll_wait */
 };
 
 static int64_t now_ms(void)
@@ -115,6 +118,7 @@ pf_app_loop *pf_app_loop_new(const int *lfds, const int *is_http, int n, int wak
     l->limits.max_header_line = bufsize;
     l->max_datasize = bufsize > PF_UWSGI_HEAD ? bufsize - PF_UWSGI_HEAD : 0;
     l->packet_ms = idle_ms;
+    l->hot = -1;
     l->next_sweep = now_ms() + SWEEP_MS;
     for (int i = 0; i < n; i++) {
         l->lfds[i] = lfds[i];
@@ -221,6 +225,7 @@ static int accept_some(pf_app_loop *l, int i, pf_app_ready *ctx, int *err)
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(l->lfds[i], (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        l->hot = fd >= 0 && !l->is_http[i] && !l->oneshot ? i : -1;
         if (fd < 0) {
             if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
                 return 0;
@@ -233,6 +238,7 @@ static int accept_some(pf_app_loop *l, int i, pf_app_ready *ctx, int *err)
             continue;
         }
         c->fd = fd;
+        c->cap = l->bufsize;
         c->listener = i;
         c->uwsgi = !l->is_http[i];
         c->armed = 0;
@@ -276,7 +282,7 @@ static int uwsgi_ready(const pf_app_loop *l, const conn_t *c)
     uint32_t datasize = (uint32_t)p[1] | ((uint32_t)p[2] << 8);
     if ((p[0] != 0 && p[0] != 30) || datasize > l->max_datasize)
         return 1;
-    return c->have >= PF_UWSGI_HEAD + datasize || c->have >= l->bufsize;
+    return c->have >= PF_UWSGI_HEAD + datasize || c->have >= c->cap;
 }
 
 /* A readable connection: read, parse; 1 = a complete head (or a parse error) in ctx. */
@@ -305,7 +311,7 @@ static int serve_conn(pf_app_loop *l, int fd, pf_app_ready *ctx)
         }
         if (c->have && !c->uwsgi) {
             int rc = pf_http_parse_request(c->buf, c->have, &l->limits, &ctx->req);
-            if (rc == PF_NEED_MORE && c->have >= l->bufsize)
+            if (rc == PF_NEED_MORE && c->have >= c->cap)
                 rc = PF_E_HEADER_TOO_LARGE;
             if (rc != PF_NEED_MORE) {
                 ctx->fd = fd;
@@ -319,7 +325,7 @@ static int serve_conn(pf_app_loop *l, int fd, pf_app_ready *ctx)
                 return 1;
             }
         }
-        ssize_t r = recv(fd, c->buf + c->have, l->bufsize - c->have, 0);
+        ssize_t r = recv(fd, c->buf + c->have, c->cap - c->have, 0);
         if (r > 0) {
             c->have += (uint32_t)r;
             c->last_ms = now_ms();
@@ -402,6 +408,19 @@ int pf_app_loop_next(pf_app_loop *l, pf_app_ready *ctx, int timeout_ms, int *err
             if (r != 0)
                 return r;
         }
+        /* One connection per request (nginx -> uwsgi): while the listener keeps giving
+         * connections and no other connection is open, accept the next one at once instead
+         * of asking epoll first (the old blocking loop's accept-first: one epoll_wait less
+         * per request, measured with strace -c); bounded so the wake fd is seen. */
+        if (l->hot >= 0 && !l->draining && l->nconns == 0 && l->hot_runs < PF_APP_BATCH) {
+            l->hot_runs++;
+            int r = accept_some(l, l->hot, ctx, err);
+            if (r != 0)
+                return r;
+            continue;
+        }
+        l->hot = -1;
+        l->hot_runs = 0;
         int64_t now = now_ms();
         if (now >= l->next_sweep) {
             ctx->npending = ctx->ipending = 0;
@@ -478,6 +497,37 @@ void pf_app_loop_done(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int 
         }
         pthread_mutex_unlock(&l->lock);
     }
+}
+
+/* A uwsgi connection the blocking loop accepted and read (app_io.c pf_app_uwsgi_next), whose
+ * packet turned out marked: it joins the table with the bytes read so far, first in
+ * ctx->pending, so the next step() serves it from here on. */
+int pf_app_loop_adopt(pf_app_loop *l, pf_app_ready *ctx, int fd, int listener, const char *bytes, uint32_t len)
+{
+    uint32_t cap = len > l->bufsize ? len : l->bufsize;
+    conn_t *c = fd >= 0 && fd < l->max_conns && listener >= 0 && listener < l->n ? malloc(sizeof *c + cap) : NULL;
+    if (!c)
+        return -1;
+    c->fd = fd;
+    c->cap = cap;
+    c->listener = listener;
+    c->uwsgi = 1;
+    c->armed = 0;
+    c->ended = 0;
+    c->busy = 0;
+    c->have = len;
+    memcpy(c->buf, bytes, len);
+    c->last_ms = now_ms();
+    c->peer_len = 0;
+    pthread_mutex_lock(&l->lock);
+    l->conns[fd] = c;
+    l->nconns++;
+    pthread_mutex_unlock(&l->lock);
+    ctx->fd = -1;
+    ctx->pending[0] = (uint64_t)fd;
+    ctx->ipending = 0;
+    ctx->npending = 1;
+    return 0;
 }
 
 int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, uint32_t len)

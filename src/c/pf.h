@@ -590,6 +590,11 @@ int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, ui
  * reported as PF_APP_UWSGI_BAD with ctx->status PF_APP_TIMEOUT (PF_APP_CLOSED: the peer
  * closed in the middle of one; ctx->have = bytes received). */
 void pf_app_loop_uwsgi_limit(pf_app_loop *l, uint32_t max_datasize, int packet_timeout_ms);
+/* A uwsgi-only worker thread serves nginx's one-connection-per-request packets with the
+ * blocking pf_app_uwsgi_next (cheaper: accept first, no table); the first marked packet
+ * (PF_UWSGI_PERSIST in u->flags) hands its connection and the bytes read (len) to the loop
+ * and the thread continues with pf_app_loop_step on a fresh ctx. 0, or -1 (fd not taken). */
+int pf_app_loop_adopt(pf_app_loop *l, pf_app_ready *ctx, int fd, int listener, const char *bytes, uint32_t len);
 int pf_app_loop_step(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep,
                      char *out, size_t cap, int64_t *info, int *err);
 

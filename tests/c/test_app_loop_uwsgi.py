@@ -188,3 +188,27 @@ def test_graceful_stop_closes_idle_kept_connections():
         c.close()
     finally:
         lp.close()
+
+
+def test_adopted_connection_is_served_first_then_kept():
+    """pf_app_loop_adopt: the blocking loop read a marked packet (plus body bytes, more than
+    the loop's own buffer) and hands the connection over."""
+    lp = ULoop()
+    try:
+        c = lp.connect()
+        data = pkt(lib.PF_UWSGI_KEEP, CONTENT_LENGTH="20000") + b"b" * 20000
+        c.sendall(data)
+        fd = lp.ls.accept()[0].detach()
+        got = b""
+        while len(got) < len(data):
+            got += os.read(fd, 65536)
+        assert lib.pf_app_loop_adopt(lp.l, lp.ctx, fd, 0, got, len(got)) == 0
+        assert lp.step() == lib.PF_APP_UWSGI
+        head_len, have = lp.info[1], lp.info[4]
+        assert lp.info[0] == fd and have == len(data) and lp.info[2] & lib.PF_UWSGI_PERSIST
+        c.sendall(pkt(lib.PF_UWSGI_KEEP, CONTENT_LENGTH="0"))
+        assert lp.step(have, 1) == lib.PF_APP_UWSGI and lp.info[0] == fd
+        lib.pf_app_loop_done(lp.l, lp.ctx, 0, 0)
+        c.close()
+    finally:
+        lp.close()

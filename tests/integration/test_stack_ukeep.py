@@ -86,7 +86,7 @@ def application(environ, start_response):
 
 
 class Stack:
-    def __init__(self, tmp_path, procs, processes=1, upstream_keepalive=None):
+    def __init__(self, tmp_path, procs, processes=1, upstream_keepalive=None, threads=1):
         self.port = free_port()
         d = self.dir = tmp_path / "c"
         d.mkdir()
@@ -108,7 +108,7 @@ server {{
 """)
         (d / "app.py").write_text(APP)
         (d / "app.ini").write_text(f"[uwsgi]\nsocket = {self.sock}\nchdir = %d\nwsgi-file = app.py\n"
-                                   f"processes = {processes}\nthreads = 1\nmaster = true\nbuffer-size = 65535\n")
+                                   f"processes = {processes}\nthreads = {threads}\nmaster = true\nbuffer-size = 65535\n")
         self.p = procs(pyfront_cmd("serve", str(d)), stdout=open(tmp_path / "serve.out", "wb"))
         wait_for_port(self.port, proc=self.p.p)
         wait_until(lambda: self.get_ok("/"), timeout=30, what="the app through the front")
@@ -181,6 +181,17 @@ def test_app_accepts_far_fewer_connections_than_requests(stack):
     # no client ever sees a hop-by-hop header of the hop
     st, h, body = stack.request("GET", "/")
     assert (st, body) == (200, b"hello") and h["connection"] == "keep-alive" and h["content-length"] == "5"
+
+
+def test_threads_switch_to_the_multiplexer_one_by_one(tmp_path, procs):
+    """threads = 4: each thread starts in the blocking uwsgi loop and moves to the C
+    multiplexer at its first marked packet; requests keep flowing on kept connections."""
+    s = Stack(tmp_path, procs, threads=4)
+    try:
+        seen = conn_inodes(s, 240, clients=4)
+        assert len(seen) <= 16, (len(seen), sorted(seen))
+    finally:
+        s.stop()
 
 
 def test_without_keepalive_each_request_is_a_new_connection(tmp_path, procs):

@@ -122,9 +122,12 @@ class Worker:
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
         fds = [s.fileno() for s, _ in self.listeners]
-        # Every worker multiplexes its connections in C (app_loop.c): HTTP keep-alive clients
-        # and uwsgi connections, which pyfront's front keeps open between requests
-        # (docs/proxy.md), so one idle connection never holds a thread.
+        # Connections are multiplexed in C (app_loop.c): HTTP keep-alive clients, and uwsgi
+        # connections pyfront's front keeps open between requests (docs/proxy.md), so one
+        # idle connection never holds a thread. A uwsgi-only worker starts with the cheaper
+        # blocking loop (nginx: one connection per request) and a thread switches to the
+        # multiplexer at its first marked packet (adopt_and_mux).
+        self.http_listeners = any(ls.protocol == "http" for _, ls in self.listeners)
         err = ffi.new("int *")
         loop = lib.pf_app_loop_new(ffi.new("int[]", fds), ffi.new("int[]", [ls.protocol == "http" for _, ls in self.listeners]),
                                    len(fds), self.wake_r, max(self.cfg.buffer_size, 8192) + 4096,
@@ -203,7 +206,7 @@ class Worker:
 
     # ------------------------------------------------------------------ serving
     def serve_loop(self, core: int, fds: list[int]) -> None:
-        if self.loop is not None:
+        if self.http_listeners:
             return self.serve_loop_mux(core)
         lfds = ffi.new("int[]", fds)
         io = IOCtx(self.cfg.buffer_size)
@@ -222,6 +225,8 @@ class Worker:
                     if fl:
                         if fl & NEWSHAPE:
                             self.new_shape(u.sh, shapes)
+                        if fl & U_PERSIST:       # pyfront's front: this thread goes multiplexed
+                            return self.adopt_and_mux(u, core)
                         if fl & ~NEWSHAPE:
                             handle(u.fd, io, core, core_off, u.which, u.head_len)
                             continue
@@ -473,12 +478,25 @@ class Worker:
         return False
 
     # ------------------------------------------------------------------ HTTP (http-socket)
-    def serve_loop_mux(self, core: int) -> None:
-        """Threads of a worker with an HTTP listener: connections are multiplexed in C (app_loop.c).
-        One C call per request (pf_app_loop_step) gives back the previous request and
-        returns the next one's environ."""
+    def adopt_and_mux(self, u, core: int) -> None:
+        """A marked packet (pyfront's front keeps its connections, docs/proxy.md) reached the
+        blocking uwsgi loop: its connection and bytes go to the C multiplexer, which serves
+        it and every connection after it for this thread."""
         ctx = ffi.new("pf_app_ready *")
-        ctx.fd = -1
+        if lib.pf_app_loop_adopt(self.loop, ctx, u.fd, u.which, u.buf, u.nread) < 0:
+            self.log(f"worker {self.wid}: cannot take a kept uwsgi connection (fd {u.fd}): closing it")
+            os.close(u.fd)
+            ctx.fd = -1
+        u.fd = -1
+        return self.serve_loop_mux(core, ctx)
+
+    def serve_loop_mux(self, core: int, ctx=None) -> None:
+        """Threads of a worker with an HTTP listener, or serving pyfront's front: connections
+        are multiplexed in C (app_loop.c). One C call per request (pf_app_loop_step) gives
+        back the previous request and returns the next one's environ."""
+        if ctx is None:
+            ctx = ffi.new("pf_app_ready *")
+            ctx.fd = -1
         err = ffi.new("int *")
         io = IOCtx(self.cfg.buffer_size)
         info = ffi.new("int64_t[10]")
