@@ -252,6 +252,12 @@ static int accept_some(pf_app_loop *l, int i, pf_app_ready *ctx, int *err)
         l->conns[fd] = c;
         l->nconns++;
         pthread_mutex_unlock(&l->lock);
+        if (c->uwsgi && ss.ss_family != AF_UNIX) {
+            /* a kept connection carries many responses; a streamed one is several writes, and
+             * Nagle would hold its last chunk for the front's delayed ACK (up to 40 ms) */
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
         if (c->uwsgi)
             return serve_conn(l, fd, ctx);   /* nginx writes the packet right after connect(): it is
                                                 usually here, and the connection joins the epoll set
@@ -519,6 +525,8 @@ int pf_app_loop_adopt(pf_app_loop *l, pf_app_ready *ctx, int fd, int listener, c
     memcpy(c->buf, bytes, len);
     c->last_ms = now_ms();
     c->peer_len = 0;
+    int one = 1;               /* TCP: see accept_some (on a unix socket this fails harmlessly) */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     pthread_mutex_lock(&l->lock);
     l->conns[fd] = c;
     l->nconns++;

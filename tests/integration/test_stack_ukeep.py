@@ -86,16 +86,21 @@ def application(environ, start_response):
 
 
 class Stack:
-    def __init__(self, tmp_path, procs, processes=1, upstream_keepalive=None, threads=1):
+    def __init__(self, tmp_path, procs, processes=1, upstream_keepalive=None, threads=1, tcp=False):
         self.port = free_port()
         d = self.dir = tmp_path / "c"
         d.mkdir()
         self.sock = d / "app.sock"
+        if tcp:                     # the app on 0.0.0.0:P, the front passing to 127.0.0.1:P
+            p = free_port()
+            app_sock, peer = f"0.0.0.0:{p}", f"127.0.0.1:{p}"
+        else:
+            app_sock, peer = str(self.sock), f"unix:{self.sock}"
         if upstream_keepalive is None:
-            target, ups = f"unix:{self.sock}", ""
+            target, ups = peer, ""
         else:
             target = "app"
-            ups = f"upstream app {{ server unix:{self.sock}; keepalive {upstream_keepalive}; }}"
+            ups = f"upstream app {{ server {peer}; keepalive {upstream_keepalive}; }}"
         (d / "site.conf").write_text(f"""error_log {d}/error.log info;
 {ups}
 server {{
@@ -107,7 +112,7 @@ server {{
 }}
 """)
         (d / "app.py").write_text(APP)
-        (d / "app.ini").write_text(f"[uwsgi]\nsocket = {self.sock}\nchdir = %d\nwsgi-file = app.py\n"
+        (d / "app.ini").write_text(f"[uwsgi]\nsocket = {app_sock}\nchdir = %d\nwsgi-file = app.py\n"
                                    f"processes = {processes}\nthreads = {threads}\nmaster = true\nbuffer-size = 65535\n")
         self.p = procs(pyfront_cmd("serve", str(d)), stdout=open(tmp_path / "serve.out", "wb"))
         wait_for_port(self.port, proc=self.p.p)
@@ -190,6 +195,24 @@ def test_threads_switch_to_the_multiplexer_one_by_one(tmp_path, procs):
     try:
         seen = conn_inodes(s, 240, clients=4)
         assert len(seen) <= 16, (len(seen), sorted(seen))
+    finally:
+        s.stop()
+
+
+def test_tcp_app_socket_is_kept_too(tmp_path, procs):
+    """socket = 0.0.0.0:P and uwsgi_pass 127.0.0.1:P are the same link; a streamed answer
+    over a kept TCP connection still arrives whole."""
+    s = Stack(tmp_path, procs, tcp=True)
+    try:
+        seen = conn_inodes(s, 90)
+        assert len(seen) <= 12, len(seen)
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        try:
+            for _ in range(5):
+                st, _, body = s.request("GET", "/stream", conn=c)
+                assert (st, body) == (200, b"".join(b"part%d;" % i for i in range(50)))
+        finally:
+            c.close()
     finally:
         s.stop()
 
