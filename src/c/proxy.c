@@ -222,8 +222,15 @@ static void mark_holdable(pf_worker *w, pf_up *u, int err)
 static int up_next(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, int ft, int status)
 {
     const rt_pxconf *pc = u->pc;
-    if (u->cached && ft == NU_ERROR && u->hlen == 0 && !u->body_streamed) {
-        /* a kept-alive connection the upstream had closed: retry fresh, not a failure */
+    /* A kept-alive connection that failed before any response byte: retried on a new
+     * connection, not counted as a failure — when the upstream never read the request
+     * (send failed, or a reset: a socket closed with unread bytes resets, so a closing app's
+     * idle connection never ends cleanly under a request). A clean EOF means the upstream
+     * read the request and then died (killed, harakiri): as nginx, not retried for
+     * POST/PATCH/LOCK, which may have run. */
+    int ran = u->eof_after_send && u->request_sent && is_non_idempotent(c, q);
+    u->eof_after_send = 0;
+    if (u->cached && ft == NU_ERROR && u->hlen == 0 && !u->body_streamed && !ran) {
         up_close_fd(w, u);
         u->phase = PXP_CONNECT;
         u->out_pos = 0;
@@ -884,7 +891,9 @@ static int read_head(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) { u->up_readable = 0; return 0; }
         if (n == 0) {
-            if (u->cached && u->hlen == 0) return up_next(w, c, q, u, NU_ERROR, 502);
+            u->eof_after_send = u->cached && u->hlen == 0;
+            if (u->eof_after_send && !(u->request_sent && is_non_idempotent(c, q)))
+                return up_next(w, c, q, u, NU_ERROR, 502);     /* retried quietly */
             pf_log_error(w, PF_LOG_ERR, c, q,
                          "upstream prematurely closed connection while reading response header from upstream");
         } else {

@@ -138,6 +138,8 @@ typedef struct pf_up {
     int tunnel, client_eof;                  /* upgraded connection (WebSocket) */
     int holdable;                            /* the failure just seen may be an app swapping (proxy.c hold) */
     int ukeep;                               /* marked uwsgi packet sent: pyfront app, framed response */
+    int eof_after_send;                      /* a kept connection ended cleanly after the request:
+                                                the upstream read it (unread bytes would reset it) */
     uint32_t holds;                          /* reconnects to the same peer so far */
 } pf_up;
 /* Hold and retry (docs/differences.md): a unix-socket upstream that refuses, or resets /

@@ -7,6 +7,7 @@ its own response, never leftovers of the previous one."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import struct
 import threading
@@ -33,6 +34,7 @@ class KeepRecorder:
         self.address = path
         self.response = GOOD
         self.close_after = False
+        self.hangup_next = False               # read the next packet, then close without answering
         self.seen: list[tuple[int, int]] = []
         self.lock = threading.Lock()
         self.nconn = 0
@@ -62,10 +64,16 @@ class KeepRecorder:
             while True:
                 buf = self.exact(c, 4, b"")
                 size = struct.unpack("<H", buf[1:3])[0]
-                self.exact(c, 4 + size, buf)     # GET: no body
+                buf = self.exact(c, 4 + size, buf)
+                cl = re.search(rb"\x0e\x00CONTENT_LENGTH(..)", buf, re.S)
+                n = int(buf[cl.end():cl.end() + struct.unpack("<H", cl.group(1))[0]] or b"0") if cl else 0
+                self.exact(c, 4 + size + n, buf)
                 with self.lock:
                     self.seen.append((cid, buf[3]))
                     resp, close = self.response, self.close_after
+                    if self.hangup_next:
+                        self.hangup_next = False
+                        return
                 c.sendall(resp)
                 if close:
                     return
@@ -182,3 +190,36 @@ def test_head_is_marked_and_reused(setup):
     with rec.lock:
         seen = rec.seen[n0:]
     assert seen[0][1] == lib.PF_UWSGI_KEEP_HEAD and seen[0][0] == seen[-1][0]
+
+
+def test_kept_connection_dying_after_the_request_was_read(setup):
+    """The app read the request and died (SIGKILL, harakiri): a clean EOF on the kept
+    connection. GET is sent again on a new connection (as nginx retries a cached
+    connection); POST may have run, so it is not (502, as nginx's non_idempotent rule)."""
+    rec, pf = setup
+    with rec.lock:
+        rec.response, rec.close_after = GOOD, False
+    assert exchange(pf.port).endswith(b"good")          # a kept connection is parked now
+    for method, body, want in ((b"GET", b"", b"good"), (b"POST", b"abc", None)):
+        with rec.lock:
+            rec.hangup_next = True
+            n0 = len(rec.seen)
+        s = socket.create_connection(("127.0.0.1", pf.port), timeout=15)
+        s.sendall(method + b" /x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+                  + body)
+        out = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+        s.close()
+        with rec.lock:
+            seen = rec.seen[n0:]
+        if want:
+            assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(want), out[:200]
+            assert len(seen) == 2 and seen[0][0] != seen[1][0]      # retried on a new connection
+        else:
+            assert out.startswith(b"HTTP/1.1 502"), out[:200]
+            assert len(seen) == 1
+        assert exchange(pf.port).endswith(b"good")      # and the front goes on
