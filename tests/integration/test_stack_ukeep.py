@@ -319,7 +319,7 @@ def test_streaming_head_204_304_and_errors(stack):
 
 
 class Stream:
-    """Keep-alive clients sending GETs until stopped; any failure is recorded. A request on
+    """Keep-alive clients sending GETs and POSTs until stopped; any failure is recorded. A request on
     a REUSED client connection that the front closed while idle is retried once, as every
     HTTP client does (RFC 9112 §9.3.1; see test_reload_all_layers)."""
 
@@ -331,21 +331,25 @@ class Stream:
             t.start()
 
     def run(self):
-        c, reused = None, False
+        c, reused, i = None, False, 0
+        post = b"p" * 3000
+        want_post = f"{hashlib.sha256(post).hexdigest()} 3000".encode()
         while not self.stop.is_set():
+            i += 1
+            method, path, body_out, want = ("POST", "/sha", post, want_post) if i % 3 == 0 else ("GET", "/", None, b"hello")
             if c is None:
                 c, reused = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=30), False
             try:
                 try:
-                    st, h, body = self.stack.request("GET", "/", conn=c)
+                    st, h, body = self.stack.request(method, path, body=body_out, conn=c)
                 except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                     if not reused:
                         raise
                     c.close()
                     c = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=30)
-                    st, h, body = self.stack.request("GET", "/", conn=c)
+                    st, h, body = self.stack.request(method, path, body=body_out, conn=c)
                 with self.lock:
-                    if (st, body) == (200, b"hello"):
+                    if (st, body) == (200, want):
                         self.ok += 1
                     else:
                         self.failures.append((st, body[:100]))
