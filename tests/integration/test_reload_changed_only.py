@@ -123,7 +123,19 @@ def test_hup_restarts_only_the_app_that_changed(tmp_path, procs):
         out = p.output()
         assert out.count("app a: unchanged") == 3
         assert "app b: config changed (processes); reloading" in out
+
+        # (4) `touch b.ini` forces b's reload with nothing else changed (documented escape hatch)
+        st = os.stat(conf / "b.ini")
+        os.utime(conf / "b.ini", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        os.kill(p.pid, signal.SIGHUP)
+        reloads_done(p, 4)
+        b3 = wait_until(lambda: (t := settled(p.pid, "b", 3)) and set(t).isdisjoint(b2) and t,
+                        timeout=30, what="b reloaded by touch")
+        s.more()
+        assert app_tree(p.pid, "a") == a0
+        assert "app b: code changed (b.ini); reloading" in p.output()
     assert s.failures == []
+    assert b3
     assert app_tree(p.pid, "a") == a0
     os.kill(p.pid, signal.SIGQUIT)
     assert p.p.wait(30) == 0
