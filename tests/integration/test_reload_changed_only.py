@@ -55,7 +55,7 @@ class Stream:
                     self.ok[port] += 1
                 else:
                     self.failures.append((port, status, body[:100]))
-            except OSError as e:
+            except Exception as e:     # OSError, or http.client's own (a torn response)
                 self.failures.append((port, repr(e)))
 
     def __enter__(self):
@@ -70,12 +70,21 @@ class Stream:
 
     def more(self, n=50):
         start = dict(self.ok)
-        wait_until(lambda: all(self.ok[p] - start[p] >= n for p in self.ports), timeout=60,
-                   what=f"{n} more requests to every app")
+        try:
+            wait_until(lambda: all(self.ok[p] - start[p] >= n for p in self.ports), timeout=60,
+                       what=f"{n} more requests to every app")
+        except AssertionError:
+            raise AssertionError(f"{n} more requests: ok {self.ok} (from {start}), failures "
+                                 f"{self.failures[:5]}, threads alive "
+                                 f"{sum(t.is_alive() for t in self.threads)}") from None
 
 
 def reloads_done(p, n):
-    wait_until(lambda: p.output().count("reload finished") >= n, timeout=60, what=f"reload {n} finished")
+    try:
+        wait_until(lambda: p.output().count("reload finished") >= n, timeout=60, what=f"reload {n} finished")
+    except AssertionError:
+        raise AssertionError(f"reload {n} did not finish; the master's log:\n" + "\n".join(
+            ln for ln in p.output().splitlines() if "] " in ln and "GET /" not in ln)) from None
 
 
 def test_hup_restarts_only_the_app_that_changed(tmp_path, procs):
