@@ -184,3 +184,33 @@ def test_hup_stops_a_removed_app_and_starts_an_added_one(tmp_path, procs):
         probe.close()
     out = p.output()
     assert "app a: unchanged" in out and "app b: removed; stopping it" in out and "app c: added; starting it" in out
+
+
+def test_supervisorctl_reload_with_nothing_changed_keeps_every_process(tmp_path, procs):
+    """`pyfront ctl reload` (supervisor.restart() over XML-RPC, as `supervisorctl reload`) is the
+    same reload as HUP: nothing changed, so the app and the program keep their processes."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    conf = tmp_path / "c"
+    conf.mkdir()
+    pa, ctl = free_port(), free_port()
+    write_app(conf, "a", pa)
+    (conf / "programs.conf").write_text(f"[program:sleeper]\ncommand = sleep 1003\nstartsecs = 0\n"
+                                        f"[inet_http_server]\nport = 127.0.0.1:{ctl}\n"
+                                        f"[supervisorctl]\nserverurl = http://127.0.0.1:{ctl}\n")
+    p = serve(procs, conf)
+    wait_for_port(pa, proc=p.p)
+    wait_for_port(ctl, proc=p.p)
+    a0 = wait_until(lambda: settled(p.pid, "a", 2), timeout=30, what="app a up")
+    sleeper = wait_until(lambda: [c for c in children(p.pid) if "sleep 1003" in title(c)], what="program up")
+    r = subprocess.run([sys.executable, "-m", "pyfront", "ctl", "-c", str(conf), "reload"], capture_output=True,
+                       text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    reloads_done(p, 1)
+    assert get(pa)[0] == 200
+    assert app_tree(p.pid, "a") == a0
+    assert [c for c in children(p.pid) if "sleep 1003" in title(c)] == sleeper
+    out = p.output()
+    assert "app a: unchanged" in out and "program group sleeper: unchanged" in out
