@@ -378,7 +378,8 @@ def _why_reload(proc: _AppProc, cfg, code: dict | None) -> str | None:
         return f"config changed ({', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''})"
     files = app_code.code_changes(proc.code, code)
     if files is None:
-        return f"code not tracked (more than {app_code.MAX_FILES} files under its code roots)"
+        return (f"code not tracked (more than {app_code.MAX_FILES} source files or {app_code.MAX_DIRS} "
+                "directories under its code roots)")
     if files:
         bases = [getattr(cfg, "chdir", None) or os.getcwd(), os.path.dirname(getattr(cfg, "file", "") or "/")]
         shown = [next((os.path.relpath(f, b) for b in bases if f.startswith(b.rstrip("/") + "/")), f)
