@@ -476,11 +476,8 @@ class Controller(cmd.Cmd):
                 data = resp.read1(65536)
                 if not data:
                     break
-                with self._fg_lock:
-                    if self._fg_done.is_set():
-                        return
-                    self.stdout.write(data.decode("utf-8", "replace"))
-                    self.stdout.flush()
+                self.stdout.write(data.decode("utf-8", "replace"))
+                self.stdout.flush()
         except KeyboardInterrupt:
             self.out("")
         finally:
