@@ -32,7 +32,33 @@ def need_peer(program: str) -> str:
     pytest.skip(f"peer {program!r} not installed")
 
 
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORT_RNG = __import__("random").SystemRandom()   # not the global one: hypothesis seeds that
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1") -> int:
+    """A port nothing is bound to, picked BELOW the kernel's ephemeral range. A port from
+    bind(0) comes from that range, so between this call and the server's own bind() any
+    outgoing connect() on the machine (other tests' clients, wrk) could be auto-bound to it,
+    and the server's bind then fails with EADDRINUSE: a flake under load. The kernel never
+    auto-binds outside the range, so only another free_port() caller can race us here (one
+    chance in ~12,000 per pair)."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = _PORT_RNG.randint(max(1025, low - 12000), low - 1)
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))   # no SO_REUSEADDR: a port in TIME_WAIT (just used) is skipped too
+            except OSError:
+                continue
+            return port
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]

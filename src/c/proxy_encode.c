@@ -223,6 +223,25 @@ int pf_px_encode(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
             n++;
         }
     }
+    if (pc->handler == PX_HTTP && n < PX_MAX_PARAMS) {
+        /* Same deliberate addition for proxy_pass (docs/differences.md): the upstream gets
+         * `X-Request-Id: $request_id` unless the client sent one (then the client's header
+         * is passed unchanged with the others) or a proxy_set_header X-Request-Id exists
+         * (an empty one removes the field, as for any proxy_set_header). */
+        size_t cl = 0;
+        int have = pf_req_header(c, q, "x-request-id", 12, &cl) != NULL;
+        for (uint32_t i = 0; i < n && !have; i++)
+            have = kv[i].name_len == 12 && strncasecmp(kv[i].name, "X-Request-Id", 12) == 0;
+        if (!have && sizeof px->scratch - used >= 32) {
+            size_t vl = pf_proxy_var(w, c, q, V_REQUEST_ID, NULL, 0, scratch + used, sizeof px->scratch - used);
+            kv[n].name = "X-Request-Id";
+            kv[n].name_len = 12;
+            kv[n].value = scratch + used;
+            kv[n].value_len = (uint32_t)vl;
+            used += vl;
+            n++;
+        }
+    }
     /* A pooled 16 KiB buffer holds nearly every packet; the 64 KiB+ class (vars may reach
      * 65535 bytes) only when that one is too small. Measured: with one 68 KiB buffer per
      * request and 64 requests in flight, malloc/free of it was ~1 % of the front's CPU. */

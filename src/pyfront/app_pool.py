@@ -5,15 +5,22 @@ front or a real nginx pointing at them is never refused) and forks an app master
 (pyfront.app.master.run_app_master) with them. The app master writes one byte on a pipe
 once every worker accepts.
 
-Reload (HUP): every app is restarted, because HUP is how operators deploy new code (uWSGI's
-meaning): a new app master starts on the SAME sockets; when its ready byte arrives the old
-one gets TERM (graceful: its workers finish their requests). If the new one exits before it
-is ready, the old one keeps serving and the log says why. An app whose master was never
-ready at boot (need-app: the app does not import) fails the whole `pyfront serve` with exit
-1, as uWSGI does.
+Reload (HUP) applies only what changed (pyfront.app_code decides what "changed" means):
+- an app whose effective config and code (ini file, source files under its code roots,
+  its virtualenv's site-packages) are unchanged keeps its app master, workers and sockets
+  ("app a: unchanged" in the log);
+- a changed app is restarted, because HUP is how operators deploy new code (uWSGI's
+  meaning): a new app master starts on the SAME sockets; when its ready byte arrives the old
+  one gets TERM (graceful: its workers finish their requests). If the new one exits before it
+  is ready, the old one keeps serving and the log says why;
+- an added app starts; a removed app's master gets TERM and its sockets are closed (a unix
+  socket file unlinked) once it has exited.
+An app whose master was never ready at boot (need-app: the app does not import) fails the
+whole `pyfront serve` with exit 1, as uWSGI does.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -21,6 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from pyfront import app_code
 from pyfront.component import Loop, ProcessStatus
 
 FAST_KILL_AFTER = 3.0
@@ -52,6 +60,8 @@ class _AppProc:
     replaces: "_AppProc | None" = None
     ever_ready: bool = False
     board: object = None          # app.scoreboard.Scoreboard shared with the app master (status)
+    code: dict | None = None      # app_code.snapshot() taken just before the fork
+    seq: int = 0                  # spawn order: the highest is the newest app master of an app
 
 
 class AppPool:
@@ -71,6 +81,7 @@ class AppPool:
         self.fatal: str | None = None        # set when an app cannot start at boot
         self._opened: list[tuple[str, str]] = []
         self.ever_ready: set[str] = set()    # apps that have had a ready app master
+        self._seq = itertools.count(1)
 
     # ---- sockets --------------------------------------------------------------------
     def _ensure_sockets(self, apps: dict) -> list[tuple[str, str]]:
@@ -117,8 +128,10 @@ class AppPool:
         for cfg in self.apps.values():
             self._spawn(cfg)
 
-    def _spawn(self, cfg, replaces: _AppProc | None = None) -> _AppProc:
+    def _spawn(self, cfg, replaces: _AppProc | None = None, code: dict | None = None) -> _AppProc:
         socks = [self.socks[(cfg.name, ls.address)] for ls in cfg.listen]
+        if code is None:
+            code = app_code.snapshot(cfg)
         board = None
         if self.entry is _default_entry:
             from pyfront.app import scoreboard as sb
@@ -128,7 +141,8 @@ class AppPool:
         if pid == 0:
             self._child(cfg, socks, w, board)
         os.close(w)
-        proc = _AppProc(cfg.name, cfg, pid, r, time.time(), replaces=replaces, board=board)
+        proc = _AppProc(cfg.name, cfg, pid, r, time.time(), replaces=replaces, board=board, code=code,
+                        seq=next(self._seq))
         self.procs[pid] = proc
         assert self.loop is not None
         self.loop.add_reader(r, lambda p=proc: self._on_ready(p))
@@ -277,8 +291,16 @@ class AppPool:
         for name, cfg in new.items():
             current = [p for p in self.procs.values() if p.name == name and not p.retiring]
             if not current:
+                self.log("notice", f"app {name}: {'added' if name not in old_apps else 'not running'}; starting it")
                 self._spawn(cfg)
                 continue
+            newest = max(current, key=lambda p: p.seq)
+            code = app_code.snapshot(cfg)
+            why = _why_reload(newest, cfg, code)
+            if why is None:
+                self.log("notice", f"app {name}: unchanged")
+                continue
+            self.log("notice", f"app {name}: {why}; reloading")
             # A replacement still starting from an earlier reload is superseded: stop it, so
             # that exactly one new app master takes over from the running one.
             for p in current:
@@ -286,12 +308,14 @@ class AppPool:
                     self._retire(p)
             running = next((p for p in current if p.ready), None) or \
                 next((p for p in current if p.replaces is None), None)
-            self._spawn(cfg, replaces=running)
+            self._spawn(cfg, replaces=running, code=code)
         for name in old_apps:
             if name not in new:
+                self.log("notice", f"app {name}: removed; stopping it")
                 for p in list(self.procs.values()):
                     if p.name == name and not p.retiring:
                         self._retire(p)
+        self._close_unused()
 
     def starting(self) -> bool:
         """True until every app has had a ready app master (boot readiness)."""
@@ -344,6 +368,25 @@ class AppPool:
                                           start=p.started_wall, read_only=True, description=desc, rss=rss,
                                           requests=reqs, busy=busy, current_request=cur))
         return rows
+
+
+def _why_reload(proc: _AppProc, cfg, code: dict | None) -> str | None:
+    """None when the running app master already runs this config and this code; else the
+    reason, for the log line ("app b: code changed (app.py); reloading")."""
+    changed = app_code.config_changes(proc.cfg, cfg)
+    if changed:
+        return f"config changed ({', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''})"
+    files = app_code.code_changes(proc.code, code)
+    if files is None:
+        return (f"code not tracked (more than {app_code.MAX_FILES} source files or {app_code.MAX_DIRS} "
+                "directories under its code roots)")
+    if files:
+        bases = [getattr(cfg, "chdir", None) or os.getcwd(), os.path.dirname(getattr(cfg, "file", "") or "/")]
+        shown = [next((os.path.relpath(f, b) for b in bases if f.startswith(b.rstrip("/") + "/")), f)
+                 for f in files[:3]]
+        more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+        return f"code changed ({', '.join(shown)}{more})"
+    return None
 
 
 def rss_bytes(pid: int) -> int:

@@ -236,7 +236,11 @@ class Arbiter:
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum, frame) -> None:
-        self._signals.append(signum)      # house rule 2: record only; the loop acts
+        # house rule 2: record only; the loop acts. CHLD is not queued: the wake-up fd already
+        # woke the loop and _reap runs every turn, and a burst of exits (a group of programs
+        # stopping) must not push an operator's HUP/QUIT out of the bounded queue.
+        if signum != signal.SIGCHLD:
+            self._signals.append(signum)
 
     def _on_wake(self) -> None:
         try:

@@ -262,6 +262,12 @@ class FrontPool:
             self.prepare(plan)
         self._pending = None
         self._quick_deaths.clear()
+        # Front workers are always replaced, changed or not: they are cheap (no app code), a
+        # new generation is the one way every worker re-reads the route blob, the listen set
+        # and its log files, and the old ones drain without dropping a connection.
+        what = "routes unchanged" if plan == self.plan else "configuration changed"
+        self.log("notice", f"front: {what}; starting a new generation of {plan.worker_processes} "
+                           f"worker process{'es' if plan.worker_processes != 1 else ''}")
         self.plan = plan
         gen = self._new_generation(plan)
         for i in range(plan.worker_processes):

@@ -725,6 +725,9 @@ class Controller(cmd.Cmd):
             return
         self.out("==> Press Ctrl-C to exit <==")
         import threading
+        # The followers write from their own threads: "Exiting foreground" must be the last
+        # line, so they write under a lock and stop once `done` is set.
+        self._fg_lock, self._fg_done = threading.Lock(), threading.Event()
         followers = [threading.Thread(target=self._stream, args=(f"/logtail/{name}/{ch}",), daemon=True)
                      for ch in ("stdout", "stderr")]
         for t in followers:
@@ -738,7 +741,9 @@ class Controller(cmd.Cmd):
                     break
         except KeyboardInterrupt:
             pass
-        self.out("Exiting foreground")
+        with self._fg_lock:
+            self._fg_done.set()
+            self.out("Exiting foreground")
 
     def _stream(self, path: str) -> None:
         conn = Transport(self.serverurl, self.username, self.password).make_connection("x")
@@ -755,8 +760,11 @@ class Controller(cmd.Cmd):
                 data = resp.read1(65536)
                 if not data:
                     return
-                self.stdout.write(data.decode("utf-8", "replace"))
-                self.stdout.flush()
+                with self._fg_lock:
+                    if self._fg_done.is_set():
+                        return
+                    self.stdout.write(data.decode("utf-8", "replace"))
+                    self.stdout.flush()
         except (OSError, http.client.HTTPException):
             return
 

@@ -178,6 +178,15 @@ class SupervisorComponent:
         """Apply a new SupervisorConfig: changed groups restart, unchanged keep running."""
         assert isinstance(new, SupervisorConfig)
         added, changed, removed = self.diff(new)
+        # supervisorctl update's report, one line per group
+        for name in removed:
+            self.log("info", f"program group {name}: removed; stopping it")
+        for name in changed:
+            self.log("info", f"program group {name}: changed; restarting it")
+        for name in added:
+            self.log("info", f"program group {name}: added; starting it")
+        for name in sorted(n for n in self.groups if n not in removed and n not in changed):
+            self.log("info", f"program group {name}: unchanged")
         self.config = new
         self._threshold = _LEVELS.get(new.supervisord.loglevel, 20)
         self._open_mainlog(new)
