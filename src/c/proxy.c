@@ -158,13 +158,14 @@ static int close_client(pf_worker *w, pf_conn *c, pf_req *q, int status)
 }
 
 /* ---- connect --------------------------------------------------------------- */
-/* op: EPOLL_CTL_ADD for a new connection; EPOLL_CTL_MOD for one taken from the keep-alive
- * cache, which stayed registered (under its previous owner's tag) while parked. */
+/* the epoll data of an upstream fd owned by client connection c (loop.c dispatches it) */
 static uint64_t up_tag(pf_worker *w, pf_conn *c)
 {
     return PF_EV_UPSTREAM | ((uint64_t)(c - w->conns) << 32) | c->gen;
 }
 
+/* op: EPOLL_CTL_ADD for a new connection; EPOLL_CTL_MOD for one taken from the keep-alive
+ * cache, which stayed registered (under its previous owner's tag) while parked. */
 static int up_register(pf_worker *w, pf_conn *c, pf_up *u, int op)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = up_tag(w, c)};
