@@ -241,18 +241,40 @@ int pf_app_peer(int fd, char *out, size_t cap, int *err)
     return (n < 0 || (size_t)n >= cap) ? PF_APP_IOERR : n;
 }
 
-static int key_is(const char *k, size_t n, const char *name)
+/* The vars the scoreboard line and the response's status line need (values in flat). */
+typedef struct { const char *method, *uri, *path; size_t mlen, ulen, plen; } board_vars;
+
+static void note_var(pf_app_uconn *u, board_vars *bv, const char *k, size_t klen, const char *v, size_t vlen)
 {
-    size_t m = strlen(name);
-    return n == m && memcmp(k, name, m) == 0;
+    switch (klen) {
+    case 9:
+        if (memcmp(k, "PATH_INFO", 9) == 0)
+            bv->path = v, bv->plen = vlen;
+        break;
+    case 11:
+        if (memcmp(k, "REQUEST_URI", 11) == 0)
+            bv->uri = v, bv->ulen = vlen;
+        break;
+    case 14:
+        if (memcmp(k, "REQUEST_METHOD", 14) == 0)
+            bv->method = v, bv->mlen = vlen;
+        break;
+    case 15:
+        if (memcmp(k, "SERVER_PROTOCOL", 15) == 0)
+            u->proto = v, u->proto_len = (uint32_t)vlen;
+        break;
+    default:
+        break;
+    }
 }
 
 /* Facts the WSGI environ needs from nginx's vars, found in C so the Python fast path
  * does no per-key work: drop HTTP_CONTENT_LENGTH / HTTP_CONTENT_TYPE (nginx sends the
  * request headers as HTTP_* besides the CONTENT_* params; PEP 3333 wants no HTTP_
  * copies), flag https (REQUEST_SCHEME=https or HTTPS=on|1) and a request body
- * (CONTENT_LENGTH not empty and not "0"). */
-static void tidy_vars(pf_app_uconn *u)
+ * (CONTENT_LENGTH not empty and not "0"); note the scoreboard's and the status line's vars.
+ * Keys are told apart by length first: one memcmp per key, not five. */
+static void tidy_vars(pf_app_uconn *u, board_vars *bv)
 {
     char *f = u->flat;
     size_t len = u->pkt.flat_len, pos = 0, out = 0;
@@ -263,18 +285,36 @@ static void tidy_vars(pf_app_uconn *u)
         size_t vlen = voff <= len ? strnlen(f + voff, len - voff) : 0;
         size_t next = voff + vlen + 1;      /* past the value's NUL (or past the end) */
         const char *k = f + pos, *v = f + voff;
-        int drop = klen > 13 && k[0] == 'H' && (key_is(k, klen, "HTTP_CONTENT_LENGTH") || key_is(k, klen, "HTTP_CONTENT_TYPE"));
-        if (key_is(k, klen, "REQUEST_SCHEME") && vlen == 5 && memcmp(v, "https", 5) == 0)
-            u->flags |= PF_UWSGI_HTTPS;
-        else if (key_is(k, klen, "HTTPS") && ((vlen == 2 && memcmp(v, "on", 2) == 0) || (vlen == 1 && v[0] == '1')))
-            u->flags |= PF_UWSGI_HTTPS;
-        else if (key_is(k, klen, "CONTENT_LENGTH") && vlen && !(vlen == 1 && v[0] == '0'))
-            u->flags |= PF_UWSGI_BODY;
+        int drop = 0;
+        switch (klen) {
+        case 5:
+            if (memcmp(k, "HTTPS", 5) == 0 && ((vlen == 2 && memcmp(v, "on", 2) == 0) || (vlen == 1 && v[0] == '1')))
+                u->flags |= PF_UWSGI_HTTPS;
+            break;
+        case 14:
+            if (memcmp(k, "REQUEST_SCHEME", 14) == 0) {
+                if (vlen == 5 && memcmp(v, "https", 5) == 0)
+                    u->flags |= PF_UWSGI_HTTPS;
+            } else if (memcmp(k, "CONTENT_LENGTH", 14) == 0) {
+                if (vlen && !(vlen == 1 && v[0] == '0'))
+                    u->flags |= PF_UWSGI_BODY;
+            }
+            break;
+        case 17:
+            drop = memcmp(k, "HTTP_CONTENT_TYPE", 17) == 0;
+            break;
+        case 19:
+            drop = memcmp(k, "HTTP_CONTENT_LENGTH", 19) == 0;
+            break;
+        default:
+            break;
+        }
         last_dropped = drop;
         if (!drop) {
             size_t n = (next <= len ? next : len) - pos;
             if (out != pos)
                 memmove(f + out, f + pos, n);
+            note_var(u, bv, f + out, klen, f + out + klen + 1, vlen);
             out += n;
         }
         pos = next;
@@ -284,6 +324,20 @@ static void tidy_vars(pf_app_uconn *u)
     u->pkt.flat_len = (uint32_t)out;
 }
 
+/* The same notes for a packet the general path handles (NUL in a value, repeated keys). */
+static void scan_vars(pf_app_uconn *u, board_vars *bv)
+{
+    const char *f = u->flat;
+    size_t len = u->pkt.flat_len, pos = 0;
+    while (pos < len) {
+        size_t klen = strnlen(f + pos, len - pos);
+        size_t voff = pos + klen + 1;
+        size_t vlen = voff <= len ? strnlen(f + voff, len - voff) : 0;
+        note_var(u, bv, f + pos, klen, f + voff, vlen);
+        pos = voff + vlen + 1;
+    }
+}
+
 /* The uwsgi-socket worker's one call per request: close the previous connection, accept
  * the next and read + parse its packet (nginx writes the whole packet right after
  * connect(), so the first recv() usually has it: accept4 + recv, no poll). One cffi call
@@ -291,8 +345,10 @@ static void tidy_vars(pf_app_uconn *u)
  * arguments (bench/app_cost.py). */
 int pf_app_uwsgi_next(pf_app_uconn *u)
 {
-    if (u->fd >= 0)
+    if (u->fd >= 0) {
         close(u->fd);       /* the response is complete: nginx reads until EOF */
+        pf_app_board_end(&u->board);
+    }
     u->fd = -1;
     u->nread = 0;
     int fd = pf_app_accept(u->lfds, u->nlisten, u->wakefd, -1, &u->which, &u->err);
@@ -305,19 +361,51 @@ int pf_app_uwsgi_next(pf_app_uconn *u)
         return rc;
     u->head_len = (uint32_t)rc;
     u->flags = 0;
-    if (u->pkt.flat_nul || u->pkt.flat_dup)
+    u->proto_len = 0;
+    board_vars bv = { 0 };
+    if (u->pkt.flat_nul || u->pkt.flat_dup) {
         u->flags |= PF_UWSGI_SLOW;          /* Python takes the general path */
-    else
-        tidy_vars(u);
+        scan_vars(u, &bv);
+    } else {
+        tidy_vars(u, &bv);
+    }
+    /* the line uWSGI and Python showed: METHOD, then REQUEST_URI or else PATH_INFO */
+    if (!bv.ulen)
+        bv.uri = bv.path, bv.ulen = bv.plen;
+    pf_app_board_begin(&u->board, bv.method ? bv.method : "", bv.mlen, bv.uri ? bv.uri : "", bv.ulen);
     if (u->pkt.modifier1 == 30)
         u->flags |= PF_UWSGI_SLOW;
-    if (u->flags & PF_UWSGI_SLOW)
-        return (int)u->pkt.flat_len;
+    if (u->flags & PF_UWSGI_SLOW) {
+        u->n = (int)u->pkt.flat_len;
+        return PF_APP_SLOWREQ;
+    }
     int is_new = 0;
     int n = pf_app_shape_split(&u->sh, u->flat, u->pkt.flat_len, u->vals, sizeof u->vals, &is_new);
     if (n < 0)
         return PF_E_UWSGI_TOO_BIG;
     if (is_new)
         u->flags |= PF_UWSGI_NEWSHAPE;
-    return n;
+    if (u->flags || u->nofast || n >= (1 << 22)) {
+        u->n = n;
+        return PF_APP_SLOWREQ;
+    }
+    return (n << 9) | (u->which << 5) | u->sh.shape;
+}
+
+/* The status line's protocol (SERVER_PROTOCOL, else HTTP/1.0) + the app's status and headers. */
+#define UWSGI_HEAD_MAX 16384
+
+int pf_app_uwsgi_respond(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nheaders,
+                         const char *body, size_t blen)
+{
+    char sh[UWSGI_HEAD_MAX];
+    const char *proto = u->proto_len ? u->proto : "HTTP/1.0";
+    size_t plen = u->proto_len ? u->proto_len : 8;
+    if (plen + 1 + stlen > sizeof sh)
+        return PF_APP_BIGHEAD;
+    memcpy(sh, proto, plen);
+    sh[plen] = ' ';
+    memcpy(sh + plen + 1, st, stlen);
+    int r = pf_app_send_simple(u->fd, 0, sh, plen + 1 + stlen, nheaders, body, blen, u->timeout_ms, &u->err);
+    return r < 0 ? r : 0;
 }

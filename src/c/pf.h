@@ -449,6 +449,21 @@ typedef struct {
  * half of vals is scratch) and the key sequence's index into t->shape; *is_new = 1 when it
  * was added (index 0: the table was emptied first). -1 when it does not fit. */
 int pf_app_shape_split(pf_app_shapes *t, const char *flat, size_t len, char *vals, size_t vcap, int *is_new);
+/* A worker thread's scoreboard record and its slot's counters (scoreboard.py HEAD/CORE in
+ * the shared mmap), kept by C so the per-request Python does no bookkeeping (app_hot.c).
+ * NULL pointers: nothing is written. */
+typedef struct {
+    char *core;            /* double start (CLOCK_MONOTONIC s, 0 = idle), then char line[120] */
+    uint64_t *requests;    /* the worker's request counter (atomic add: every thread counts) */
+    int32_t *retire;       /* set to 1 (RETIRE_MAX_REQUESTS) when requests reach retire_at, if 0 */
+    uint64_t retire_at;    /* 0 = never */
+} pf_app_board;
+#define PF_APP_BOARD_LINE 120
+/* A request starts: count it, check max-requests, and when b->core is set write the line
+ * "METHOD URI" (cut at 120 bytes, zero-padded) and then the start time. */
+void pf_app_board_begin(pf_app_board *b, const char *method, size_t mlen, const char *uri, size_t ulen);
+/* The thread is idle again: start = 0 (harakiri stops watching it). */
+void pf_app_board_end(pf_app_board *b);
 /* A uwsgi-socket worker thread's state for pf_app_uwsgi_next (set the inputs once, fd = -1). */
 typedef struct {
     const int *lfds;
@@ -469,15 +484,29 @@ typedef struct {
      * the index of the key sequence (app_shape.c). */
     pf_app_shapes sh;
     char vals[PF_APP_VALS_MAX];
+    pf_app_board board;        /* in: the thread's scoreboard record (begun/ended by next) */
+    int nofast;                /* in: 1 = never the fast result (request log, static-map, add-header) */
+    int n;                     /* out with PF_APP_SLOWREQ: the result pf_app_uwsgi_next had before */
+    const char *proto;         /* out: SERVER_PROTOCOL's value (in flat), for pf_app_uwsgi_respond */
+    uint32_t proto_len;
 } pf_app_uconn;
 #define PF_UWSGI_HTTPS 1       /* REQUEST_SCHEME=https or HTTPS=on/1: wsgi.url_scheme https */
 #define PF_UWSGI_BODY  2       /* CONTENT_LENGTH is set and not 0 */
 #define PF_UWSGI_SLOW  4       /* NUL in the vars, repeated keys or modifier1 30: general path */
 #define PF_UWSGI_NEWSHAPE 8    /* shape was added to the table (index 0: the table was emptied) */
-/* Close u->fd if >= 0; accept (as pf_app_accept: STOP/AGAIN/IOERR with u->fd = -1); read
- * + parse the packet (errors as pf_app_read_uwsgi, u->fd >= 0: the caller answers or logs).
- * Success: the flat vars' length (u->pkt.flat_len), u->head_len and u->flags set. */
+/* Close u->fd if >= 0 (and end the scoreboard record); accept (as pf_app_accept:
+ * STOP/AGAIN/IOERR with u->fd = -1); read + parse the packet (errors as pf_app_read_uwsgi,
+ * u->fd >= 0: the caller answers or logs). Success (the request is counted and its
+ * scoreboard record begun): u->head_len and u->flags set, and
+ *   >= 0: the fast case (flags 0, !nofast): (vals length << 9) | (listener << 5) | shape,
+ *         the values in u->vals; answer with pf_app_uwsgi_respond;
+ *   PF_APP_SLOWREQ: u->n = the flat vars' length (PF_UWSGI_SLOW) or the values' length. */
+#define PF_APP_SLOWREQ -20
 int pf_app_uwsgi_next(pf_app_uconn *u);
+/* pf_app_send_simple on u->fd with status line u->proto (or HTTP/1.0) + st ("NNN Reason\0
+ * Name\0Value..."): 0, or PF_APP_BADHEAD/BIGHEAD (nothing sent)/TIMEOUT/IOERR. */
+int pf_app_uwsgi_respond(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nheaders,
+                         const char *body, size_t blen);
 /* Make fd blocking with SO_RCVTIMEO/SO_SNDTIMEO (keep-alive HTTP); 0 or PF_APP_IOERR. */
 int pf_app_blocking(int fd, int rcv_timeout_ms, int snd_timeout_ms, int *err);
 /* Send a then b completely (writev); 0 or PF_APP_TIMEOUT/IOERR. */
@@ -562,6 +591,38 @@ int pf_app_loop_set_rest(pf_app_loop *l, pf_app_ready *ctx, const char *rest, ui
 #define PF_APP_BADREQ  -8
 int pf_app_loop_step(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep,
                      char *out, size_t cap, int64_t *info, int *err);
+/* Graceful stop asked (a signal handler, any thread): responses stop offering keep-alive. */
+void pf_app_loop_graceful(pf_app_loop *l);
+/* 1 while connections may be kept (no graceful stop asked, not draining). */
+int pf_app_loop_keeps(const pf_app_loop *l);
+
+/* The http-socket worker thread's per-request call (app_hot.c): pf_app_loop_step with its
+ * arguments kept here, the request counted and its scoreboard record begun / ended. */
+typedef struct {
+    pf_app_loop *loop;     /* in */
+    pf_app_ready *ctx;     /* in (ctx->fd = -1 before the first call) */
+    char *flat;            /* in: flat environ buffer of flat_cap bytes */
+    size_t flat_cap;
+    int timeout_ms;        /* in: socket-timeout for pf_app_hot_respond */
+    int nofast;            /* in: 1 = never the fast result (request log, static-map, add-header) */
+    int n;                 /* out with PF_APP_SLOWREQ: pf_app_loop_step's result */
+    int err;               /* out: errno of a failed syscall */
+    int sflags;            /* out: PF_SEND_* of the request */
+    uint32_t head_len;     /* out: the request head's length */
+    int64_t info[10];      /* out: as pf_app_loop_step */
+    pf_app_board board;    /* in */
+} pf_app_hot;
+/* back: the previous request's bytes of buffer used, keep-alive (>= 0), or -1 = close it.
+ *   >= 0: a request without body whose shape is known (not nofast): (vals length << 9) |
+ *         (listener << 5) | shape, values in ctx->vals; answer with pf_app_hot_respond;
+ *   PF_APP_SLOWREQ: any other HTTP request, h->n and h->info as pf_app_loop_step;
+ *   otherwise pf_app_loop_step's negative results. */
+int pf_app_hot_step(pf_app_hot *h, int back);
+/* pf_app_send_simple for the current request (status line "HTTP/1.x " + st, framing from
+ * h->sflags, keep-alive only while pf_app_loop_keeps): the `back` for the next step
+ * (head length, or -1: close), or PF_APP_BADHEAD/BIGHEAD (nothing sent)/TIMEOUT/IOERR. */
+int pf_app_hot_respond(pf_app_hot *h, const char *st, size_t stlen, uint32_t nheaders,
+                       const char *body, size_t blen);
 
 /* PF_CDEF_END */
 
