@@ -375,21 +375,15 @@ int pf_app_uwsgi_next(pf_app_uconn *u)
     pf_app_board_begin(&u->board, bv.method ? bv.method : "", bv.mlen, bv.uri ? bv.uri : "", bv.ulen);
     if (u->pkt.modifier1 == 30)
         u->flags |= PF_UWSGI_SLOW;
-    if (u->flags & PF_UWSGI_SLOW) {
-        u->n = (int)u->pkt.flat_len;
-        return PF_APP_SLOWREQ;
-    }
+    if (u->flags & PF_UWSGI_SLOW)
+        return (int)u->pkt.flat_len;
     int is_new = 0;
     int n = pf_app_shape_split(&u->sh, u->flat, u->pkt.flat_len, u->vals, sizeof u->vals, &is_new);
     if (n < 0)
         return PF_E_UWSGI_TOO_BIG;
     if (is_new)
         u->flags |= PF_UWSGI_NEWSHAPE;
-    if (u->flags || u->nofast || n >= (1 << 22)) {
-        u->n = n;
-        return PF_APP_SLOWREQ;
-    }
-    return (n << 9) | (u->which << 5) | u->sh.shape;
+    return n;
 }
 
 /* The status line's protocol (SERVER_PROTOCOL, else HTTP/1.0) + the app's status and headers. */
@@ -408,4 +402,38 @@ int pf_app_uwsgi_respond(pf_app_uconn *u, const char *st, size_t stlen, uint32_t
     memcpy(sh + plen + 1, st, stlen);
     int r = pf_app_send_simple(u->fd, 0, sh, plen + 1 + stlen, nheaders, body, blen, u->timeout_ms, &u->err);
     return r < 0 ? r : 0;
+}
+
+/* The worker thread's one cffi call per request: answer the current request (when st is
+ * given), then pf_app_uwsgi_next. A cffi call costs ~1,000 instructions before any work
+ * (argument conversion, GIL release and re-take: bench/app_cost.py), so respond + next
+ * are one. */
+int pf_app_uwsgi_step(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nheaders,
+                      const char *body, size_t blen)
+{
+    if (st) {
+        int r = pf_app_uwsgi_respond(u, st, stlen, nheaders, body, blen);
+        if (r == PF_APP_BADHEAD || r == PF_APP_BIGHEAD)
+            return r;
+        if (r < 0) {
+            u->n = r;
+            return PF_APP_SENDFAIL;
+        }
+    }
+    if (__atomic_load_n(&u->stop, __ATOMIC_RELAXED)) {
+        if (u->fd >= 0) {
+            close(u->fd);
+            pf_app_board_end(&u->board);
+            u->fd = -1;
+        }
+        return PF_APP_STOP;
+    }
+    int n = pf_app_uwsgi_next(u);
+    if (n < 0)
+        return n;
+    if (u->flags || u->nofast || n >= (1 << 22)) {
+        u->n = n;
+        return PF_APP_SLOWREQ;
+    }
+    return (n << 9) | (u->which << 5) | u->sh.shape;
 }

@@ -485,10 +485,12 @@ typedef struct {
     pf_app_shapes sh;
     char vals[PF_APP_VALS_MAX];
     pf_app_board board;        /* in: the thread's scoreboard record (begun/ended by next) */
-    int nofast;                /* in: 1 = never the fast result (request log, static-map, add-header) */
-    int n;                     /* out with PF_APP_SLOWREQ: the result pf_app_uwsgi_next had before */
-    const char *proto;         /* out: SERVER_PROTOCOL's value (in flat), for pf_app_uwsgi_respond */
+    int nofast;                /* in: pf_app_uwsgi_step never gives the fast result (request log, static-map, add-header) */
+    int n;                     /* out of pf_app_uwsgi_step: see there */
+    const char *proto;         /* out: SERVER_PROTOCOL's value (in flat), for the status line */
     uint32_t proto_len;
+    int stop;                  /* in, set by another thread: pf_app_uwsgi_step returns PF_APP_STOP
+                                  after answering (graceful stop) */
 } pf_app_uconn;
 #define PF_UWSGI_HTTPS 1       /* REQUEST_SCHEME=https or HTTPS=on/1: wsgi.url_scheme https */
 #define PF_UWSGI_BODY  2       /* CONTENT_LENGTH is set and not 0 */
@@ -496,15 +498,25 @@ typedef struct {
 #define PF_UWSGI_NEWSHAPE 8    /* shape was added to the table (index 0: the table was emptied) */
 /* Close u->fd if >= 0 (and end the scoreboard record); accept (as pf_app_accept:
  * STOP/AGAIN/IOERR with u->fd = -1); read + parse the packet (errors as pf_app_read_uwsgi,
- * u->fd >= 0: the caller answers or logs). Success (the request is counted and its
- * scoreboard record begun): u->head_len and u->flags set, and
- *   >= 0: the fast case (flags 0, !nofast): (vals length << 9) | (listener << 5) | shape,
- *         the values in u->vals; answer with pf_app_uwsgi_respond;
- *   PF_APP_SLOWREQ: u->n = the flat vars' length (PF_UWSGI_SLOW) or the values' length. */
-#define PF_APP_SLOWREQ -20
+ * u->fd >= 0: the caller answers or logs). Success: the flat vars' length
+ * (u->pkt.flat_len), u->head_len and u->flags set; the request is counted and its
+ * scoreboard record begun; u->proto = SERVER_PROTOCOL's value. */
 int pf_app_uwsgi_next(pf_app_uconn *u);
-/* pf_app_send_simple on u->fd with status line u->proto (or HTTP/1.0) + st ("NNN Reason\0
- * Name\0Value..."): 0, or PF_APP_BADHEAD/BIGHEAD (nothing sent)/TIMEOUT/IOERR. */
+#define PF_APP_SLOWREQ  -20   /* a request for the general path: u->n / h->n hold the usual result */
+#define PF_APP_SENDFAIL -21   /* writing the response failed: u->n / h->n = PF_APP_TIMEOUT/IOERR, err set */
+/* The uwsgi worker thread's one call per request. st != NULL: first answer the current
+ * request with pf_app_send_simple (status line SERVER_PROTOCOL or HTTP/1.0 + " " + st,
+ * st = "NNN Reason\0Name\0Value..."); PF_APP_BADHEAD/BIGHEAD: nothing was sent, nothing
+ * else done (answer it the general way, then call with st = NULL); PF_APP_SENDFAIL: log,
+ * then call with st = NULL. Then pf_app_uwsgi_next, and
+ *   >= 0: the fast case (flags 0, !nofast): (vals length << 9) | (listener << 5) | shape,
+ *         the values in u->vals;
+ *   PF_APP_SLOWREQ: u->n = pf_app_uwsgi_next's result (flags set);
+ *   PF_APP_STOP when u->stop is set (the connection is closed);
+ *   otherwise pf_app_uwsgi_next's negative result. */
+int pf_app_uwsgi_step(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nheaders,
+                      const char *body, size_t blen);
+/* Answer as pf_app_uwsgi_step does, without taking the next request: 0 or its errors. */
 int pf_app_uwsgi_respond(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nheaders,
                          const char *body, size_t blen);
 /* Make fd blocking with SO_RCVTIMEO/SO_SNDTIMEO (keep-alive HTTP); 0 or PF_APP_IOERR. */
@@ -603,26 +615,28 @@ typedef struct {
     pf_app_ready *ctx;     /* in (ctx->fd = -1 before the first call) */
     char *flat;            /* in: flat environ buffer of flat_cap bytes */
     size_t flat_cap;
-    int timeout_ms;        /* in: socket-timeout for pf_app_hot_respond */
+    int timeout_ms;        /* in: socket-timeout for the response */
     int nofast;            /* in: 1 = never the fast result (request log, static-map, add-header) */
-    int n;                 /* out with PF_APP_SLOWREQ: pf_app_loop_step's result */
+    int back;              /* in: for a call without st, the previous request's bytes of buffer
+                              used, keep-alive (>= 0), or -1 = close it; reset to -1 by each call */
+    int n;                 /* out with PF_APP_SLOWREQ / PF_APP_SENDFAIL */
     int err;               /* out: errno of a failed syscall */
     int sflags;            /* out: PF_SEND_* of the request */
     uint32_t head_len;     /* out: the request head's length */
     int64_t info[10];      /* out: as pf_app_loop_step */
     pf_app_board board;    /* in */
 } pf_app_hot;
-/* back: the previous request's bytes of buffer used, keep-alive (>= 0), or -1 = close it.
+/* st != NULL: first answer the current request with pf_app_send_simple (status line
+ * "HTTP/1.x " + st, framing from h->sflags, keep-alive only while pf_app_loop_keeps);
+ * PF_APP_BADHEAD/BIGHEAD: nothing was sent, nothing else done (answer it the general way,
+ * set h->back, call with st = NULL); PF_APP_SENDFAIL: log, call with st = NULL (the
+ * connection is closed). st == NULL: h->back says what to do with the previous request.
+ * Then pf_app_loop_step and
  *   >= 0: a request without body whose shape is known (not nofast): (vals length << 9) |
- *         (listener << 5) | shape, values in ctx->vals; answer with pf_app_hot_respond;
+ *         (listener << 5) | shape, values in ctx->vals;
  *   PF_APP_SLOWREQ: any other HTTP request, h->n and h->info as pf_app_loop_step;
  *   otherwise pf_app_loop_step's negative results. */
-int pf_app_hot_step(pf_app_hot *h, int back);
-/* pf_app_send_simple for the current request (status line "HTTP/1.x " + st, framing from
- * h->sflags, keep-alive only while pf_app_loop_keeps): the `back` for the next step
- * (head length, or -1: close), or PF_APP_BADHEAD/BIGHEAD (nothing sent)/TIMEOUT/IOERR. */
-int pf_app_hot_respond(pf_app_hot *h, const char *st, size_t stlen, uint32_t nheaders,
-                       const char *body, size_t blen);
+int pf_app_hot_step(pf_app_hot *h, const char *st, size_t stlen, uint32_t nheaders, const char *body, size_t blen);
 
 /* PF_CDEF_END */
 

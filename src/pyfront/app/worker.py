@@ -44,14 +44,13 @@ _unpack = ffi.unpack
 _read_uwsgi = lib.pf_app_read_uwsgi
 _monotonic = time.monotonic
 _step = lib.pf_app_loop_step
-_uwsgi_next = lib.pf_app_uwsgi_next
 _send_simple = lib.pf_app_send_simple
 _hot_step = lib.pf_app_hot_step
-_hot_respond = lib.pf_app_hot_respond
-_uwsgi_respond = lib.pf_app_uwsgi_respond
-SLOWREQ = lib.PF_APP_SLOWREQ
+_uwsgi_step = lib.pf_app_uwsgi_step
+SLOWREQ, SENDFAIL = lib.PF_APP_SLOWREQ, lib.PF_APP_SENDFAIL
 BADHEAD, BIGHEAD = lib.PF_APP_BADHEAD, lib.PF_APP_BIGHEAD
 _Z = "\0"
+_NULL = ffi.NULL     # "no response to send" for the step calls (cffi takes no None for char *)
 UWSGI_READY, BADREQ = lib.PF_APP_UWSGI, lib.PF_APP_BADREQ
 NEWSHAPE = lib.PF_UWSGI_NEWSHAPE
 BODY_NONE, BODY_CHUNKED = lib.PF_BODY_NONE, lib.PF_BODY_CHUNKED
@@ -103,6 +102,7 @@ class Worker:
         self.bsize = cfg.buffer_size
         self.threads: list[threading.Thread] = []
         self.loop = None
+        self.uconns: list = []        # uwsgi threads' pf_app_uconn: `stop` set on a graceful stop
         self.log_requests = not cfg.disable_logging
         self.static = cfg.static_map
         self.extras = bool(self.static)
@@ -176,6 +176,8 @@ class Worker:
         self.graceful = True
         if self.loop is not None:
             lib.pf_app_loop_graceful(self.loop)     # answers stop offering keep-alive now
+        for u in self.uconns:
+            u.stop = 1                              # the thread stops after its current answer
 
     def check_retire(self) -> None:
         if self.retire_sent:
@@ -214,13 +216,20 @@ class Worker:
         self.set_board(u.board, core)
         io.pkt = ffi.addressof(u, "pkt")
         core_off = self.board.core_off(self.slot, core)
-        handle, fast, nxt = self.handle_uwsgi, self.handle_uwsgi_fast, _uwsgi_next
+        handle, fast = self.handle_uwsgi, self.handle_uwsgi_fast
         shapes: list[tuple] = []
         combos: list = [None] * 512      # (keys, base environ) by listener << 5 | shape
-        app, respond, vals = self.app, _uwsgi_respond, u.vals
+        app, step, vals = self.app, _uwsgi_step, u.vals
         sr = Start(None, 0, lambda: self.uwsgi_args(u, io))     # this thread's, reused
-        while not self.graceful:
-            r = nxt(u)      # closes the previous connection, accepts, reads the packet
+        self.uconns.append(u)
+        if self.graceful:
+            u.stop = 1
+        blob, blen, nh, body, bl = _NULL, 0, 0, b"", 0
+        env = result = None
+        while True:
+            # answers the previous request (blob), closes it, accepts, reads the next packet
+            r = step(u, blob, blen, nh, body, bl)
+            blob = _NULL
             if r >= 0:
                 # The fast path: C counted the request and wrote the scoreboard; a known
                 # key sequence, no body, no https. Inline: every call here costs.
@@ -243,19 +252,20 @@ class Worker:
                     try:
                         blob = f"{st}\0{_Z.join(map(_Z.join, hd))}".encode("latin-1")
                     except (TypeError, UnicodeEncodeError):
-                        blob = None
-                    if blob is not None:
-                        rc = respond(u, blob, len(blob), len(hd), body, len(body))
-                        if rc == 0:
-                            continue
-                        if rc != BADHEAD and rc != BIGHEAD:
-                            self.fast_send_failed(env, sr, io, rc, u.err)
-                            continue
-                self.finish(env, sr, result)     # anything else, or an error to report precisely
+                        pass
+                    if blob is not _NULL:
+                        blen, nh, bl = len(blob), len(hd), len(body)
+                        continue                 # the next step sends it
+                self.finish(env, sr, result)     # anything else
                 sr.reset()
                 continue
             try:
-                if r == SLOWREQ:
+                if r == BADHEAD or r == BIGHEAD:     # the answer above needs the general path
+                    self.finish(env, sr, result)
+                    sr.reset()
+                elif r == SENDFAIL:
+                    self.fast_send_failed(env, sr, io, u.n, u.err)
+                elif r == SLOWREQ:
                     fl = u.flags
                     if fl & NEWSHAPE:
                         self.new_shape(u.sh, shapes, combos)
@@ -263,23 +273,17 @@ class Worker:
                         handle(u.fd, io, core, core_off, u.which, u.head_len)
                     else:
                         fast(u, io, u.n, shapes[u.sh.shape], core, core_off)
-                    continue
+                elif u.fd >= 0:
+                    io.nread[0] = u.nread
+                    io.err[0] = u.err
+                    self.bad_packet(r, io, u.fd, u.which)
+                elif r == STOP:
+                    return
+                elif r != AGAIN:
+                    self.log(f"accept4() failed ({u.err}: {os.strerror(u.err)})")
+                    time.sleep(0.1)
             except Exception:
                 log_exception(self.errors, f"worker {self.wid}: unexpected error")
-                continue
-            if u.fd >= 0:
-                io.nread[0] = u.nread
-                io.err[0] = u.err
-                self.bad_packet(r, io, u.fd, u.which)
-            elif r == STOP:
-                return
-            elif r != AGAIN:
-                self.log(f"accept4() failed ({u.err}: {os.strerror(u.err)})")
-                time.sleep(0.1)
-        if u.fd >= 0:
-            os.close(u.fd)
-            u.fd = -1
-            lib.pf_app_board_end(ffi.addressof(u, "board"))
 
     def set_board(self, b, core: int) -> None:
         """Point C at this thread's scoreboard record and the slot's counters (pf_app_board)."""
@@ -562,13 +566,17 @@ class Worker:
         self.set_board(h.board, core)
         info = h.info
         core_off = self.board.core_off(self.slot, core)
-        step, respond, handle, app, vals = _hot_step, _hot_respond, self.handle_http, self.app, ctx.vals
+        step, handle, app, vals = _hot_step, self.handle_http, self.app, ctx.vals
         shapes: list[tuple] = []        # key strings of this thread's shape table (app_shape.c)
         combos: list = [None] * 512      # (keys, base environ) by listener << 5 | shape
         sr = Start(None, 0, lambda: self.http_args(h, io))     # this thread's, reused
-        back = -1
+        h.back = -1
+        blob, blen, nh, body, bl = _NULL, 0, 0, b"", 0
+        env = result = None
         while True:     # a graceful stop drains in C (app_loop.c start_draining) and then returns STOP
-            r = step(h, back)
+            # answers the previous request (blob) or gives it back (h.back), takes the next
+            r = step(h, blob, blen, nh, body, bl)
+            blob = _NULL
             if r >= 0:
                 # The fast path: C counted the request and wrote the scoreboard; a known
                 # key sequence, no body. Inline: every call here costs.
@@ -576,7 +584,6 @@ class Worker:
                     keys, base = combos[r & 511]
                 except (TypeError, IndexError):
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
-                    back = -1
                     continue
                 env = base.copy()
                 env.update(zip(keys, _unpack(vals, r >> 9).decode("latin-1").split(_Z)))
@@ -584,7 +591,7 @@ class Worker:
                 try:
                     result = app(env, sr)
                 except Exception as exc:
-                    back = self.http_back(h, self.failed(env, sr, exc))
+                    h.back = self.http_back(h, self.failed(env, sr, exc))
                     sr.reset()
                     continue
                 if type(result) is list and len(result) == 1 and sr.resp is None and (st := sr.status) is not None \
@@ -592,23 +599,25 @@ class Worker:
                     try:
                         blob = f"{st}\0{_Z.join(map(_Z.join, hd))}".encode("latin-1")
                     except (TypeError, UnicodeEncodeError):
-                        blob = None
-                    if blob is not None:
-                        back = respond(h, blob, len(blob), len(hd), body, len(body))
-                        if back >= -1:
-                            continue
-                        if back != BADHEAD and back != BIGHEAD:
-                            self.fast_send_failed(env, sr, io, back, h.err)
-                            back = -1
-                            continue
-                back = self.http_back(h, self.finish(env, sr, result))   # anything else
+                        pass
+                    if blob is not _NULL:
+                        blen, nh, bl = len(blob), len(hd), len(body)
+                        continue                 # the next step sends it
+                h.back = self.http_back(h, self.finish(env, sr, result))   # anything else
                 sr.reset()
                 continue
-            back = -1
-            if r == SLOWREQ:
+            if r == BADHEAD or r == BIGHEAD:     # the answer above needs the general path
+                try:
+                    h.back = self.http_back(h, self.finish(env, sr, result))
+                except Exception:
+                    log_exception(self.errors, f"worker {self.wid}: unexpected error")
+                sr.reset()
+            elif r == SENDFAIL:
+                self.fast_send_failed(env, sr, io, h.n, h.err)
+            elif r == SLOWREQ:
                 try:
                     consumed, keep = handle(ctx, h.n, info, io, shapes, core, core_off, combos)
-                    back = consumed if keep else -1
+                    h.back = consumed if keep else -1
                 except Exception:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
             elif r == UWSGI_READY:
