@@ -219,8 +219,9 @@ class Worker:
         handle, fast = self.handle_uwsgi, self.handle_uwsgi_fast
         shapes: list[tuple] = []
         combos: list = [None] * 512      # (keys, base environ) by listener << 5 | shape
-        app, step, vals = self.app, _uwsgi_step, u.vals
+        app, step, vals = self.app, _uwsgi_step, ffi.buffer(u.vals)
         sr = Start(None, 0, lambda: self.uwsgi_args(u, io))     # this thread's, reused
+        start_response = sr.__call__     # a bound method: the app's call skips slot_tp_call
         self.uconns.append(u)
         if self.graceful:
             u.stop = 1
@@ -239,10 +240,11 @@ class Worker:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
                     continue
                 env = base.copy()
-                env.update(zip(keys, _unpack(vals, r >> 9).decode("latin-1").split(_Z)))
+                # (a slice of the buffer over ctx/u.vals: ~550 instructions less than ffi.unpack)
+                env.update(zip(keys, vals[:r >> 9].decode("latin-1").split(_Z)))
                 sr.status = None
                 try:
-                    result = app(env, sr)
+                    result = app(env, start_response)
                 except Exception as exc:
                     self.failed(env, sr, exc)
                     sr.reset()
@@ -566,10 +568,11 @@ class Worker:
         self.set_board(h.board, core)
         info = h.info
         core_off = self.board.core_off(self.slot, core)
-        step, handle, app, vals = _hot_step, self.handle_http, self.app, ctx.vals
+        step, handle, app, vals = _hot_step, self.handle_http, self.app, ffi.buffer(ctx.vals)
         shapes: list[tuple] = []        # key strings of this thread's shape table (app_shape.c)
         combos: list = [None] * 512      # (keys, base environ) by listener << 5 | shape
         sr = Start(None, 0, lambda: self.http_args(h, io))     # this thread's, reused
+        start_response = sr.__call__     # a bound method: the app's call skips slot_tp_call
         h.back = -1
         blob, blen, nh, body, bl = _NULL, 0, 0, b"", 0
         env = result = None
@@ -586,10 +589,11 @@ class Worker:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
                     continue
                 env = base.copy()
-                env.update(zip(keys, _unpack(vals, r >> 9).decode("latin-1").split(_Z)))
+                # (a slice of the buffer over ctx/u.vals: ~550 instructions less than ffi.unpack)
+                env.update(zip(keys, vals[:r >> 9].decode("latin-1").split(_Z)))
                 sr.status = None
                 try:
-                    result = app(env, sr)
+                    result = app(env, start_response)
                 except Exception as exc:
                     h.back = self.http_back(h, self.failed(env, sr, exc))
                     sr.reset()
