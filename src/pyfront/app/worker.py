@@ -26,8 +26,8 @@ import traceback
 
 from pyfront._native import ffi, lib
 from pyfront.app import scoreboard as sb
-from pyfront.app.wsgi import (APP_TIMEOUT, ClientGone, DateCache, Errors, FileWrapper, Input, IOCtx,
-                              Response, Start, base_environ, log_exception)
+from pyfront.app.wsgi import (ClientGone, DateCache, Errors, FileWrapper, Input, IOCtx,
+                              Response, Start, ThreadStart, base_environ, log_exception)
 
 EXIT_BOOT_ERROR = 4      # the app failed to load: the master must not respawn in a loop
 NEED_MORE = lib.PF_NEED_MORE
@@ -220,7 +220,7 @@ class Worker:
         shapes: list[tuple] = []
         combos: list = [None] * 512      # (keys, base environ) by listener << 5 | shape
         app, step, vals = self.app, _uwsgi_step, ffi.buffer(u.vals)
-        sr = Start(None, 0, lambda: self.uwsgi_args(u, io))     # this thread's, reused
+        sr = ThreadStart(lambda: self.uwsgi_args(u, io))     # this thread's, reused
         start_response = sr.__call__     # a bound method: the app's call skips slot_tp_call
         self.uconns.append(u)
         if self.graceful:
@@ -577,7 +577,7 @@ class Worker:
         step, handle, app, vals = _hot_step, self.handle_http, self.app, ffi.buffer(ctx.vals)
         shapes: list[tuple] = []        # key strings of this thread's shape table (app_shape.c)
         combos: list = [None] * 512      # (keys, base environ) by listener << 5 | shape
-        sr = Start(None, 0, lambda: self.http_args(h, io))     # this thread's, reused
+        sr = ThreadStart(lambda: self.http_args(h, io))     # this thread's, reused
         start_response = sr.__call__     # a bound method: the app's call skips slot_tp_call
         h.back = -1
         blob, blen, nh, body, bl = _NULL, 0, 0, b"", 0
