@@ -11,8 +11,10 @@
  * pf_app_hot, and the response leaves from there: one cffi call per request answers the
  * current request and takes the next one.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pf.h"
 
@@ -73,7 +75,62 @@ static int respond(pf_app_hot *h, const char *st, size_t stlen, uint32_t nheader
     int r = pf_app_send_simple(h->ctx->fd, fl, sh, stlen + 9, nheaders, body, blen, h->timeout_ms, &h->err);
     if (r < 0)
         return r;
+    if (h->log.fd >= 0)
+        pf_app_log_request(&h->log, &h->board, st, stlen, nheaders, (fl & PF_SEND_HEAD) ? 0 : blen, (size_t)(r >> 1));
     return (r & 1) ? (int)h->head_len : -1;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Python's log_request line, byte for byte (worker.py), formatted here so a request log
+ * does not send every request down the general path. */
+void pf_app_log_request(pf_app_log *lg, const pf_app_board *b, const char *st, size_t stlen, uint32_t nheaders,
+                        size_t nbytes, size_t head_bytes)
+{
+    if (lg->fd < 0)
+        return;
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    if (wall.tv_sec != lg->date_sec) {
+        struct tm tm;
+        time_t t = wall.tv_sec;
+        localtime_r(&t, &tm);
+        if (!strftime(lg->date, sizeof lg->date, "%a %b %e %H:%M:%S %Y", &tm))
+            lg->date[0] = 0;
+        lg->date_sec = wall.tv_sec;
+    }
+    long long ms = (mono_ns() - lg->t0_ns) / 1000000;
+    unsigned long long n = b->requests ? __atomic_load_n(b->requests, __ATOMIC_RELAXED) : 0;
+    const char *uri = lg->ulen ? lg->uri : "";
+    size_t ulen = lg->ulen;
+    /* defaults of the base environ when a var is absent: REQUEST_METHOD GET, SERVER_PROTOCOL HTTP/1.0 */
+    const char *method = lg->method ? lg->method : "GET";
+    size_t mlen = lg->method ? lg->mlen : 3;
+    const char *proto = lg->proto ? lg->proto : "HTTP/1.0";
+    size_t plen = lg->proto ? lg->plen : 8;
+    size_t slen = stlen < 3 ? stlen : 3;
+    const char *nul = memchr(st, 0, slen);
+    if (nul)
+        slen = (size_t)(nul - st);
+    char line[16384];
+    int k = snprintf(line, sizeof line,
+                     "[pid: %d|app: 0|req: %llu/%llu] %.*s () {%u vars in %u bytes} [%s] %.*s %.*s => generated %zu "
+                     "bytes in %lld msecs (%.*s %.*s) %u headers in %zu bytes (1 switches on core %d)\n",
+                     lg->pid, n, n, (int)lg->alen, lg->addr ? lg->addr : "", lg->nvars, lg->datasize, lg->date,
+                     (int)mlen, method, (int)(ulen > 8192 ? 8192 : ulen), uri, nbytes, ms, (int)(plen > 64 ? 64 : plen),
+                     proto, (int)slen, st, nheaders, head_bytes, lg->core);
+    if (k <= 0)
+        return;
+    size_t len = (size_t)k < sizeof line ? (size_t)k : sizeof line - 1;
+    if ((size_t)k >= sizeof line)
+        line[len - 1] = '\n';
+    ssize_t w = write(lg->fd, line, len);   /* a log line lost to a full disk is not an error to report */
+    (void)w;
 }
 
 int pf_app_hot_step(pf_app_hot *h, const char *st, size_t stlen, uint32_t nheaders, const char *body, size_t blen)
@@ -104,6 +161,16 @@ int pf_app_hot_step(pf_app_hot *h, const char *st, size_t stlen, uint32_t nheade
                        req->target.len);
     const int64_t *info = h->info;
     int fl = (int)info[4];
+    if (h->log.fd >= 0) {
+        pf_app_log *lg = &h->log;
+        lg->t0_ns = mono_ns();
+        lg->method = ctx->buf + req->method.off, lg->mlen = req->method.len;
+        lg->uri = ctx->buf + req->target.off, lg->ulen = req->target.len;
+        const char *z = memchr(ctx->peer, 0, ctx->peer_len);
+        lg->addr = ctx->peer, lg->alen = z ? (uint32_t)(z - ctx->peer) : ctx->peer_len;
+        lg->proto = (fl & 2) ? "HTTP/1.1" : "HTTP/1.0", lg->plen = 8;
+        lg->nvars = 0, lg->datasize = (uint32_t)info[1];
+    }
     h->head_len = (uint32_t)info[1];
     h->sflags = (fl & (PF_SEND_KEEP | PF_SEND_HTTP11 | PF_SEND_HEAD)) | PF_SEND_HTTP;
     if (h->nofast || info[2] != PF_BODY_NONE || (fl & 16) || info[9] || n >= (1 << 22)) {

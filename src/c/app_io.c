@@ -14,6 +14,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -242,7 +243,7 @@ int pf_app_peer(int fd, char *out, size_t cap, int *err)
 }
 
 /* The vars the scoreboard line and the response's status line need (values in flat). */
-typedef struct { const char *method, *uri, *path; size_t mlen, ulen, plen; } board_vars;
+typedef struct { const char *method, *uri, *path, *addr; size_t mlen, ulen, plen, alen; } board_vars;
 
 static void note_var(pf_app_uconn *u, board_vars *bv, const char *k, size_t klen, const char *v, size_t vlen)
 {
@@ -254,6 +255,8 @@ static void note_var(pf_app_uconn *u, board_vars *bv, const char *k, size_t klen
     case 11:
         if (memcmp(k, "REQUEST_URI", 11) == 0)
             bv->uri = v, bv->ulen = vlen;
+        else if (memcmp(k, "REMOTE_ADDR", 11) == 0)
+            bv->addr = v, bv->alen = vlen;
         break;
     case 14:
         if (memcmp(k, "REQUEST_METHOD", 14) == 0)
@@ -361,6 +364,7 @@ int pf_app_uwsgi_next(pf_app_uconn *u)
         return rc;
     u->head_len = (uint32_t)rc;
     u->flags = 0;
+    u->proto = NULL;
     u->proto_len = 0;
     board_vars bv = { 0 };
     if (u->pkt.flat_nul || u->pkt.flat_dup) {
@@ -373,6 +377,17 @@ int pf_app_uwsgi_next(pf_app_uconn *u)
     if (!bv.ulen)
         bv.uri = bv.path, bv.ulen = bv.plen;
     pf_app_board_begin(&u->board, bv.method ? bv.method : "", bv.mlen, bv.uri ? bv.uri : "", bv.ulen);
+    if (u->log.fd >= 0) {
+        pf_app_log *lg = &u->log;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        lg->t0_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        lg->method = bv.method, lg->mlen = (uint32_t)bv.mlen;
+        lg->uri = bv.uri, lg->ulen = (uint32_t)bv.ulen;
+        lg->addr = bv.addr, lg->alen = (uint32_t)bv.alen;
+        lg->proto = u->proto, lg->plen = u->proto_len;
+        lg->nvars = u->pkt.nvars, lg->datasize = u->pkt.datasize;
+    }
     if (u->pkt.modifier1 == 30)
         u->flags |= PF_UWSGI_SLOW;
     if (u->flags & PF_UWSGI_SLOW)
@@ -401,7 +416,11 @@ int pf_app_uwsgi_respond(pf_app_uconn *u, const char *st, size_t stlen, uint32_t
     sh[plen] = ' ';
     memcpy(sh + plen + 1, st, stlen);
     int r = pf_app_send_simple(u->fd, 0, sh, plen + 1 + stlen, nheaders, body, blen, u->timeout_ms, &u->err);
-    return r < 0 ? r : 0;
+    if (r < 0)
+        return r;
+    if (u->log.fd >= 0)
+        pf_app_log_request(&u->log, &u->board, st, stlen, nheaders, blen, (size_t)(r >> 1));
+    return 0;
 }
 
 /* The worker thread's one cffi call per request: answer the current request (when st is

@@ -464,6 +464,23 @@ typedef struct {
 void pf_app_board_begin(pf_app_board *b, const char *method, size_t mlen, const char *uri, size_t ulen);
 /* The thread is idle again: start = 0 (harakiri stops watching it). */
 void pf_app_board_end(pf_app_board *b);
+/* uWSGI's request log line for a request answered by the fast path (app_hot.c): the
+ * step functions fill the request's part, the answer adds status, sizes and time. */
+typedef struct {
+    int fd;                /* in: where lines go (2), -1 = no request log */
+    int pid, core;         /* in */
+    int64_t t0_ns;         /* out: CLOCK_MONOTONIC when the request was taken */
+    const char *method, *uri, *addr, *proto;   /* out: NULL = absent */
+    uint32_t mlen, ulen, alen, plen;
+    uint32_t nvars, datasize;
+    int64_t date_sec;      /* private: the timestamp, formatted once a second */
+    char date[40];
+} pf_app_log;
+/* Write "[pid: P|app: 0|req: N/N] ADDR () {V vars in D bytes} [DATE] METHOD URI =>
+ * generated B bytes in MS msecs (PROTO SSS) H headers in HB bytes (1 switches on core C)"
+ * when lg->fd >= 0. st: the status ("NNN Reason..."). */
+void pf_app_log_request(pf_app_log *lg, const pf_app_board *b, const char *st, size_t stlen, uint32_t nheaders,
+                        size_t nbytes, size_t head_bytes);
 /* A uwsgi-socket worker thread's state for pf_app_uwsgi_next (set the inputs once, fd = -1). */
 typedef struct {
     const int *lfds;
@@ -491,6 +508,7 @@ typedef struct {
     uint32_t proto_len;
     int stop;                  /* in, set by another thread: pf_app_uwsgi_step returns PF_APP_STOP
                                   after answering (graceful stop) */
+    pf_app_log log;            /* the fast path's request log */
 } pf_app_uconn;
 #define PF_UWSGI_HTTPS 1       /* REQUEST_SCHEME=https or HTTPS=on/1: wsgi.url_scheme https */
 #define PF_UWSGI_BODY  2       /* CONTENT_LENGTH is set and not 0 */
@@ -625,6 +643,7 @@ typedef struct {
     uint32_t head_len;     /* out: the request head's length */
     int64_t info[10];      /* out: as pf_app_loop_step */
     pf_app_board board;    /* in */
+    pf_app_log log;        /* the fast path's request log */
 } pf_app_hot;
 /* st != NULL: first answer the current request with pf_app_send_simple (status line
  * "HTTP/1.x " + st, framing from h->sflags, keep-alive only while pf_app_loop_keeps);

@@ -106,8 +106,9 @@ class Worker:
         self.log_requests = not cfg.disable_logging
         self.static = cfg.static_map
         self.extras = bool(self.static)
-        # the fast loops' inline path has no request log, static-map or add-header
-        self.nofast = int(bool(self.log_requests or self.static or self.add_header))
+        # the fast loops' inline path has no static-map or add-header (the request log is
+        # written by C there: pf_app_log_request)
+        self.nofast = int(bool(self.static or self.add_header))
         self.board_mem = ffi.from_buffer(board.mem)     # the scoreboard, written by C per request
         multithread = cfg.threads > 1
         self.bases = []
@@ -214,6 +215,7 @@ class Worker:
         u.buf, u.cap, u.flat, u.flat_cap, u.fd = io.buf, io.cap, io.flat, 65536, -1
         u.nofast = self.nofast
         self.set_board(u.board, core)
+        self.set_log(u.log, core)
         io.pkt = ffi.addressof(u, "pkt")
         core_off = self.board.core_off(self.slot, core)
         handle, fast = self.handle_uwsgi, self.handle_uwsgi_fast
@@ -247,6 +249,7 @@ class Worker:
                     result = app(env, start_response)
                 except Exception as exc:
                     self.failed(env, sr, exc)
+                    self.fast_log(env, sr, core, u.log)
                     sr.reset()
                     continue
                 if type(result) is list and len(result) == 1 and sr.resp is None and (st := sr.status) is not None \
@@ -259,14 +262,17 @@ class Worker:
                         blen, nh, bl = len(blob), len(hd), len(body)
                         continue                 # the next step sends it
                 self.finish(env, sr, result)     # anything else
+                self.fast_log(env, sr, core, u.log)
                 sr.reset()
                 continue
             try:
                 if r == BADHEAD or r == BIGHEAD:     # the answer above needs the general path
                     self.finish(env, sr, result)
+                    self.fast_log(env, sr, core, u.log)
                     sr.reset()
                 elif r == SENDFAIL:
                     self.fast_send_failed(env, sr, io, u.n, u.err)
+                    self.fast_log(env, sr, core, u.log)
                 elif r == SLOWREQ:
                     fl = u.flags
                     if fl & NEWSHAPE:
@@ -294,6 +300,14 @@ class Worker:
         b.requests = ffi.cast("uint64_t *", mem + off + 8)
         b.retire = ffi.cast("int32_t *", mem + off + 16)
         b.retire_at = self.max_requests or 0
+
+    def set_log(self, lg, core: int) -> None:
+        lg.fd, lg.pid, lg.core = (2 if self.log_requests else -1), self.pid, core
+
+    def fast_log(self, env, sr: Start, core: int, lg) -> None:
+        """The request log line of a fast-loop request that ended on the general path."""
+        if self.log_requests:
+            self.log_request(env, sr, core, lg.t0_ns / 1e9, lg.nvars, lg.datasize)
 
     def served(self) -> int:
         """Requests this worker has taken (C counts them in the scoreboard)."""
@@ -572,6 +586,7 @@ class Worker:
         h.loop, h.ctx, h.flat, h.flat_cap, h.timeout_ms, h.nofast = \
             self.loop, ctx, io.flat, 65536, self.timeout_ms, self.nofast
         self.set_board(h.board, core)
+        self.set_log(h.log, core)
         info = h.info
         core_off = self.board.core_off(self.slot, core)
         step, handle, app, vals = _hot_step, self.handle_http, self.app, ffi.buffer(ctx.vals)
@@ -602,6 +617,7 @@ class Worker:
                     result = app(env, start_response)
                 except Exception as exc:
                     h.back = self.http_back(h, self.failed(env, sr, exc))
+                    self.fast_log(env, sr, core, h.log)
                     sr.reset()
                     continue
                 if type(result) is list and len(result) == 1 and sr.resp is None and (st := sr.status) is not None \
@@ -614,16 +630,19 @@ class Worker:
                         blen, nh, bl = len(blob), len(hd), len(body)
                         continue                 # the next step sends it
                 h.back = self.http_back(h, self.finish(env, sr, result))   # anything else
+                self.fast_log(env, sr, core, h.log)
                 sr.reset()
                 continue
             if r == BADHEAD or r == BIGHEAD:     # the answer above needs the general path
                 try:
                     h.back = self.http_back(h, self.finish(env, sr, result))
+                    self.fast_log(env, sr, core, h.log)
                 except Exception:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
                 sr.reset()
             elif r == SENDFAIL:
                 self.fast_send_failed(env, sr, io, h.n, h.err)
+                self.fast_log(env, sr, core, h.log)
             elif r == SLOWREQ:
                 try:
                     consumed, keep = handle(ctx, h.n, info, io, shapes, core, core_off, combos)
