@@ -100,3 +100,42 @@ def test_uwsgi_step_fast_result_board_and_same_shape(tmp_path):
         for fd in (wr, ww):
             os.close(fd)
         ls.close()
+
+
+def test_log_request_line_is_uwsgis():
+    import os
+    import re
+    board = sb.Scoreboard(1, 1)
+    mem = ffi.from_buffer(board.mem)
+    b = board_for(board, mem, 0, 0)
+    lib.pf_app_board_begin(b, b"GET", 3, b"/", 1)          # req: 1/1
+    r, w = os.pipe()
+    try:
+        lg = ffi.new("pf_app_log *")
+        keep = [ffi.new("char[]", x) for x in (b"POST", b"/x?y=1", b"10.0.0.1", b"HTTP/1.1")]
+        lg.fd, lg.pid, lg.core = w, 4242, 3
+        lg.method, lg.mlen, lg.uri, lg.ulen, lg.addr, lg.alen, lg.proto, lg.plen = \
+            keep[0], 4, keep[1], 6, keep[2], 8, keep[3], 8
+        lg.nvars, lg.datasize = 14, 288
+        lg.t0_ns = int(time.monotonic() * 1e9) - 5_000_000
+        lib.pf_app_log_request(lg, b, b"201 Created\0X\0y", 15, 1, 13, 40)
+        line = os.read(r, 4096).decode()
+        assert re.fullmatch(r"\[pid: 4242\|app: 0\|req: 1/1\] 10\.0\.0\.1 \(\) \{14 vars in 288 bytes\} "
+                            r"\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] POST /x\?y=1 => generated 13 bytes in "
+                            r"\d+ msecs \(HTTP/1\.1 201\) 1 headers in 40 bytes \(1 switches on core 3\)\n", line), line
+        assert int(re.search(r"in (\d+) msecs", line).group(1)) >= 5
+        lg.method = lg.proto = lg.addr = ffi.NULL                # absent vars: the base environ's defaults
+        lg.ulen = 0
+        lib.pf_app_log_request(lg, b, b"500", 3, 0, 0, 0)
+        line = os.read(r, 4096).decode()
+        assert " ()" in line and "] GET  => generated 0 bytes" in line and "(HTTP/1.0 500) 0 headers" in line, line
+        lg.fd = -1                                              # off: nothing written
+        lib.pf_app_log_request(lg, b, b"200 OK", 6, 0, 0, 0)
+        os.set_blocking(r, False)
+        try:
+            assert os.read(r, 10) == b""
+        except BlockingIOError:
+            pass
+    finally:
+        os.close(r)
+        os.close(w)
