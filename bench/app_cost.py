@@ -121,10 +121,14 @@ def drive_uwsgi(path: str, n: int, conc: int = 8) -> None:
         raise SystemExit(f"only {done} of {n} responses")
 
 
+LOG = False      # --log: keep the per-request log line (stderr, discarded)
+
+
 def server_argv(server: str, mode: str, addr: str) -> list[str]:
     if server == "pyfront":
         flag = "--http-socket" if mode == "http" else "--socket"
-        return [PY, "-m", "pyfront", "app", flag, addr, "--wsgi-file", "hello.py", "--disable-logging"]
+        return [PY, "-m", "pyfront", "app", flag, addr, "--wsgi-file", "hello.py",
+                *([] if LOG else ["--disable-logging"])]
     if server == "uwsgi":
         flag = "--http-socket" if mode == "http" else "--socket"
         extra = ["--http-keepalive"] if mode == "http" else []
@@ -242,7 +246,10 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=0, help="print the N costliest functions per request")
     ap.add_argument("--keep", action="store_true", help="keep the callgrind files")
     ap.add_argument("--categories", action="store_true", help="per-request instructions by kind of work")
+    ap.add_argument("--log", action="store_true", help="pyfront with its request log on (uWSGI's line per request)")
     args = ap.parse_args()
+    global LOG
+    LOG = args.log
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed")
     base = tempfile.mkdtemp(prefix="pyfront-cost-")

@@ -14,6 +14,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -241,23 +242,42 @@ int pf_app_peer(int fd, char *out, size_t cap, int *err)
     return (n < 0 || (size_t)n >= cap) ? PF_APP_IOERR : n;
 }
 
-static int key_is(const char *k, size_t n, const char *name)
+/* The vars the scoreboard line and the response's status line need (values in flat). */
+typedef struct { const char *method, *uri, *path, *addr; size_t mlen, ulen, plen, alen; } board_vars;
+
+static void note_var(pf_app_uconn *u, board_vars *bv, const char *k, size_t klen, const char *v, size_t vlen)
 {
-    size_t m = strlen(name);
-    return n == m && memcmp(k, name, m) == 0;
+    switch (klen) {
+    case 9:
+        if (memcmp(k, "PATH_INFO", 9) == 0)
+            bv->path = v, bv->plen = vlen;
+        break;
+    case 11:
+        if (memcmp(k, "REQUEST_URI", 11) == 0)
+            bv->uri = v, bv->ulen = vlen;
+        else if (memcmp(k, "REMOTE_ADDR", 11) == 0)
+            bv->addr = v, bv->alen = vlen;
+        break;
+    case 14:
+        if (memcmp(k, "REQUEST_METHOD", 14) == 0)
+            bv->method = v, bv->mlen = vlen;
+        break;
+    case 15:
+        if (memcmp(k, "SERVER_PROTOCOL", 15) == 0)
+            u->proto = v, u->proto_len = (uint32_t)vlen;
+        break;
+    default:
+        break;
+    }
 }
 
 /* Facts the WSGI environ needs from nginx's vars, found in C so the Python fast path
  * does no per-key work: drop HTTP_CONTENT_LENGTH / HTTP_CONTENT_TYPE (nginx sends the
  * request headers as HTTP_* besides the CONTENT_* params; PEP 3333 wants no HTTP_
  * copies), flag https (REQUEST_SCHEME=https or HTTPS=on|1) and a request body
- * (CONTENT_LENGTH not empty and not "0"). */
-static void tidy_vars(pf_app_uconn *u)
-{
-    pf_app_uwsgi_tidy(u->flat, &u->pkt.flat_len, &u->flags);
-}
-
-void pf_app_uwsgi_tidy(char *f, uint32_t *flat_len, int *flags)
+ * (CONTENT_LENGTH not empty and not "0"); note the scoreboard's and the status line's vars.
+ * Keys are told apart by length first: one memcmp per key, not five. */
+static void tidy_flat(char *f, uint32_t *flat_len, int *flags, pf_app_uconn *u, board_vars *bv)
 {
     size_t len = *flat_len, pos = 0, out = 0;
     int last_dropped = 0;
@@ -267,18 +287,37 @@ void pf_app_uwsgi_tidy(char *f, uint32_t *flat_len, int *flags)
         size_t vlen = voff <= len ? strnlen(f + voff, len - voff) : 0;
         size_t next = voff + vlen + 1;      /* past the value's NUL (or past the end) */
         const char *k = f + pos, *v = f + voff;
-        int drop = klen > 13 && k[0] == 'H' && (key_is(k, klen, "HTTP_CONTENT_LENGTH") || key_is(k, klen, "HTTP_CONTENT_TYPE"));
-        if (key_is(k, klen, "REQUEST_SCHEME") && vlen == 5 && memcmp(v, "https", 5) == 0)
-            *flags |= PF_UWSGI_HTTPS;
-        else if (key_is(k, klen, "HTTPS") && ((vlen == 2 && memcmp(v, "on", 2) == 0) || (vlen == 1 && v[0] == '1')))
-            *flags |= PF_UWSGI_HTTPS;
-        else if (key_is(k, klen, "CONTENT_LENGTH") && vlen && !(vlen == 1 && v[0] == '0'))
-            *flags |= PF_UWSGI_BODY;
+        int drop = 0;
+        switch (klen) {
+        case 5:
+            if (memcmp(k, "HTTPS", 5) == 0 && ((vlen == 2 && memcmp(v, "on", 2) == 0) || (vlen == 1 && v[0] == '1')))
+                *flags |= PF_UWSGI_HTTPS;
+            break;
+        case 14:
+            if (memcmp(k, "REQUEST_SCHEME", 14) == 0) {
+                if (vlen == 5 && memcmp(v, "https", 5) == 0)
+                    *flags |= PF_UWSGI_HTTPS;
+            } else if (memcmp(k, "CONTENT_LENGTH", 14) == 0) {
+                if (vlen && !(vlen == 1 && v[0] == '0'))
+                    *flags |= PF_UWSGI_BODY;
+            }
+            break;
+        case 17:
+            drop = memcmp(k, "HTTP_CONTENT_TYPE", 17) == 0;
+            break;
+        case 19:
+            drop = memcmp(k, "HTTP_CONTENT_LENGTH", 19) == 0;
+            break;
+        default:
+            break;
+        }
         last_dropped = drop;
         if (!drop) {
             size_t n = (next <= len ? next : len) - pos;
             if (out != pos)
                 memmove(f + out, f + pos, n);
+            if (bv)
+                note_var(u, bv, f + out, klen, f + out + klen + 1, vlen);
             out += n;
         }
         pos = next;
@@ -288,6 +327,30 @@ void pf_app_uwsgi_tidy(char *f, uint32_t *flat_len, int *flags)
     *flat_len = (uint32_t)out;
 }
 
+static void tidy_vars(pf_app_uconn *u, board_vars *bv)
+{
+    tidy_flat(u->flat, &u->pkt.flat_len, &u->flags, u, bv);
+}
+
+void pf_app_uwsgi_tidy(char *flat, uint32_t *flat_len, int *flags)
+{
+    tidy_flat(flat, flat_len, flags, NULL, NULL);
+}
+
+/* The same notes for a packet the general path handles (NUL in a value, repeated keys). */
+static void scan_vars(pf_app_uconn *u, board_vars *bv)
+{
+    const char *f = u->flat;
+    size_t len = u->pkt.flat_len, pos = 0;
+    while (pos < len) {
+        size_t klen = strnlen(f + pos, len - pos);
+        size_t voff = pos + klen + 1;
+        size_t vlen = voff <= len ? strnlen(f + voff, len - voff) : 0;
+        note_var(u, bv, f + pos, klen, f + voff, vlen);
+        pos = voff + vlen + 1;
+    }
+}
+
 /* The uwsgi-socket worker's one call per request: close the previous connection, accept
  * the next and read + parse its packet (nginx writes the whole packet right after
  * connect(), so the first recv() usually has it: accept4 + recv, no poll). One cffi call
@@ -295,8 +358,10 @@ void pf_app_uwsgi_tidy(char *f, uint32_t *flat_len, int *flags)
  * arguments (bench/app_cost.py). */
 int pf_app_uwsgi_next(pf_app_uconn *u)
 {
-    if (u->fd >= 0)
+    if (u->fd >= 0) {
         close(u->fd);       /* the response is complete: nginx reads until EOF */
+        pf_app_board_end(&u->board);
+    }
     u->fd = -1;
     u->nread = 0;
     int fd = pf_app_accept(u->lfds, u->nlisten, u->wakefd, -1, &u->which, &u->err);
@@ -311,10 +376,30 @@ int pf_app_uwsgi_next(pf_app_uconn *u)
     u->flags = 0;
     if (u->pkt.modifier2 == PF_UWSGI_KEEP || u->pkt.modifier2 == PF_UWSGI_KEEP_HEAD)
         u->flags |= PF_UWSGI_PERSIST;       /* pyfront's front: the caller hands it to app_loop.c */
-    if (u->pkt.flat_nul || u->pkt.flat_dup)
+    u->proto = NULL;
+    u->proto_len = 0;
+    board_vars bv = { 0 };
+    if (u->pkt.flat_nul || u->pkt.flat_dup) {
         u->flags |= PF_UWSGI_SLOW;          /* Python takes the general path */
-    else
-        tidy_vars(u);
+        scan_vars(u, &bv);
+    } else {
+        tidy_vars(u, &bv);
+    }
+    /* the line uWSGI and Python showed: METHOD, then REQUEST_URI or else PATH_INFO */
+    if (!bv.ulen)
+        bv.uri = bv.path, bv.ulen = bv.plen;
+    pf_app_board_begin(&u->board, bv.method ? bv.method : "", bv.mlen, bv.uri ? bv.uri : "", bv.ulen);
+    if (u->log.fd >= 0) {
+        pf_app_log *lg = &u->log;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        lg->t0_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        lg->method = bv.method, lg->mlen = (uint32_t)bv.mlen;
+        lg->uri = bv.uri, lg->ulen = (uint32_t)bv.ulen;
+        lg->addr = bv.addr, lg->alen = (uint32_t)bv.alen;
+        lg->proto = u->proto, lg->plen = u->proto_len;
+        lg->nvars = u->pkt.nvars, lg->datasize = u->pkt.datasize;
+    }
     if (u->pkt.modifier1 == 30)
         u->flags |= PF_UWSGI_SLOW;
     if (u->flags & PF_UWSGI_SLOW)
@@ -326,4 +411,60 @@ int pf_app_uwsgi_next(pf_app_uconn *u)
     if (is_new)
         u->flags |= PF_UWSGI_NEWSHAPE;
     return n;
+}
+
+/* The status line's protocol (SERVER_PROTOCOL, else HTTP/1.0) + the app's status and headers. */
+#define UWSGI_HEAD_MAX 16384
+
+int pf_app_uwsgi_respond(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nheaders,
+                         const char *body, size_t blen)
+{
+    char sh[UWSGI_HEAD_MAX];
+    const char *proto = u->proto_len ? u->proto : "HTTP/1.0";
+    size_t plen = u->proto_len ? u->proto_len : 8;
+    if (plen + 1 + stlen > sizeof sh)
+        return PF_APP_BIGHEAD;
+    memcpy(sh, proto, plen);
+    sh[plen] = ' ';
+    memcpy(sh + plen + 1, st, stlen);
+    int r = pf_app_send_simple(u->fd, 0, sh, plen + 1 + stlen, nheaders, body, blen, u->timeout_ms, &u->err);
+    if (r < 0)
+        return r;
+    if (u->log.fd >= 0)
+        pf_app_log_request(&u->log, &u->board, st, stlen, nheaders, blen, (size_t)(r >> 1));
+    return 0;
+}
+
+/* The worker thread's one cffi call per request: answer the current request (when st is
+ * given), then pf_app_uwsgi_next. A cffi call costs ~1,000 instructions before any work
+ * (argument conversion, GIL release and re-take: bench/app_cost.py), so respond + next
+ * are one. */
+int pf_app_uwsgi_step(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nheaders,
+                      const char *body, size_t blen)
+{
+    if (st) {
+        int r = pf_app_uwsgi_respond(u, st, stlen, nheaders, body, blen);
+        if (r == PF_APP_BADHEAD || r == PF_APP_BIGHEAD)
+            return r;
+        if (r < 0) {
+            u->n = r;
+            return PF_APP_SENDFAIL;
+        }
+    }
+    if (__atomic_load_n(&u->stop, __ATOMIC_RELAXED)) {
+        if (u->fd >= 0) {
+            close(u->fd);
+            pf_app_board_end(&u->board);
+            u->fd = -1;
+        }
+        return PF_APP_STOP;
+    }
+    int n = pf_app_uwsgi_next(u);
+    if (n < 0)
+        return n;
+    if (u->flags || u->nofast || n >= (1 << 22)) {
+        u->n = n;
+        return PF_APP_SLOWREQ;
+    }
+    return (n << 9) | (u->which << 5) | u->sh.shape;
 }

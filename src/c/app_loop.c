@@ -69,6 +69,7 @@ struct pf_app_loop {
     int packet_ms;         /* uwsgi socket-timeout: a packet started must be complete within it */
     int hot;               /* uwsgi listener that just gave a connection (threads == 1), -1: none */
     int hot_runs;          /* accepts in a row without an epoll_wait */
+    int graceful;          /* pf_app_loop_graceful: answers stop offering keep-alive */
 };
 
 static int64_t now_ms(void)
@@ -638,4 +639,17 @@ int pf_app_loop_step(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int k
     info[8] = ctx->sh.shape;
     info[9] = is_new;
     return v;
+}
+
+/* Called from the worker's signal handler (main thread) the moment a graceful stop is
+ * asked, before the wake byte reaches epoll: responses in flight then already say
+ * "Connection: close" instead of promising a keep-alive the drain would break. */
+void pf_app_loop_graceful(pf_app_loop *l)
+{
+    __atomic_store_n(&l->graceful, 1, __ATOMIC_RELAXED);
+}
+
+int pf_app_loop_keeps(const pf_app_loop *l)
+{
+    return !__atomic_load_n(&l->graceful, __ATOMIC_RELAXED) && !__atomic_load_n(&l->draining, __ATOMIC_RELAXED);
 }

@@ -14,8 +14,48 @@
 
 #include "pf.h"
 
+/* The common case: the request has the key sequence of the thread's previous request.
+ * Compare its keys in place against shape i while copying the values: no key copy, no
+ * hash (bench/app_cost.py: ~1,000 instructions less per nginx request). -1: another shape
+ * (or too long): the caller takes the general way. */
+static int split_same(const pf_app_shapes *t, int i, const char *flat, size_t len, char *vals, size_t half)
+{
+    const char *k = t->store + t->off[i], *kend = k + t->len[i];
+    size_t pos = 0, vl = 0;
+    int is_key = 1;
+    while (len) {
+        const char *z = memchr(flat + pos, 0, len - pos);
+        size_t n = z ? (size_t)(z - (flat + pos)) : len - pos;
+        if (is_key) {
+            if ((size_t)(kend - k) < n + 1 || k[n] != 0 || memcmp(k, flat + pos, n) != 0)
+                return -1;
+            k += n + 1;
+        } else {
+            if (vl + n + 1 > half)
+                return -1;
+            memcpy(vals + vl, flat + pos, n);
+            vl += n;
+            vals[vl++] = 0;
+        }
+        is_key = !is_key;
+        if (!z)
+            break;
+        pos += n + 1;
+    }
+    if (k != kend)
+        return -1;
+    return (int)(vl ? vl - 1 : 0);                /* values: no trailing separator */
+}
+
 int pf_app_shape_split(pf_app_shapes *t, const char *flat, size_t len, char *vals, size_t vcap, int *is_new)
 {
+    if (t->nshapes > 0 && t->shape >= 0 && t->shape < t->nshapes) {
+        int v = split_same(t, t->shape, flat, len, vals, vcap / 2);
+        if (v >= 0) {
+            *is_new = 0;
+            return v;
+        }
+    }
     size_t half = vcap / 2, pos = 0, vl = 0, kl = 0;
     char *keys = vals + half;                        /* scratch: the second half of vals */
     int is_key = 1;

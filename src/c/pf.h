@@ -457,6 +457,38 @@ typedef struct {
  * half of vals is scratch) and the key sequence's index into t->shape; *is_new = 1 when it
  * was added (index 0: the table was emptied first). -1 when it does not fit. */
 int pf_app_shape_split(pf_app_shapes *t, const char *flat, size_t len, char *vals, size_t vcap, int *is_new);
+/* A worker thread's scoreboard record and its slot's counters (scoreboard.py HEAD/CORE in
+ * the shared mmap), kept by C so the per-request Python does no bookkeeping (app_hot.c).
+ * NULL pointers: nothing is written. */
+typedef struct {
+    char *core;            /* double start (CLOCK_MONOTONIC s, 0 = idle), then char line[120] */
+    uint64_t *requests;    /* the worker's request counter (atomic add: every thread counts) */
+    int32_t *retire;       /* set to 1 (RETIRE_MAX_REQUESTS) when requests reach retire_at, if 0 */
+    uint64_t retire_at;    /* 0 = never */
+} pf_app_board;
+#define PF_APP_BOARD_LINE 120
+/* A request starts: count it, check max-requests, and when b->core is set write the line
+ * "METHOD URI" (cut at 120 bytes, zero-padded) and then the start time. */
+void pf_app_board_begin(pf_app_board *b, const char *method, size_t mlen, const char *uri, size_t ulen);
+/* The thread is idle again: start = 0 (harakiri stops watching it). */
+void pf_app_board_end(pf_app_board *b);
+/* uWSGI's request log line for a request answered by the fast path (app_hot.c): the
+ * step functions fill the request's part, the answer adds status, sizes and time. */
+typedef struct {
+    int fd;                /* in: where lines go (2), -1 = no request log */
+    int pid, core;         /* in */
+    int64_t t0_ns;         /* out: CLOCK_MONOTONIC when the request was taken */
+    const char *method, *uri, *addr, *proto;   /* out: NULL = absent */
+    uint32_t mlen, ulen, alen, plen;
+    uint32_t nvars, datasize;
+    int64_t date_sec;      /* private: the timestamp, formatted once a second */
+    char date[40];
+} pf_app_log;
+/* Write "[pid: P|app: 0|req: N/N] ADDR () {V vars in D bytes} [DATE] METHOD URI =>
+ * generated B bytes in MS msecs (PROTO SSS) H headers in HB bytes (1 switches on core C)"
+ * when lg->fd >= 0. st: the status ("NNN Reason..."). */
+void pf_app_log_request(pf_app_log *lg, const pf_app_board *b, const char *st, size_t stlen, uint32_t nheaders,
+                        size_t nbytes, size_t head_bytes);
 /* A uwsgi-socket worker thread's state for pf_app_uwsgi_next (set the inputs once, fd = -1). */
 typedef struct {
     const int *lfds;
@@ -477,6 +509,14 @@ typedef struct {
      * the index of the key sequence (app_shape.c). */
     pf_app_shapes sh;
     char vals[PF_APP_VALS_MAX];
+    pf_app_board board;        /* in: the thread's scoreboard record (begun/ended by next) */
+    int nofast;                /* in: pf_app_uwsgi_step never gives the fast result (request log, static-map, add-header) */
+    int n;                     /* out of pf_app_uwsgi_step: see there */
+    const char *proto;         /* out: SERVER_PROTOCOL's value (in flat), for the status line */
+    uint32_t proto_len;
+    int stop;                  /* in, set by another thread: pf_app_uwsgi_step returns PF_APP_STOP
+                                  after answering (graceful stop) */
+    pf_app_log log;            /* the fast path's request log */
 } pf_app_uconn;
 #define PF_UWSGI_HTTPS 1       /* REQUEST_SCHEME=https or HTTPS=on/1: wsgi.url_scheme https */
 #define PF_UWSGI_BODY  2       /* CONTENT_LENGTH is set and not 0 */
@@ -487,10 +527,30 @@ typedef struct {
 /* Drop HTTP_CONTENT_LENGTH / HTTP_CONTENT_TYPE from flat vars in place, add PF_UWSGI_HTTPS /
  * PF_UWSGI_BODY to *flags (as pf_app_uwsgi_next does). */
 void pf_app_uwsgi_tidy(char *flat, uint32_t *flat_len, int *flags);
-/* Close u->fd if >= 0; accept (as pf_app_accept: STOP/AGAIN/IOERR with u->fd = -1); read
- * + parse the packet (errors as pf_app_read_uwsgi, u->fd >= 0: the caller answers or logs).
- * Success: the flat vars' length (u->pkt.flat_len), u->head_len and u->flags set. */
+/* Close u->fd if >= 0 (and end the scoreboard record); accept (as pf_app_accept:
+ * STOP/AGAIN/IOERR with u->fd = -1); read + parse the packet (errors as pf_app_read_uwsgi,
+ * u->fd >= 0: the caller answers or logs). Success: the flat vars' length
+ * (u->pkt.flat_len), u->head_len and u->flags set; the request is counted and its
+ * scoreboard record begun; u->proto = SERVER_PROTOCOL's value; PF_UWSGI_PERSIST for a
+ * packet pyfront's front marked (the caller hands the connection to app_loop.c). */
 int pf_app_uwsgi_next(pf_app_uconn *u);
+#define PF_APP_SLOWREQ  -20   /* a request for the general path: u->n / h->n hold the usual result */
+#define PF_APP_SENDFAIL -21   /* writing the response failed: u->n / h->n = PF_APP_TIMEOUT/IOERR, err set */
+/* The uwsgi worker thread's one call per request. st != NULL: first answer the current
+ * request with pf_app_send_simple (status line SERVER_PROTOCOL or HTTP/1.0 + " " + st,
+ * st = "NNN Reason\0Name\0Value..."); PF_APP_BADHEAD/BIGHEAD: nothing was sent, nothing
+ * else done (answer it the general way, then call with st = NULL); PF_APP_SENDFAIL: log,
+ * then call with st = NULL. Then pf_app_uwsgi_next, and
+ *   >= 0: the fast case (flags 0, !nofast): (vals length << 9) | (listener << 5) | shape,
+ *         the values in u->vals;
+ *   PF_APP_SLOWREQ: u->n = pf_app_uwsgi_next's result (flags set);
+ *   PF_APP_STOP when u->stop is set (the connection is closed);
+ *   otherwise pf_app_uwsgi_next's negative result. */
+int pf_app_uwsgi_step(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nheaders,
+                      const char *body, size_t blen);
+/* Answer as pf_app_uwsgi_step does, without taking the next request: 0 or its errors. */
+int pf_app_uwsgi_respond(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nheaders,
+                         const char *body, size_t blen);
 /* Make fd blocking with SO_RCVTIMEO/SO_SNDTIMEO (keep-alive HTTP); 0 or PF_APP_IOERR. */
 int pf_app_blocking(int fd, int rcv_timeout_ms, int snd_timeout_ms, int *err);
 /* Send a then b completely (writev); 0 or PF_APP_TIMEOUT/IOERR. */
@@ -597,6 +657,41 @@ void pf_app_loop_uwsgi_limit(pf_app_loop *l, uint32_t max_datasize, int packet_t
 int pf_app_loop_adopt(pf_app_loop *l, pf_app_ready *ctx, int fd, int listener, const char *bytes, uint32_t len);
 int pf_app_loop_step(pf_app_loop *l, pf_app_ready *ctx, uint32_t consumed, int keep,
                      char *out, size_t cap, int64_t *info, int *err);
+/* Graceful stop asked (a signal handler, any thread): responses stop offering keep-alive. */
+void pf_app_loop_graceful(pf_app_loop *l);
+/* 1 while connections may be kept (no graceful stop asked, not draining). */
+int pf_app_loop_keeps(const pf_app_loop *l);
+
+/* The http-socket worker thread's per-request call (app_hot.c): pf_app_loop_step with its
+ * arguments kept here, the request counted and its scoreboard record begun / ended. */
+typedef struct {
+    pf_app_loop *loop;     /* in */
+    pf_app_ready *ctx;     /* in (ctx->fd = -1 before the first call) */
+    char *flat;            /* in: flat environ buffer of flat_cap bytes */
+    size_t flat_cap;
+    int timeout_ms;        /* in: socket-timeout for the response */
+    int nofast;            /* in: 1 = never the fast result (request log, static-map, add-header) */
+    int back;              /* in: for a call without st, the previous request's bytes of buffer
+                              used, keep-alive (>= 0), or -1 = close it; reset to -1 by each call */
+    int n;                 /* out with PF_APP_SLOWREQ / PF_APP_SENDFAIL */
+    int err;               /* out: errno of a failed syscall */
+    int sflags;            /* out: PF_SEND_* of the request */
+    uint32_t head_len;     /* out: the request head's length */
+    int64_t info[10];      /* out: as pf_app_loop_step */
+    pf_app_board board;    /* in */
+    pf_app_log log;        /* the fast path's request log */
+} pf_app_hot;
+/* st != NULL: first answer the current request with pf_app_send_simple (status line
+ * "HTTP/1.x " + st, framing from h->sflags, keep-alive only while pf_app_loop_keeps);
+ * PF_APP_BADHEAD/BIGHEAD: nothing was sent, nothing else done (answer it the general way,
+ * set h->back, call with st = NULL); PF_APP_SENDFAIL: log, call with st = NULL (the
+ * connection is closed). st == NULL: h->back says what to do with the previous request.
+ * Then pf_app_loop_step and
+ *   >= 0: a request without body whose shape is known (not nofast): (vals length << 9) |
+ *         (listener << 5) | shape, values in ctx->vals;
+ *   PF_APP_SLOWREQ: any other HTTP request, h->n and h->info as pf_app_loop_step;
+ *   otherwise pf_app_loop_step's negative results. */
+int pf_app_hot_step(pf_app_hot *h, const char *st, size_t stlen, uint32_t nheaders, const char *body, size_t blen);
 
 /* PF_CDEF_END */
 

@@ -27,7 +27,7 @@ import traceback
 from pyfront._native import ffi, lib
 from pyfront.app import scoreboard as sb
 from pyfront.app.wsgi import (ClientGone, DateCache, Errors, FileWrapper, Input, IOCtx,
-                              Response, Start, base_environ, log_exception)
+                              Response, Start, ThreadStart, base_environ, log_exception)
 
 EXIT_BOOT_ERROR = 4      # the app failed to load: the master must not respawn in a loop
 NEED_MORE = lib.PF_NEED_MORE
@@ -39,16 +39,18 @@ HTTP_STATUS = {lib.PF_E_BAD_REQUEST: "400 Bad Request", lib.PF_E_URI_TOO_LONG: "
                lib.PF_E_VERSION: "505 HTTP Version Not Supported",
                lib.PF_E_NOT_IMPLEMENTED: "501 Not Implemented"}
 PR_SET_PDEATHSIG = 1
-_pack_start = struct.Struct("=d").pack_into
-_pack_requests = struct.Struct("=Q").pack_into
+_unpack_requests = struct.Struct("=Q").unpack_from
 _unpack = ffi.unpack
 _read_uwsgi = lib.pf_app_read_uwsgi
 _monotonic = time.monotonic
 _step = lib.pf_app_loop_step
-_uwsgi_next = lib.pf_app_uwsgi_next
 _send_simple = lib.pf_app_send_simple
+_hot_step = lib.pf_app_hot_step
+_uwsgi_step = lib.pf_app_uwsgi_step
+SLOWREQ, SENDFAIL = lib.PF_APP_SLOWREQ, lib.PF_APP_SENDFAIL
 BADHEAD, BIGHEAD = lib.PF_APP_BADHEAD, lib.PF_APP_BIGHEAD
 _Z = "\0"
+_NULL = ffi.NULL     # "no response to send" for the step calls (cffi takes no None for char *)
 UWSGI_READY, BADREQ = lib.PF_APP_UWSGI, lib.PF_APP_BADREQ
 UWSGI_BAD = lib.PF_APP_UWSGI_BAD
 U_SLOW, U_HTTPS, U_BODY = lib.PF_UWSGI_SLOW, lib.PF_UWSGI_HTTPS, lib.PF_UWSGI_BODY
@@ -84,7 +86,6 @@ class Worker:
         self.listeners = listeners            # [(socket, Listen)]
         self.master_pid, self.death_r, self.generation = master_pid, death_r, generation
         self.pid = os.getpid()
-        self.requests = 0
         self.retire_sent = False
         self.graceful = False
         self.wake_r, self.wake_w = os.pipe()
@@ -98,17 +99,22 @@ class Worker:
             # max_requests_jitter; uWSGI has none: unbit/uwsgi#2033); the master also
             # staggers the replacements one at a time.
             limit += wid * cfg.max_requests_delta + random.randint(0, max(1, limit // 10))
-        self.max_requests = limit
-        self.retire_at = limit or (1 << 62)      # one comparison per request
+        self.max_requests = limit               # C counts and checks (app_hot.c pf_app_board)
         self.started = time.monotonic()
         self.harakiri = cfg.harakiri
         self.add_header = cfg.add_header
         self.req_off = board.off(slot) + 8
         self.bsize = cfg.buffer_size
         self.threads: list[threading.Thread] = []
+        self.loop = None
+        self.uconns: list = []        # uwsgi threads' pf_app_uconn: `stop` set on a graceful stop
         self.log_requests = not cfg.disable_logging
         self.static = cfg.static_map
-        self.extras = bool(self.harakiri or self.static)
+        self.extras = bool(self.static)
+        # the fast loops' inline path has no static-map or add-header (the request log is
+        # written by C there: pf_app_log_request)
+        self.nofast = int(bool(self.static or self.add_header))
+        self.board_mem = ffi.from_buffer(board.mem)     # the scoreboard, written by C per request
         multithread = cfg.threads > 1
         self.bases = []
         for sock, ls in listeners:
@@ -173,13 +179,16 @@ class Worker:
                 continue
             if not any(t.is_alive() for t in self.threads):
                 return 1
-            _pack_requests(self.board.mem, self.req_off, self.requests)   # published once a tick, not per request
             self.check_retire()
 
     def on_signal(self, signum, frame) -> None:
         if signum == signal.SIGINT:
             os._exit(0)
         self.graceful = True
+        if self.loop is not None:
+            lib.pf_app_loop_graceful(self.loop)     # answers stop offering keep-alive now
+        for u in self.uconns:
+            u.stop = 1                              # the thread stops after its current answer
 
     def check_retire(self) -> None:
         if self.retire_sent:
@@ -196,7 +205,8 @@ class Worker:
         """Ask the master for a replacement; keep serving until it tells us to stop."""
         if not self.retire_sent:
             self.retire_sent = True
-            self.board.set_retire(self.slot, reason)
+            if not self.board.head(self.slot)[3]:      # C may have set max-requests first
+                self.board.set_retire(self.slot, reason)
 
     def log(self, msg: str) -> None:
         try:
@@ -213,42 +223,123 @@ class Worker:
         u = io.u = ffi.new("pf_app_uconn *")
         u.lfds, u.nlisten, u.wakefd, u.timeout_ms, u.max_datasize = lfds, len(fds), self.wake_r, self.timeout_ms, self.bsize
         u.buf, u.cap, u.flat, u.flat_cap, u.fd = io.buf, io.cap, io.flat, 65536, -1
+        u.nofast = self.nofast
+        self.set_board(u.board, core)
+        self.set_log(u.log, core)
         io.pkt = ffi.addressof(u, "pkt")
         core_off = self.board.core_off(self.slot, core)
-        handle, fast, nxt = self.handle_uwsgi, self.handle_uwsgi_fast, _uwsgi_next
+        handle, fast = self.handle_uwsgi, self.handle_uwsgi_fast
         shapes: list[tuple] = []
-        while not self.graceful:
-            n = nxt(u)      # closes the previous connection, accepts, reads the packet
-            if n >= 0:
+        combos: list = [None] * 512      # (keys, base environ) by listener << 5 | shape
+        app, step, vals = self.app, _uwsgi_step, ffi.buffer(u.vals)
+        sr = ThreadStart(lambda: self.uwsgi_args(u, io))     # this thread's, reused
+        start_response = sr.__call__     # a bound method: the app's call skips slot_tp_call
+        self.uconns.append(u)
+        if self.graceful:
+            u.stop = 1
+        blob, blen, nh, body, bl = _NULL, 0, 0, b"", 0
+        env = result = None
+        while True:
+            # answers the previous request (blob), closes it, accepts, reads the next packet
+            r = step(u, blob, blen, nh, body, bl)
+            blob = _NULL
+            if r >= 0:
+                # The fast path: C counted the request and wrote the scoreboard; a known
+                # key sequence, no body, no https. Inline: every call here costs.
                 try:
-                    fl = u.flags
-                    if fl:
-                        if fl & NEWSHAPE:
-                            self.new_shape(u.sh, shapes)
-                        if fl & U_PERSIST:       # pyfront's front: this thread goes multiplexed
-                            return self.adopt_and_mux(u, core)
-                        if fl & ~NEWSHAPE:
-                            handle(u.fd, io, core, core_off, u.which, u.head_len)
-                            continue
-                    fast(u, io, n, shapes[u.sh.shape], core, core_off)
-                except Exception:
+                    keys, base = combos[r & 511]
+                except (TypeError, IndexError):
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
+                    continue
+                env = base.copy()
+                # (a slice of the buffer over ctx/u.vals: ~550 instructions less than ffi.unpack)
+                env.update(zip(keys, vals[:r >> 9].decode("latin-1").split(_Z)))
+                sr.status = None
+                try:
+                    result = app(env, start_response)
+                except Exception as exc:
+                    self.failed(env, sr, exc)
+                    self.fast_log(env, sr, core, u.log)
+                    sr.reset()
+                    continue
+                if type(result) is list and len(result) == 1 and sr.resp is None and (st := sr.status) is not None \
+                        and type(body := result[0]) is bytes and type(hd := sr.headers) is list:
+                    try:
+                        blob = f"{st}\0{_Z.join(map(_Z.join, hd))}".encode("latin-1")
+                    except (TypeError, UnicodeEncodeError):
+                        pass
+                    if blob is not _NULL:
+                        blen, nh, bl = len(blob), len(hd), len(body)
+                        continue                 # the next step sends it
+                self.finish(env, sr, result)     # anything else
+                self.fast_log(env, sr, core, u.log)
+                sr.reset()
                 continue
-            if u.fd >= 0:
-                io.nread[0] = u.nread
-                io.err[0] = u.err
-                self.bad_packet(n, io, u.fd, u.which)
-            elif n == STOP:
-                return
-            elif n != AGAIN:
-                self.log(f"accept4() failed ({u.err}: {os.strerror(u.err)})")
-                time.sleep(0.1)
-        if u.fd >= 0:
-            os.close(u.fd)
-            u.fd = -1
+            try:
+                if r == BADHEAD or r == BIGHEAD:     # the answer above needs the general path
+                    self.finish(env, sr, result)
+                    self.fast_log(env, sr, core, u.log)
+                    sr.reset()
+                elif r == SENDFAIL:
+                    self.fast_send_failed(env, sr, io, u.n, u.err)
+                    self.fast_log(env, sr, core, u.log)
+                elif r == SLOWREQ:
+                    fl = u.flags
+                    if fl & NEWSHAPE:
+                        self.new_shape(u.sh, shapes, combos)
+                    if fl & U_PERSIST:       # pyfront's front keeps its connection: multiplexed from now on
+                        return self.adopt_and_mux(u, core)
+                    if fl & ~NEWSHAPE:
+                        handle(u.fd, io, core, core_off, u.which, u.head_len)
+                    else:
+                        fast(u, io, u.n, shapes[u.sh.shape], core, core_off)
+                elif u.fd >= 0:
+                    io.nread[0] = u.nread
+                    io.err[0] = u.err
+                    self.bad_packet(r, io, u.fd, u.which)
+                elif r == STOP:
+                    return
+                elif r != AGAIN:
+                    self.log(f"accept4() failed ({u.err}: {os.strerror(u.err)})")
+                    time.sleep(0.1)
+            except Exception:
+                log_exception(self.errors, f"worker {self.wid}: unexpected error")
+
+    def set_board(self, b, core: int) -> None:
+        """Point C at this thread's scoreboard record and the slot's counters (pf_app_board)."""
+        mem, off = self.board_mem, self.board.off(self.slot)
+        b.core = mem + self.board.core_off(self.slot, core)
+        b.requests = ffi.cast("uint64_t *", mem + off + 8)
+        b.retire = ffi.cast("int32_t *", mem + off + 16)
+        b.retire_at = self.max_requests or 0
+
+    def set_log(self, lg, core: int) -> None:
+        lg.fd, lg.pid, lg.core = (2 if self.log_requests else -1), self.pid, core
+
+    def fast_log(self, env, sr: Start, core: int, lg) -> None:
+        """The request log line of a fast-loop request that ended on the general path."""
+        if self.log_requests:
+            self.log_request(env, sr, core, lg.t0_ns / 1e9, lg.nvars, lg.datasize)
+
+    def served(self) -> int:
+        """Requests this worker has taken (C counts them in the scoreboard)."""
+        return _unpack_requests(self.board.mem, self.req_off)[0]
+
+    def uwsgi_args(self, u, io: IOCtx) -> tuple:
+        """Start.argsf of a uwsgi thread: Response arguments and send flags of its current request."""
+        proto = _unpack(u.proto, u.proto_len).decode("latin-1") if u.proto_len else "HTTP/1.0"
+        return (u.fd, io, self.timeout_ms, proto, False, False, False, self.add_header), 0
+
+    def fast_send_failed(self, env, sr: Start, io: IOCtx, rc: int, err: int) -> None:
+        io.err[0] = err
+        try:
+            io.send_failed(rc, self.timeout_ms)
+        except ClientGone as exc:
+            self.failed(env, sr, exc)
 
     def begin(self, core_off: int, env: dict) -> None:
-        # always, not only with harakiri: `pyfront ctl status` shows each worker's current request
+        # The paths C does not cover: uwsgi packets Python reads or finishes parsing
+        # (handle_uwsgi, handle_uwsgi_mux); C clears the record at the thread's next step.
         line = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
         struct.pack_into("=d120s", self.board.mem, core_off, time.monotonic(),
                          line.encode("latin-1", "replace")[:sb.URI_MAX])
@@ -297,14 +388,23 @@ class Worker:
                     self.add_header), 0)
         self.run_app(env, sr, core, core_off, t0, u.pkt.nvars, u.pkt.datasize)
 
-    @staticmethod
-    def new_shape(sh, shapes: list) -> None:
-        """C added a key sequence to its table (app_shape.c): keep its key strings."""
+    def new_shape(self, sh, shapes: list, combos: list | None = None) -> None:
+        """C added a key sequence to its table (app_shape.c): keep its key strings, and
+        for the fast loops (keys, base environ) at listener << 5 | shape."""
         i = sh.shape
         raw = _unpack(sh.store + sh.off[i], sh.len[i]).decode("latin-1")
         keys = tuple(sys.intern(k) for k in raw.split("\0")[:-1])
         del shapes[i:]          # index 0 again: C emptied its table
         shapes.append(keys)
+        if combos is not None:  # every listener's entry for index i is replaced: no stale one
+            for li, base in enumerate(self.bases):
+                # The base environ with this shape's keys already in (values "", overwritten by
+                # every request): the per-request copy + update then inserts no key, so the
+                # dict is never resized (nginx's 14 vars made it grow: ~1,000 instructions).
+                tmpl = base.copy()
+                for k in keys:
+                    tmpl.setdefault(k, "")
+                combos[(li << 5) | i] = (keys, tmpl)
 
     def handle_uwsgi(self, fd: int, io: IOCtx, core: int, core_off: int, li: int, rc: int | None = None) -> None:
         pkt = io.pkt
@@ -320,6 +420,7 @@ class Worker:
             got = io.u.nread
         t0 = _monotonic()
         env = self.bases[li].copy()
+        begun = rc is None
         if pkt.flat_nul:
             from pyfront.app.packet import decode
             env.update((k.decode("latin-1"), v.decode("latin-1"))
@@ -352,6 +453,8 @@ class Worker:
             extra = got - rc
             inp = Input(fd, _unpack(io.buf + rc, min(extra, length)) if extra > 0 else b"", length, io, self.timeout_ms)
             env["wsgi.input"] = inp
+        if begun:
+            self.begin(core_off, env)
         sr = Start((fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0", False, False, False,
                     self.add_header), 0)
         self.run_app(env, sr, core, core_off, t0, pkt.nvars, pkt.datasize)
@@ -365,58 +468,63 @@ class Worker:
 
     def run_app(self, env, sr: "Start", core: int, core_off: int, t0: float, nvars: int, datasize: int) -> bool:
         """Call the app and send its response. False when the connection must be closed.
-
-        The common response — a list holding one bytes string, no write() — is sent by
-        send_simple with a handful of Python operations; anything else goes through a
-        full Response object (wsgi.py)."""
-        self.begin(core_off, env)    # harakiri's clock and `ctl status`'s current request
-        ok = keep = True
-        result = None
+        (C counted the request and keeps the scoreboard: app_hot.c.)"""
         try:
             if self.extras and self.static and self.serve_static(env, sr.response()):
                 return True
+            result = self.app(env, sr)
+        except Exception as exc:
+            ok = self.failed(env, sr, exc)
+        else:
+            ok = self.finish(env, sr, result)
+        finally:
+            if self.log_requests:
+                self.log_request(env, sr, core, t0, nvars, datasize)
+        return ok
+
+    def finish(self, env, sr: "Start", result) -> bool:
+        """The app returned `result`: send it and close it. False when the connection must
+        be closed. The common response — a list holding one bytes string, no write() — is
+        sent by send_simple with a handful of Python operations; anything else goes through
+        a full Response object (wsgi.py)."""
+        try:
             try:
-                result = self.app(env, sr)
                 if type(result) is list and len(result) == 1 and sr.resp is None and sr.status is not None \
                         and type(result[0]) is bytes:
-                    keep = self.send_simple(sr, result[0])
-                else:
-                    resp = sr.response()
-                    resp.send_result(result)
-                    keep = resp.keep_alive
+                    return self.send_simple(sr, result[0])
+                resp = sr.response()
+                resp.send_result(result)
+                return resp.keep_alive
             finally:
                 if result is not None and type(result) is not list and hasattr(result, "close"):
                     try:
                         result.close()
                     except Exception:
                         log_exception(self.errors, "error in the response iterable's close()")
-        except ClientGone as exc:
-            ok = False
+        except Exception as exc:
+            return self.failed(env, sr, exc)
+
+    def failed(self, env, sr: "Start", exc: Exception) -> bool:
+        """Called in an `except` clause: log the error (uWSGI's words), answer 500 if nothing
+        was sent yet. True when the connection may be kept."""
+        if isinstance(exc, ClientGone):
             self.log(f"{env.get('REQUEST_METHOD')} {env.get('REQUEST_URI', env.get('PATH_INFO'))}: {exc}")
-        except Exception:
-            ok = False
-            log_exception(self.errors, f"Traceback for {env.get('REQUEST_METHOD')} "
-                                       f"{env.get('REQUEST_URI', env.get('PATH_INFO'))}:")
-            resp = sr.response(replay=False)
-            if not resp.head_sent and sr.sent is None:
-                try:
-                    resp.error_500()
-                    ok = resp.http and resp.keep_alive
-                    sr.sent = None
-                except ClientGone:
-                    pass
-        finally:
-            _pack_start(self.board.mem, core_off, 0.0)
-            n = self.requests = self.requests + 1
-            if n >= self.retire_at:
-                self.retire(sb.RETIRE_MAX_REQUESTS)
-            if self.log_requests:
-                self.log_request(env, sr, core, t0, nvars, datasize)
-        return ok and keep
+            return False
+        log_exception(self.errors, f"Traceback for {env.get('REQUEST_METHOD')} "
+                                   f"{env.get('REQUEST_URI', env.get('PATH_INFO'))}:")
+        resp = sr.response(replay=False)
+        if not resp.head_sent and sr.sent is None:
+            try:
+                resp.error_500()
+                sr.sent = None
+                return resp.http and resp.keep_alive
+            except ClientGone:
+                pass
+        return False
 
     def send_simple(self, sr: "Start", body: bytes) -> bool:
         """The common response, head built and sent by C (app_head.c). Returns keep-alive."""
-        args = sr.args
+        args = sr.args or sr.prepare()
         headers = sr.headers
         if type(headers) is list and not args[7]:
             try:
@@ -445,7 +553,8 @@ class Worker:
         else:
             status, nh, nbytes, head_bytes = None, 0, 0, 0
         status = (status or "500")[:3]
-        line = (f"[pid: {self.pid}|app: 0|req: {self.requests}/{self.requests}] {env.get('REMOTE_ADDR', '')} () "
+        n = self.served()
+        line = (f"[pid: {self.pid}|app: 0|req: {n}/{n}] {env.get('REMOTE_ADDR', '')} () "
                 f"{{{nvars} vars in {datasize} bytes}} [{self.dates.now()}] {env.get('REQUEST_METHOD', '')} "
                 f"{env.get('REQUEST_URI') or env.get('PATH_INFO', '')} => generated {nbytes} bytes in "
                 f"{ms} msecs ({env.get('SERVER_PROTOCOL', '')} {status}) {nh} headers in {head_bytes} bytes "
@@ -492,51 +601,105 @@ class Worker:
 
     def serve_loop_mux(self, core: int, ctx=None) -> None:
         """Threads of a worker with an HTTP listener, or serving pyfront's front: connections
-        are multiplexed in C (app_loop.c). One C call per request (pf_app_loop_step) gives
-        back the previous request and returns the next one's environ."""
+        are multiplexed in C (app_loop.c). One C call per request (pf_app_hot_step) gives
+        back the previous request and returns the next one's environ values; the common
+        request and response are handled inline here, anything else by handle_http /
+        handle_uwsgi_mux."""
         if ctx is None:
             ctx = ffi.new("pf_app_ready *")
             ctx.fd = -1
-        err = ffi.new("int *")
         io = IOCtx(self.cfg.buffer_size)
-        info = ffi.new("int64_t[10]")
+        h = ffi.new("pf_app_hot *")
+        h.loop, h.ctx, h.flat, h.flat_cap, h.timeout_ms, h.nofast = \
+            self.loop, ctx, io.flat, 65536, self.timeout_ms, self.nofast
+        self.set_board(h.board, core)
+        self.set_log(h.log, core)
+        info = h.info
         core_off = self.board.core_off(self.slot, core)
-        loop, flat, step, handle = self.loop, io.flat, _step, self.handle_http
+        step, handle, app, vals = _hot_step, self.handle_http, self.app, ffi.buffer(ctx.vals)
         shapes: list[tuple] = []        # key strings of this thread's shape table (app_shape.c)
-        consumed, keep = 0, 0
+        combos: list = [None] * 512      # (keys, base environ) by listener << 5 | shape
+        sr = ThreadStart(lambda: self.http_args(h, io))     # this thread's, reused
+        start_response = sr.__call__     # a bound method: the app's call skips slot_tp_call
+        h.back = -1
+        blob, blen, nh, body, bl = _NULL, 0, 0, b"", 0
+        env = result = None
         while True:     # a graceful stop drains in C (app_loop.c start_draining) and then returns STOP
-            n = step(loop, ctx, consumed, keep, flat, 65536, info, err)
-            if n >= 0:
+            # answers the previous request (blob) or gives it back (h.back), takes the next
+            r = step(h, blob, blen, nh, body, bl)
+            blob = _NULL
+            if r >= 0:
+                # The fast path: C counted the request and wrote the scoreboard; a known
+                # key sequence, no body. Inline: every call here costs.
                 try:
-                    consumed, keep = handle(ctx, n, info, io, shapes, core, core_off)
-                except Exception:
+                    keys, base = combos[r & 511]
+                except (TypeError, IndexError):
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
-                    consumed, keep = 0, 0
+                    continue
+                env = base.copy()
+                # (a slice of the buffer over ctx/u.vals: ~550 instructions less than ffi.unpack)
+                env.update(zip(keys, vals[:r >> 9].decode("latin-1").split(_Z)))
+                sr.status = None
+                try:
+                    result = app(env, start_response)
+                except Exception as exc:
+                    h.back = self.http_back(h, self.failed(env, sr, exc))
+                    self.fast_log(env, sr, core, h.log)
+                    sr.reset()
+                    continue
+                if type(result) is list and len(result) == 1 and sr.resp is None and (st := sr.status) is not None \
+                        and type(body := result[0]) is bytes and type(hd := sr.headers) is list:
+                    try:
+                        blob = f"{st}\0{_Z.join(map(_Z.join, hd))}".encode("latin-1")
+                    except (TypeError, UnicodeEncodeError):
+                        pass
+                    if blob is not _NULL:
+                        blen, nh, bl = len(blob), len(hd), len(body)
+                        continue                 # the next step sends it
+                h.back = self.http_back(h, self.finish(env, sr, result))   # anything else
+                self.fast_log(env, sr, core, h.log)
+                sr.reset()
                 continue
-            consumed, keep = 0, 0
-            if n == UWSGI_READY:
+            if r == BADHEAD or r == BIGHEAD:     # the answer above needs the general path
                 try:
-                    consumed, keep = self.handle_uwsgi_mux(ctx, info, io, shapes, core, core_off)
+                    h.back = self.http_back(h, self.finish(env, sr, result))
+                    self.fast_log(env, sr, core, h.log)
                 except Exception:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
-                    consumed, keep = 0, 0
-            elif n == UWSGI_BAD:
+                sr.reset()
+            elif r == SENDFAIL:
+                self.fast_send_failed(env, sr, io, h.n, h.err)
+                self.fast_log(env, sr, core, h.log)
+            elif r == SLOWREQ:
+                try:
+                    consumed, keep = handle(ctx, h.n, info, io, shapes, core, core_off, combos)
+                    h.back = consumed if keep else -1
+                except Exception:
+                    log_exception(self.errors, f"worker {self.wid}: unexpected error")
+            elif r == UWSGI_READY:
+                try:
+                    consumed, keep = self.handle_uwsgi_mux(ctx, info, io, shapes, core, core_off, combos)
+                    h.back = consumed if keep else -1
+                except Exception:
+                    log_exception(self.errors, f"worker {self.wid}: unexpected error")
+            elif r == UWSGI_BAD:
                 try:
                     self.bad_packet(ctx.status, io, ctx.fd, ctx.listener, ctx.pkt, ctx.have)
                 except Exception:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
-            elif n == BADREQ:
+            elif r == BADREQ:
                 try:
                     self.http_error(ctx, io, ctx.status)
                 except Exception:
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
-            elif n == STOP:
+            elif r == STOP:
                 return
-            elif n != AGAIN:
-                self.log(f"epoll_wait() failed ({err[0]}: {os.strerror(err[0])})")
+            elif r != AGAIN:
+                self.log(f"epoll_wait() failed ({h.err}: {os.strerror(h.err)})")
                 time.sleep(0.1)
 
-    def handle_uwsgi_mux(self, ctx, info, io: IOCtx, shapes: list, core: int, core_off: int) -> tuple[int, int]:
+    def handle_uwsgi_mux(self, ctx, info, io: IOCtx, shapes: list, core: int, core_off: int,
+                         combos: list) -> tuple[int, int]:
         """One uwsgi request whose packet C has parsed (app_loop.c). Returns (bytes of ctx.buf
         used, keep): keep only for a packet pyfront's front marked (PF_UWSGI_PERSIST), whose
         answer is then framed like an HTTP/1.1 keep-alive response (docs/proxy.md); any
@@ -548,7 +711,7 @@ class Worker:
             self.uwsgi_env_slow(env, ctx, io, head_len, n)
         else:
             if new:
-                self.new_shape(ctx.sh, shapes)
+                self.new_shape(ctx.sh, shapes, combos)   # the HTTP fast path shares the table
             env.update(zip(shapes[shape], _unpack(ctx.vals, n).decode("latin-1").split("\0")))
             if fl & U_HTTPS:
                 env["wsgi.url_scheme"] = "https"
@@ -576,6 +739,7 @@ class Worker:
         else:
             sr = Start((fd, io, self.timeout_ms, env["SERVER_PROTOCOL"] or "HTTP/1.0", False, False, False,
                         self.add_header), 0)
+        self.begin(core_off, env)      # C counted it (app_hot.c); the line is written here
         keep = self.run_app(env, sr, core, core_off, t0, nvars, datasize)
         if inp is not None and inp._left > 0:
             # Unread body: read it away, exactly (Input never reads past CONTENT_LENGTH), so a
@@ -612,7 +776,19 @@ class Worker:
             if sn and env["PATH_INFO"].startswith(sn):
                 env["PATH_INFO"] = env["PATH_INFO"][len(sn):]
 
-    def handle_http(self, ctx, n: int, info, io: IOCtx, shapes: list, core: int, core_off: int) -> tuple[int, int]:
+    def http_args(self, h, io: IOCtx) -> tuple:
+        """Start.argsf of an HTTP thread: Response arguments and send flags of its current request."""
+        fl = h.info[4]
+        keep = bool(fl & 1) and not self.graceful
+        return ((h.ctx.fd, io, self.timeout_ms, "HTTP/1.1" if fl & 2 else "HTTP/1.0", True, keep, bool(fl & 4),
+                 self.add_header), (fl & (7 if keep else 6)) | 32)
+
+    def http_back(self, h, keep: bool) -> int:
+        """The fast loop's `back` after a general-path response."""
+        return h.head_len if keep and not self.graceful else -1
+
+    def handle_http(self, ctx, n: int, info, io: IOCtx, shapes: list, core: int, core_off: int,
+                    combos: list | None = None) -> tuple[int, int]:
         """One request whose head and environ C has prepared. Returns (bytes of ctx.buf used, keep-alive)."""
         fd, head_len, body, clen, flags, li, have, _, shape, new = _unpack(info, 10)
         t0 = _monotonic()
@@ -621,7 +797,7 @@ class Worker:
             join_repeated(env, _unpack(io.flat, n).decode("latin-1").split("\0"), set())
         else:
             if new:
-                self.new_shape(ctx.sh, shapes)
+                self.new_shape(ctx.sh, shapes, combos)
             env.update(zip(shapes[shape], _unpack(ctx.vals, n).decode("latin-1").split("\0")))
         if body == BODY_NONE:
             sr = Start((fd, io, self.timeout_ms, "HTTP/1.1" if flags & 2 else "HTTP/1.0", True,

@@ -289,13 +289,33 @@ class Start:
     only when the app calls write() or returns anything else (~1 µs less per request).
 
     args = the Response constructor's arguments (fd, io, timeout_ms, proto, http,
-    keep_alive, method_head, extra_headers)."""
+    keep_alive, method_head, extra_headers).
+
+    The worker's fast loops reuse one Start per thread (creating one per request costs
+    ~1,000 instructions, bench/app_cost.py): args is None and `argsf()` makes (args,
+    sflags) of the thread's current request when the general path needs them; the loop
+    sets status = None before each request and reset() after a general-path one."""
 
     status = headers = resp = sent = None
 
-    def __init__(self, args, sflags):
+    def __init__(self, args, sflags, argsf=None):
         self.args = args
         self.sflags = sflags     # PF_SEND_* for pf_app_send_simple
+        self.argsf = argsf
+        # instance values, not the class's: the hot loops' loads of these stay specialized
+        # (a miss falls back to the generic getattr: ~550 instructions, bench/app_cost.py)
+        self.status = self.headers = self.resp = self.sent = None
+
+    def prepare(self):
+        """The Response arguments of the current request (made now for a reused Start)."""
+        args = self.args
+        if args is None:
+            args, self.sflags = self.argsf()
+            self.args = args
+        return args
+
+    def reset(self):
+        self.resp = self.sent = self.args = None
 
     def __call__(self, status, headers, exc_info=None):
         if self.resp is not None:
@@ -314,10 +334,30 @@ class Start:
     def response(self, replay: bool = True) -> "Response":
         r = self.resp
         if r is None:
-            r = self.resp = Response(*self.args)
+            r = self.resp = Response(*(self.args or self.prepare()))
             if replay and self.status is not None:
                 r.start_response(self.status, self.headers)
         return r
+
+
+class ThreadStart(Start):
+    """The fast loops' per-thread Start (see Start): write() is bound once, not per call
+    (a bound method per start_response call: ~300 instructions, bench/app_cost.py)."""
+
+    def __init__(self, argsf):
+        super().__init__(None, 0, argsf)
+        self.write_ = self.write          # a cycle, but one long-lived object per thread
+
+    def __call__(self, status, headers, exc_info=None):
+        if self.resp is not None:
+            return self.resp.start_response(status, headers, exc_info)
+        if exc_info:
+            exc_info = None          # nothing is sent yet: replacing the response is allowed
+        elif self.status is not None:
+            raise AssertionError("start_response() called a second time without exc_info (PEP 3333)")
+        self.status = status
+        self.headers = headers
+        return self.write_
 
 
 STATUS_500 = "500 Internal Server Error"
