@@ -182,6 +182,25 @@ static size_t default_host(pf_worker *w, pf_conn *c, pf_req *q, char *out, size_
     return n;
 }
 
+/* Appends name = $request_id to kv unless the client sent X-Request-Id or kv has name
+ * already; returns the scratch bytes used. */
+static size_t add_request_id(pf_worker *w, pf_conn *c, pf_req *q, pf_kv *kv, uint32_t *n, const char *name,
+                             uint32_t name_len, char *scratch, size_t used, size_t cap)
+{
+    if (*n >= PX_MAX_PARAMS || cap - used < 32)
+        return used;
+    size_t cl = 0;
+    if (pf_req_header(c, q, "x-request-id", 12, &cl) != NULL)
+        return used;
+    for (uint32_t i = 0; i < *n; i++)
+        if (kv[i].name_len == name_len && strncasecmp(kv[i].name, name, name_len) == 0)
+            return used;
+    size_t vl = pf_proxy_var(w, c, q, V_REQUEST_ID, NULL, 0, scratch + used, cap - used);
+    kv[*n] = (pf_kv){ name, name_len, scratch + used, (uint32_t)vl };
+    (*n)++;
+    return used + vl;
+}
+
 static int encode(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u, const pf_kv *kv, uint32_t n, size_t used);
 
 int pf_px_encode(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
@@ -205,43 +224,15 @@ int pf_px_encode(pf_worker *w, pf_conn *c, pf_req *q, pf_up *u)
         used += vl;
         n++;
     }
-    if (pc->handler == PX_UWSGI && n < PX_MAX_PARAMS) {
-        /* Deliberate addition (docs/differences.md): the app gets HTTP_X_REQUEST_ID =
-         * $request_id, the id the access log can show, unless the client sent an
-         * X-Request-Id (passed as is) or the config sets that param itself. */
-        size_t cl = 0;
-        int have = pf_req_header(c, q, "x-request-id", 12, &cl) != NULL;
-        for (uint32_t i = 0; i < n && !have; i++)
-            have = kv[i].name_len == 17 && strncasecmp(kv[i].name, "HTTP_X_REQUEST_ID", 17) == 0;
-        if (!have && sizeof px->scratch - used >= 32) {
-            size_t vl = pf_proxy_var(w, c, q, V_REQUEST_ID, NULL, 0, scratch + used, sizeof px->scratch - used);
-            kv[n].name = "HTTP_X_REQUEST_ID";
-            kv[n].name_len = 17;
-            kv[n].value = scratch + used;
-            kv[n].value_len = (uint32_t)vl;
-            used += vl;
-            n++;
-        }
-    }
-    if (pc->handler == PX_HTTP && n < PX_MAX_PARAMS) {
-        /* Same deliberate addition for proxy_pass (docs/differences.md): the upstream gets
-         * `X-Request-Id: $request_id` unless the client sent one (then the client's header
-         * is passed unchanged with the others) or a proxy_set_header X-Request-Id exists
-         * (an empty one removes the field, as for any proxy_set_header). */
-        size_t cl = 0;
-        int have = pf_req_header(c, q, "x-request-id", 12, &cl) != NULL;
-        for (uint32_t i = 0; i < n && !have; i++)
-            have = kv[i].name_len == 12 && strncasecmp(kv[i].name, "X-Request-Id", 12) == 0;
-        if (!have && sizeof px->scratch - used >= 32) {
-            size_t vl = pf_proxy_var(w, c, q, V_REQUEST_ID, NULL, 0, scratch + used, sizeof px->scratch - used);
-            kv[n].name = "X-Request-Id";
-            kv[n].name_len = 12;
-            kv[n].value = scratch + used;
-            kv[n].value_len = (uint32_t)vl;
-            used += vl;
-            n++;
-        }
-    }
+    /* Deliberate addition (docs/differences.md): the upstream learns $request_id, the id
+     * the access log can show — uwsgi apps as HTTP_X_REQUEST_ID, proxy_pass upstreams as
+     * `X-Request-Id:` — unless the client sent an X-Request-Id (passed as is with the other
+     * headers) or the config sets it itself (uwsgi_param / proxy_set_header; an empty
+     * proxy_set_header removes the field, as for any other). */
+    if (pc->handler == PX_UWSGI)
+        used = add_request_id(w, c, q, kv, &n, "HTTP_X_REQUEST_ID", 17, scratch, used, sizeof px->scratch);
+    else if (pc->handler == PX_HTTP)
+        used = add_request_id(w, c, q, kv, &n, "X-Request-Id", 12, scratch, used, sizeof px->scratch);
     /* A pooled 16 KiB buffer holds nearly every packet; the 64 KiB+ class (vars may reach
      * 65535 bytes) only when that one is too small. Measured: with one 68 KiB buffer per
      * request and 64 requests in flight, malloc/free of it was ~1 % of the front's CPU. */
