@@ -133,6 +133,65 @@ void pf_app_log_request(pf_app_log *lg, const pf_app_board *b, const char *st, s
     (void)w;
 }
 
+/* A request on a connection pyfront's front keeps (app_loop.c's PF_APP_UWSGI) that the
+ * fast loop can answer as it answers HTTP: no body, no https, no general-path oddity, a
+ * key sequence Python already has. The scoreboard line and the log's facts come from the
+ * values, walked beside the shape's keys. Otherwise n (PF_APP_UWSGI) goes to Python. */
+static int uwsgi_fast(pf_app_hot *h, pf_app_ready *ctx, int n)
+{
+    const int64_t *info = h->info;
+    int fl = (int)info[2];
+    if (h->nofast || !(fl & PF_UWSGI_PERSIST) || (fl & (PF_UWSGI_SLOW | PF_UWSGI_BODY | PF_UWSGI_HTTPS))
+        || info[9] || info[7] < 0 || info[7] >= (1 << 22) || info[3] >= 16)
+        return n;
+    const pf_app_shapes *t = &ctx->sh;
+    int s = (int)info[8];
+    const char *k = t->store + t->off[s], *kend = k + t->len[s];
+    const char *v = ctx->vals, *vend = ctx->vals + info[7];
+    const char *method = NULL, *uri = NULL, *path = NULL, *addr = NULL, *proto = NULL;
+    size_t mlen = 0, ulen = 0, plen = 0, alen = 0, prlen = 0;
+    while (k < kend && v <= vend) {
+        size_t kl = strnlen(k, (size_t)(kend - k));
+        const char *z = memchr(v, 0, (size_t)(vend - v));
+        size_t vl = z ? (size_t)(z - v) : (size_t)(vend - v);
+        switch (kl) {
+        case 9:
+            if (memcmp(k, "PATH_INFO", 9) == 0) path = v, plen = vl;
+            break;
+        case 11:
+            if (memcmp(k, "REQUEST_URI", 11) == 0) uri = v, ulen = vl;
+            else if (memcmp(k, "REMOTE_ADDR", 11) == 0) addr = v, alen = vl;
+            break;
+        case 14:
+            if (memcmp(k, "REQUEST_METHOD", 14) == 0) method = v, mlen = vl;
+            break;
+        case 15:
+            if (memcmp(k, "SERVER_PROTOCOL", 15) == 0) proto = v, prlen = vl;
+            break;
+        default:
+            break;
+        }
+        k += kl + 1;
+        v += vl + 1;
+    }
+    if (!ulen)
+        uri = path, ulen = plen;
+    pf_app_board_begin(&h->board, method ? method : "", mlen, uri ? uri : "", ulen);
+    if (h->log.fd >= 0) {
+        pf_app_log *lg = &h->log;
+        lg->t0_ns = mono_ns();
+        lg->method = method, lg->mlen = (uint32_t)mlen;
+        lg->uri = uri, lg->ulen = (uint32_t)ulen;
+        lg->addr = addr, lg->alen = (uint32_t)alen;
+        lg->proto = proto, lg->plen = (uint32_t)prlen;
+        lg->nvars = (uint32_t)info[5], lg->datasize = (uint32_t)info[6];
+    }
+    h->head_len = (uint32_t)info[1];
+    /* framed as HTTP/1.1 and acknowledged with Connection: keep-alive (app_head.c) */
+    h->sflags = PF_SEND_HTTP | PF_SEND_HTTP11 | PF_SEND_UKEEP | PF_SEND_KEEP | ((fl & PF_UWSGI_NOBODY) ? PF_SEND_HEAD : 0);
+    return (int)((info[7] << 9) | (info[3] << 5) | s);
+}
+
 int pf_app_hot_step(pf_app_hot *h, const char *st, size_t stlen, uint32_t nheaders, const char *body, size_t blen)
 {
     int back = h->back;
@@ -152,8 +211,12 @@ int pf_app_hot_step(pf_app_hot *h, const char *st, size_t stlen, uint32_t nheade
     int n = pf_app_loop_step(h->loop, ctx, back >= 0 ? (uint32_t)back : 0, back >= 0, h->flat, h->flat_cap,
                              h->info, &h->err);
     if (n < 0) {
-        if (n == PF_APP_UWSGI)
+        if (n == PF_APP_UWSGI) {
+            int r = uwsgi_fast(h, ctx, n);
+            if (r >= 0)
+                return r;
             board_count(&h->board);        /* Python reads the packet and writes the line */
+        }
         return n;
     }
     const pf_http_request *req = &ctx->req;

@@ -75,6 +75,11 @@ def application(environ, start_response):
         n = sum(len(v) for k, v in environ.items() if k.startswith("HTTP_X_BIG_"))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [str(n).encode()]
+    if path == "/caller":               # which worker function called the app (the fast loop or not)
+        import sys
+        body = sys._getframe(1).f_code.co_name.encode()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
     if path == "/boom":
         raise RuntimeError("boom")
     if path == "/close":                # the app asks for a close: the connection is not kept
@@ -186,6 +191,24 @@ def test_app_accepts_far_fewer_connections_than_requests(stack):
     # no client ever sees a hop-by-hop header of the hop
     st, h, body = stack.request("GET", "/")
     assert (st, body) == (200, b"hello") and h["connection"] == "keep-alive" and h["content-length"] == "5"
+
+
+def test_kept_requests_take_the_fast_loop(stack):
+    """A kept request without body whose key sequence the thread knows is answered by the
+    multiplexer's inline fast loop (app_hot.c uwsgi_fast), like an http-socket request; a
+    body sends it through handle_uwsgi_mux, and both answer the same way."""
+    c = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=30)
+    try:
+        callers = [stack.request("GET", "/caller", conn=c) for _ in range(5)]
+        assert all(st == 200 and h["content-length"] == str(len(b)) for st, h, b in callers), callers
+        # the first of a new key sequence goes the general way; the rest inline
+        assert [b for _, _, b in callers[2:]] == [b"serve_loop_mux"] * 3, callers
+        st, _, body = stack.request("POST", "/caller", body=b"x" * 10, conn=c)
+        assert (st, body) == (200, b"run_app")
+        st, h, body = stack.request("HEAD", "/caller", conn=c)
+        assert st == 200 and body == b"" and h["content-length"] == str(len(b"serve_loop_mux"))
+    finally:
+        c.close()
 
 
 def test_threads_switch_to_the_multiplexer_one_by_one(tmp_path, procs):

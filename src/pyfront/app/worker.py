@@ -57,6 +57,7 @@ U_SLOW, U_HTTPS, U_BODY = lib.PF_UWSGI_SLOW, lib.PF_UWSGI_HTTPS, lib.PF_UWSGI_BO
 U_PERSIST, U_NOBODY = lib.PF_UWSGI_PERSIST, lib.PF_UWSGI_NOBODY
 # a persistent uwsgi connection answers framed as HTTP/1.1, acknowledged with Connection: keep-alive
 SEND_UKEEP = lib.PF_SEND_HTTP | lib.PF_SEND_HTTP11 | lib.PF_SEND_UKEEP
+SEND_UKEEP_BIT = lib.PF_SEND_UKEEP
 NEWSHAPE = lib.PF_UWSGI_NEWSHAPE
 BODY_NONE, BODY_CHUNKED = lib.PF_BODY_NONE, lib.PF_BODY_CHUNKED
 
@@ -778,6 +779,12 @@ class Worker:
 
     def http_args(self, h, io: IOCtx) -> tuple:
         """Start.argsf of an HTTP thread: Response arguments and send flags of its current request."""
+        sf = h.sflags
+        if sf & SEND_UKEEP_BIT:    # a kept uwsgi connection the fast loop took (app_hot.c uwsgi_fast)
+            kept = bool(sf & lib.PF_SEND_KEEP) and not self.graceful
+            nobody = bool(sf & lib.PF_SEND_HEAD)
+            return ((h.ctx.fd, io, self.timeout_ms, "HTTP/1.1", True, kept, nobody, self.add_header, True),
+                    SEND_UKEEP | (lib.PF_SEND_KEEP if kept else 0) | (lib.PF_SEND_HEAD if nobody else 0))
         fl = h.info[4]
         keep = bool(fl & 1) and not self.graceful
         return ((h.ctx.fd, io, self.timeout_ms, "HTTP/1.1" if fl & 2 else "HTTP/1.0", True, keep, bool(fl & 4),
