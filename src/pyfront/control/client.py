@@ -455,15 +455,9 @@ class Controller(cmd.Cmd):
     def _follow(self, path: str) -> None:
         """tail -f: a plain HTTP GET of the chunked /logtail endpoint until Ctrl-C."""
         self.out("==> Press Ctrl-C to exit <==")
-        t = Transport(self.serverurl, self.username, self.password)
-        conn = t.make_connection("x")
-        headers = {}
-        if self.username:
-            headers["Authorization"] = "Basic " + base64.b64encode(
-                f"{self.username}:{self.password or ''}".encode()).decode()
+        conn = Transport(self.serverurl, self.username, self.password).make_connection("x")
         try:
-            conn.request("GET", path, headers=headers)
-            resp = conn.getresponse()
+            resp = self._get(conn, path)
             if resp.status == 401:
                 self.out("Server requires authentication")
                 self.exitstatus = GENERIC
@@ -745,15 +739,19 @@ class Controller(cmd.Cmd):
             self._fg_done.set()
             self.out("Exiting foreground")
 
-    def _stream(self, path: str) -> None:
-        conn = Transport(self.serverurl, self.username, self.password).make_connection("x")
+    def _get(self, conn, path: str):
+        """GET path on conn with the server's credentials; the response, body unread."""
         headers = {}
         if self.username:
             headers["Authorization"] = "Basic " + base64.b64encode(
                 f"{self.username}:{self.password or ''}".encode()).decode()
+        conn.request("GET", path, headers=headers)
+        return conn.getresponse()
+
+    def _stream(self, path: str) -> None:
+        conn = Transport(self.serverurl, self.username, self.password).make_connection("x")
         try:
-            conn.request("GET", path, headers=headers)
-            resp = conn.getresponse()
+            resp = self._get(conn, path)
             if resp.status != 200:
                 return
             while True:
