@@ -134,3 +134,15 @@ def procs():
     yield start
     for pr in reversed(started):
         pr.stop()
+
+
+def http_get(port: int, path: str = "/", timeout: float = 20) -> tuple[int, bytes]:
+    """One GET to 127.0.0.1:port on a fresh connection: (status, body)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()

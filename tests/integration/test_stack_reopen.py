@@ -1,28 +1,17 @@
 """One log story: SIGUSR1 (or `pyfront signal reopen`) reopens every log of every layer at
 once — the front's access log, the app's logto file (master and workers) and a program's
 stdout log — so logrotate's rename + signal works for the whole stack."""
-import http.client
 import os
 import signal
 import subprocess
 
-from tests.conftest import free_port, pyfront_cmd, wait_for_port
+from tests.conftest import free_port, http_get as get, pyfront_cmd, wait_for_port
 from tests.integration.test_master_process import wait_until
 
 APP = """def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
 """
-
-
-def get(port, path="/"):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
 
 
 def text(path):

@@ -1,14 +1,13 @@
 """One status: `pyfront ctl status` shows the front's connections (stub_status numbers), each
 front and app worker (idle/busy, current request, RSS, requests served) and the programs;
 the real supervisorctl still parses it (the extras are in the description field)."""
-import http.client
 import json
 import re
 import signal
 import subprocess
 import threading
 
-from tests.conftest import free_port, need_peer, pyfront_cmd, wait_for_port
+from tests.conftest import free_port, http_get as get, need_peer, pyfront_cmd, wait_for_port
 from tests.integration.test_master_process import wait_until
 
 APP = """import time
@@ -19,16 +18,6 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
 """
-
-
-def get(port, path="/"):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
 
 
 def test_ctl_status_shows_every_layer(tmp_path, procs):
