@@ -130,12 +130,21 @@ def run_nginx(base: str, kind: str, sock: str) -> tuple[Proc, int]:
                 base, port=port), port
 
 
+BEHIND = {   # (b) contenders: the defaults, then each with the other's scheduling policy
+    "pyfront": "nginx + pyfront (default: sched-batch)",
+    "uwsgi": "nginx + uWSGI (default)",
+    "pyfront-other": "nginx + pyfront, sched-batch = false",
+    "uwsgi-batch": "nginx + uWSGI under chrt -b (SCHED_BATCH)",
+}
+
+
 def behind_argv(kind: str, sock: str) -> list[str] | None:
-    if kind == "pyfront":
-        return [PY, "-m", "pyfront", "app", "--socket", sock, "--wsgi-file", "hello.py", "--disable-logging"]
-    if kind == "uwsgi" and shutil.which("uwsgi", path=VENV_BIN):
-        return [os.path.join(VENV_BIN, "uwsgi"), "--socket", sock, "--wsgi-file", "hello.py",
-                "--disable-logging", "--master", "--processes", "1"]
+    if kind.startswith("pyfront"):
+        return [PY, "-m", "pyfront", "app", "--socket", sock, "--wsgi-file", "hello.py", "--disable-logging",
+                *(["--sched-batch=false"] if kind == "pyfront-other" else [])]
+    if kind.startswith("uwsgi") and shutil.which("uwsgi", path=VENV_BIN):
+        return [*(["chrt", "-b", "0"] if kind == "uwsgi-batch" else []), os.path.join(VENV_BIN, "uwsgi"),
+                "--socket", sock, "--wsgi-file", "hello.py", "--disable-logging", "--master", "--processes", "1"]
     return None
 
 
@@ -144,7 +153,7 @@ def measure(proc: Proc, url: str, conns: int, seconds: int, extra_pid: int | Non
     r = wrk(url, conns, seconds)
     c1 = tree_cpu(proc.p.pid)
     reqs = r.requests_per_s * seconds
-    return r.requests_per_s, (c1 - c0) / reqs * 1e6 if reqs else float("nan"), r.errors
+    return r.requests_per_s, (c1 - c0) / reqs * 1e6 if reqs else float("nan"), r.errors, r.p99_ms
 
 
 PROFILE_MARK = "## Where the time goes"
@@ -162,7 +171,7 @@ def main() -> int:
         f.write(HELLO)
     direct = ["pyfront", "bjoern", "granian", "uwsgi", "gunicorn-sync", "gunicorn-gthread"]
     results: dict[str, list[tuple[float, float, int]]] = {k: [] for k in direct}
-    behind = {"pyfront": [], "uwsgi": []}
+    behind: dict[str, list] = {k: [] for k in BEHIND}
     skipped = []
     for rnd in range(args.rounds):
         for kind in direct:
@@ -205,8 +214,8 @@ def main() -> int:
         if not v:
             continue
         rps = median([r[0] for r in v])
-        rows_b.append([f"nginx + {kind}", f"{rps:,.0f}", f"{median([r[1] for r in v]):.1f}",
-                       str(sum(r[2] for r in v)),
+        rows_b.append([BEHIND[kind], f"{rps:,.0f}", f"{median([r[3] for r in v]):.2f}",
+                       f"{median([r[1] for r in v]):.1f}", str(sum(r[2] for r in v)),
                        f"{median([r[0] for r in behind['pyfront']]) / rps:.2f}×" if behind["pyfront"] else "-"])
     out = os.path.join(ROOT, "bench", "results", "app.md")
     keep = ""      # the hand-written profile section survives a re-run (made with app_cost.py)
@@ -222,7 +231,8 @@ def main() -> int:
                 ["server", "req/s (median)", "CPU µs/req", "errors", "pyfront ÷ this"], rows)
     with open(out, "a") as f:
         f.write("\n## (b) behind nginx, uwsgi protocol over a unix socket\n\n"
-                "| stack | req/s (median) | app CPU µs/req | errors | pyfront ÷ this |\n|---|---|---|---|---|\n")
+                "| stack | req/s (median) | p99 ms | app CPU µs/req | errors | pyfront ÷ this |\n"
+                "|---|---|---|---|---|---|\n")
         for r in rows_b:
             f.write("| " + " | ".join(r) + " |\n")
         load = os.getloadavg()

@@ -92,7 +92,7 @@ def wait_until(pred, timeout: float = 15.0, what: str = "condition"):
 
 
 def start_app(procs, tmp_path, ini: str, address: str, name: str = "app.ini", extra_args=(), env=None,
-              wait: bool = True) -> App:
+              wait: bool = True, prefix=()) -> App:
     """Write `ini` (a [uwsgi] section body) to tmp_path/name and run `pyfront app --ini` on it.
 
     `address` is the listen address to wait for (unix path or host:port). Logs go to
@@ -103,7 +103,7 @@ def start_app(procs, tmp_path, ini: str, address: str, name: str = "app.ini", ex
     ini_path.write_text("[uwsgi]\n" + textwrap.dedent(ini).strip() + f"\nlogto = {log_path}\n")
     full_env = dict(os.environ)
     full_env.update(env or {})
-    p = procs(pyfront_cmd("app", "--ini", str(ini_path), *extra_args), env=full_env,
+    p = procs([*prefix, *pyfront_cmd("app", "--ini", str(ini_path), *extra_args)], env=full_env,
               stdout=subprocess.DEVNULL, stderr=open(str(tmp_path / (name + ".stderr")), "wb"))
     app = App(p, log_path, address)
     if wait:

@@ -23,7 +23,7 @@ from pyfront.config.ini import IniEntry, IniSection
 
 # status: "yes" = implemented with uWSGI's meaning; "differs" = implemented, deliberately
 # different (the note says how and why); "no-op" = accepted so existing files load, has
-# no effect (the note says why that is safe).
+# no effect (the note says why that is safe); "pyfront" = pyfront's own option, not in uWSGI.
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,12 @@ OPTIONS: tuple[Opt, ...] = (
         note="pyfront always runs a master (workers without one cannot be respawned or reaped)"),
     Opt("processes", "int", 1, "number of worker processes", ("workers", "p")),
     Opt("threads", "int", 1, "threads per worker process"),
+    Opt("sched-batch", "bool", True, "pyfront: run workers under the kernel's SCHED_BATCH policy (no wakeup preemption)",
+        status="pyfront",
+        note="a worker woken by a new connection waits for the running task (nginx's or pyfront's front, an event loop "
+             "mid-batch) to block instead of preempting it: fewer context switches on a shared core, more req/s and a "
+             "lower p99 behind nginx (bench/results/app.md). The nice value is kept, and a worker started under another "
+             "policy (`chrt`) is left alone; `sched-batch = false` turns it off"),
     Opt("enable-threads", "bool", False, "uWSGI: let the app start its own Python threads", ("enable_threads", "T"), status="no-op",
         note="Python threads always work under pyfront"),
     Opt("harakiri", "int", 0, "kill a worker whose request runs longer than N seconds (0 = off)", ("t",),
@@ -176,6 +182,7 @@ class AppConfig:
     gid: str | None
     umask: int | None
     procname_prefix: str
+    sched_batch: bool = True
     where: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)  # (option, file, line)
 
     def location(self, option: str) -> tuple[str | None, int | None]:
@@ -458,7 +465,8 @@ def load_app(section: IniSection, report: Report, name: str | None = None, in_se
         worker_reload_mercy=v("worker-reload-mercy"), reload_mercy=v("reload-mercy"),
         touch_reload=tuple(os.path.join(ini_dir, p) for p in v("touch-reload")),
         pidfile=v("pidfile"), logto=logto, disable_logging=v("disable-logging"),
-        uid=v("uid"), gid=v("gid"), umask=v("umask"), procname_prefix=v("procname-prefix"), where=where)
+        uid=v("uid"), gid=v("gid"), umask=v("umask"), procname_prefix=v("procname-prefix"),
+        sched_batch=v("sched-batch"), where=where)
 
 
 # ---------------------------------------------------------------- docs
@@ -540,7 +548,8 @@ def markdown() -> str:
         "`chdir`.",
         "",
         "Status: **yes** = uWSGI's meaning; **differs** = implemented, deliberately different",
-        "(see note); **no-op** = accepted so existing files load, no effect (see note).",
+        "(see note); **no-op** = accepted so existing files load, no effect (see note);",
+        "**pyfront** = pyfront's own option, not in uWSGI.",
     ]
     lines += ["", PROSE.rstrip(), "", "## Options", "",
               "| Option | Aliases | Type | Default | Meaning | Status | Note |",
