@@ -164,12 +164,13 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--conns", type=int, default=32)
+    ap.add_argument("--only-b", action="store_true", help="run table (b) only and print it (results file untouched)")
     args = ap.parse_args()
     need("wrk")
     base = tempfile.mkdtemp(prefix="pyfront-bench-app-")
     with open(os.path.join(base, "hello.py"), "w") as f:
         f.write(HELLO)
-    direct = ["pyfront", "bjoern", "granian", "uwsgi", "gunicorn-sync", "gunicorn-gthread"]
+    direct = [] if args.only_b else ["pyfront", "bjoern", "granian", "uwsgi", "gunicorn-sync", "gunicorn-gthread"]
     results: dict[str, list[tuple[float, float, int]]] = {k: [] for k in direct}
     behind: dict[str, list] = {k: [] for k in BEHIND}
     skipped = []
@@ -217,6 +218,11 @@ def main() -> int:
         rows_b.append([BEHIND[kind], f"{rps:,.0f}", f"{median([r[3] for r in v]):.2f}",
                        f"{median([r[1] for r in v]):.1f}", str(sum(r[2] for r in v)),
                        f"{median([r[0] for r in behind['pyfront']]) / rps:.2f}×" if behind["pyfront"] else "-"])
+    if args.only_b:
+        for r in rows_b:
+            print("| " + " | ".join(r) + " |")
+        shutil.rmtree(base, ignore_errors=True)
+        return 0
     out = os.path.join(ROOT, "bench", "results", "app.md")
     keep = ""      # the hand-written profile section survives a re-run (made with app_cost.py)
     if os.path.exists(out):
