@@ -173,8 +173,8 @@ static inline uint16_t ld16(const void *p) { uint16_t x; memcpy(&x, p, 2); retur
 static inline int same_bytes(const unsigned char *a, const unsigned char *b, size_t n)
 {
     if (n >= 8) {
-        uint64_t d = ld64(a + n - 8) ^ ld64(b + n - 8);
-        for (size_t i = 0; i + 8 < n; i += 8)
+        uint64_t d = (ld64(a) ^ ld64(b)) | (ld64(a + n - 8) ^ ld64(b + n - 8));
+        for (size_t i = 8; i + 8 < n; i += 8)     /* (most names are 9..16 bytes: no turn) */
             d |= ld64(a + i) ^ ld64(b + i);
         return d == 0;
     }
@@ -193,15 +193,15 @@ static inline int same_bytes(const unsigned char *a, const unsigned char *b, siz
 static inline uint64_t copy_nonul(unsigned char *d, const unsigned char *s, size_t n)
 {
     if (n >= 8) {
-        uint64_t z = 0, x;
-        for (size_t i = 0; i + 8 < n; i += 8) {
+        uint64_t x = ld64(s), y = ld64(s + n - 8), z = ZB64(x) | ZB64(y);
+        memcpy(d, &x, 8);
+        memcpy(d + n - 8, &y, 8);
+        for (size_t i = 8; i + 8 < n; i += 8) {
             x = ld64(s + i);
             z |= ZB64(x);
             memcpy(d + i, &x, 8);
         }
-        x = ld64(s + n - 8);
-        memcpy(d + n - 8, &x, 8);
-        return z | ZB64(x);
+        return z;
     }
     if (n >= 4) {
         uint32_t a = ld32(s), b = ld32(s + n - 4);
@@ -209,10 +209,12 @@ static inline uint64_t copy_nonul(unsigned char *d, const unsigned char *s, size
         memcpy(d + n - 4, &b, 4);
         return ZB32(a) | ZB32(b);
     }
-    uint64_t z = 0;
-    for (size_t i = 0; i < n; i++)
-        z |= (d[i] = s[i]) == 0;
-    return z;
+    if (n == 0)
+        return 0;
+    /* 1..3 bytes: first, middle, last (they cover all of them; no loop) */
+    unsigned char a = s[0], b = s[n / 2], c = s[n - 1];
+    d[0] = a, d[n / 2] = b, d[n - 1] = c;
+    return (a == 0) | (b == 0) | (c == 0);
 }
 
 int pf_app_uwsgi_fused(const pf_app_shapes *t, const char *buf, size_t len, uint32_t max_datasize, size_t flat_cap,

@@ -320,6 +320,21 @@ def test_nul_anywhere_in_a_value_of_any_length():
     assert fused == [0] + [0] * (len(pkts) - 27) + [1] * 26
 
 
+def test_a_key_changed_anywhere_is_another_shape():
+    """Every byte of every key is compared (the word compare's head, middle and tail)."""
+    long_ = NGINX + [(b"HTTP_X_A_RATHER_LONG_HEADER_NAME", b"v")]
+    pkts = [(packet(long_), None)]
+    for i, (k, v) in enumerate(long_):
+        for at in range(len(k)):
+            for b in (0, ord("x")):
+                kk = bytearray(k)
+                kk[at] = b
+                pkts.append((packet(long_[:i] + [(bytes(kk), v)] + long_[i + 1:]), None))
+                pkts.append((packet(long_), None))          # the base shape current again
+    fused = both(pkts)
+    assert fused[1::2] == [0] * (len(pkts) // 2)
+
+
 def test_too_many_keys_for_the_plan_take_the_general_way():
     many = [(b"K%d" % i, b"v") for i in range(lib.PF_APP_FUSE_KEYS + 1)]
     assert both([(packet(many), None), (packet(many), None)]) == [0, 0]
