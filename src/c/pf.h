@@ -558,10 +558,13 @@ typedef struct {
 void pf_app_uwsgi_tidy(char *flat, uint32_t *flat_len, int *flags);
 /* Close u->fd if >= 0 (and end the scoreboard record); accept (as pf_app_accept:
  * STOP/AGAIN/IOERR with u->fd = -1); read + parse the packet (errors as pf_app_read_uwsgi,
- * u->fd >= 0: the caller answers or logs). Success: the flat vars' length
- * (u->pkt.flat_len), u->head_len and u->flags set; the request is counted and its
- * scoreboard record begun; u->proto = SERVER_PROTOCOL's value; PF_UWSGI_PERSIST for a
- * packet pyfront's front marked (the caller hands the connection to app_loop.c). */
+ * u->fd >= 0: the caller answers or logs). Success: with PF_UWSGI_SLOW the flat vars'
+ * length (u->pkt.flat_len), else the length of u->vals; u->head_len and u->flags set; the
+ * request is counted and its scoreboard record begun; u->proto = SERVER_PROTOCOL's value;
+ * PF_UWSGI_PERSIST for a packet pyfront's front marked (the caller hands the connection to
+ * app_loop.c). u->flat holds the vars (tidied unless PF_UWSGI_SLOW) whenever u->flags is
+ * not 0; when it is 0 the packet may have taken pf_app_uwsgi_fused (u->fused = 1), which
+ * leaves u->flat alone. */
 int pf_app_uwsgi_next(pf_app_uconn *u);
 /* pf_app_uwsgi_next after its accept: read + parse the packet on u->fd (set by the caller). */
 int pf_app_uwsgi_take(pf_app_uconn *u);
