@@ -351,6 +351,101 @@ static void scan_vars(pf_app_uconn *u, board_vars *bv)
     }
 }
 
+/* A request was taken (either way): scoreboard line, request counter, the log's vars. */
+static void begin_request(pf_app_uconn *u, board_vars *bv)
+{
+    /* the line uWSGI and Python showed: METHOD, then REQUEST_URI or else PATH_INFO */
+    if (!bv->ulen)
+        bv->uri = bv->path, bv->ulen = bv->plen;
+    pf_app_board_begin(&u->board, bv->method ? bv->method : "", bv->mlen, bv->uri ? bv->uri : "", bv->ulen);
+    if (u->log.fd >= 0) {
+        pf_app_log *lg = &u->log;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        lg->t0_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        lg->method = bv->method, lg->mlen = (uint32_t)bv->mlen;
+        lg->uri = bv->uri, lg->ulen = (uint32_t)bv->ulen;
+        lg->addr = bv->addr, lg->alen = (uint32_t)bv->alen;
+        lg->proto = u->proto, lg->plen = u->proto_len;
+        lg->nvars = u->pkt.nvars, lg->datasize = u->pkt.datasize;
+    }
+}
+
+/* The common packet in one pass (pf_app_uwsgi_fused): 1 when taken, 0 = the general way. */
+static int take_fused(pf_app_uconn *u, int *result)
+{
+    pf_app_uvars uv;
+    int n = pf_app_uwsgi_fused(&u->sh, u->buf, u->nread, u->max_datasize, u->flat_cap, &u->pkt, u->vals,
+                               sizeof u->vals, &uv);
+    if (n < 0)
+        return 0;
+    const char *v = u->vals;
+    board_vars bv = {
+        .method = uv.off[PF_APP_UV_METHOD] >= 0 ? v + uv.off[PF_APP_UV_METHOD] : NULL,
+        .uri = uv.off[PF_APP_UV_URI] >= 0 ? v + uv.off[PF_APP_UV_URI] : NULL,
+        .path = uv.off[PF_APP_UV_PATH] >= 0 ? v + uv.off[PF_APP_UV_PATH] : NULL,
+        .addr = uv.off[PF_APP_UV_ADDR] >= 0 ? v + uv.off[PF_APP_UV_ADDR] : NULL,
+        .mlen = uv.len[PF_APP_UV_METHOD], .ulen = uv.len[PF_APP_UV_URI],
+        .plen = uv.len[PF_APP_UV_PATH], .alen = uv.len[PF_APP_UV_ADDR],
+    };
+    u->head_len = PF_UWSGI_HEAD + (uint32_t)u->pkt.datasize;
+    u->flags = 0;                       /* fused only when the general way would set none */
+    u->proto = uv.off[PF_APP_UV_PROTO] >= 0 ? v + uv.off[PF_APP_UV_PROTO] : NULL;
+    u->proto_len = uv.len[PF_APP_UV_PROTO];
+    u->fused = 1;
+    begin_request(u, &bv);
+    *result = n;
+    return 1;
+}
+
+int pf_app_uwsgi_take(pf_app_uconn *u)
+{
+    u->nread = 0;
+    u->fused = 0;
+    if (u->cap && !u->nofuse) {
+        /* The first recv() here, not in pf_app_read_uwsgi: nginx writes the whole packet
+         * right after connect(), so this one read usually has it and the one-pass walk
+         * takes it; else pf_app_read_uwsgi goes on from the bytes read (nread), exactly as
+         * if it had read them itself. */
+        int r = pf_app_recv(u->fd, u->buf, u->cap, u->timeout_ms, &u->err);
+        if (r <= 0)
+            return r == 0 ? PF_APP_CLOSED : r;
+        u->nread = (size_t)r;
+        int n;
+        if (take_fused(u, &n))
+            return n;
+    }
+    int rc = pf_app_read_uwsgi(u->fd, u->buf, u->cap, u->max_datasize, u->timeout_ms, &u->pkt, u->flat,
+                               u->flat_cap, &u->nread, &u->err);
+    if (rc < 0)
+        return rc;
+    u->head_len = (uint32_t)rc;
+    u->flags = 0;
+    if (u->pkt.modifier2 == PF_UWSGI_KEEP || u->pkt.modifier2 == PF_UWSGI_KEEP_HEAD)
+        u->flags |= PF_UWSGI_PERSIST;       /* pyfront's front: the caller hands it to app_loop.c */
+    u->proto = NULL;
+    u->proto_len = 0;
+    board_vars bv = { 0 };
+    if (u->pkt.flat_nul || u->pkt.flat_dup) {
+        u->flags |= PF_UWSGI_SLOW;          /* Python takes the general path */
+        scan_vars(u, &bv);
+    } else {
+        tidy_vars(u, &bv);
+    }
+    begin_request(u, &bv);
+    if (u->pkt.modifier1 == 30)
+        u->flags |= PF_UWSGI_SLOW;
+    if (u->flags & PF_UWSGI_SLOW)
+        return (int)u->pkt.flat_len;
+    int is_new = 0;
+    int n = pf_app_shape_split(&u->sh, u->flat, u->pkt.flat_len, u->vals, sizeof u->vals, &is_new);
+    if (n < 0)
+        return PF_E_UWSGI_TOO_BIG;
+    if (is_new)
+        u->flags |= PF_UWSGI_NEWSHAPE;
+    return n;
+}
+
 /* The uwsgi-socket worker's one call per request: close the previous connection, accept
  * the next and read + parse its packet (nginx writes the whole packet right after
  * connect(), so the first recv() usually has it: accept4 + recv, no poll). One cffi call
@@ -368,49 +463,7 @@ int pf_app_uwsgi_next(pf_app_uconn *u)
     if (fd < 0)
         return fd;
     u->fd = fd;
-    int rc = pf_app_read_uwsgi(fd, u->buf, u->cap, u->max_datasize, u->timeout_ms, &u->pkt, u->flat,
-                               u->flat_cap, &u->nread, &u->err);
-    if (rc < 0)
-        return rc;
-    u->head_len = (uint32_t)rc;
-    u->flags = 0;
-    if (u->pkt.modifier2 == PF_UWSGI_KEEP || u->pkt.modifier2 == PF_UWSGI_KEEP_HEAD)
-        u->flags |= PF_UWSGI_PERSIST;       /* pyfront's front: the caller hands it to app_loop.c */
-    u->proto = NULL;
-    u->proto_len = 0;
-    board_vars bv = { 0 };
-    if (u->pkt.flat_nul || u->pkt.flat_dup) {
-        u->flags |= PF_UWSGI_SLOW;          /* Python takes the general path */
-        scan_vars(u, &bv);
-    } else {
-        tidy_vars(u, &bv);
-    }
-    /* the line uWSGI and Python showed: METHOD, then REQUEST_URI or else PATH_INFO */
-    if (!bv.ulen)
-        bv.uri = bv.path, bv.ulen = bv.plen;
-    pf_app_board_begin(&u->board, bv.method ? bv.method : "", bv.mlen, bv.uri ? bv.uri : "", bv.ulen);
-    if (u->log.fd >= 0) {
-        pf_app_log *lg = &u->log;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        lg->t0_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-        lg->method = bv.method, lg->mlen = (uint32_t)bv.mlen;
-        lg->uri = bv.uri, lg->ulen = (uint32_t)bv.ulen;
-        lg->addr = bv.addr, lg->alen = (uint32_t)bv.alen;
-        lg->proto = u->proto, lg->plen = u->proto_len;
-        lg->nvars = u->pkt.nvars, lg->datasize = u->pkt.datasize;
-    }
-    if (u->pkt.modifier1 == 30)
-        u->flags |= PF_UWSGI_SLOW;
-    if (u->flags & PF_UWSGI_SLOW)
-        return (int)u->pkt.flat_len;
-    int is_new = 0;
-    int n = pf_app_shape_split(&u->sh, u->flat, u->pkt.flat_len, u->vals, sizeof u->vals, &is_new);
-    if (n < 0)
-        return PF_E_UWSGI_TOO_BIG;
-    if (is_new)
-        u->flags |= PF_UWSGI_NEWSHAPE;
-    return n;
+    return pf_app_uwsgi_take(u);
 }
 
 /* The status line's protocol (SERVER_PROTOCOL, else HTTP/1.0) + the app's status and headers. */

@@ -445,6 +445,8 @@ int pf_app_read_uwsgi(int fd, char *buf, size_t cap, uint32_t max_datasize, int 
 #define PF_APP_VALS_MAX 131072
 /* Key sequences of flat environs, per worker thread (app_shape.c): keys of shape i are
  * "k\0k\0...k\0" at store + off[i], len[i] bytes. */
+#define PF_APP_FUSE_KEYS 64    /* keys a shape may have for pf_app_uwsgi_fused (nginx's uwsgi_params: 15 + headers) */
+#define PF_APP_NOFUSE 0xffff   /* fuse_n[i]: shape i is not walked in one pass (too many keys, odd names) */
 typedef struct {
     int shape, nshapes;
     uint32_t gen, used;
@@ -452,11 +454,35 @@ typedef struct {
     uint32_t off[PF_APP_SHAPES];
     uint32_t len[PF_APP_SHAPES];
     char store[16384];
+    /* Set when shape i is added, for pf_app_uwsgi_fused: its key count (or PF_APP_NOFUSE),
+     * each key's length, and the index of the keys the walk looks at (-1 = absent; private
+     * to app_shape.c: PF_APP_UV_* first, then HTTPS, REQUEST_SCHEME, CONTENT_LENGTH). */
+    uint16_t fuse_n[PF_APP_SHAPES];
+    uint16_t fuse_klen[PF_APP_SHAPES][PF_APP_FUSE_KEYS];
+    int8_t fuse_at[PF_APP_SHAPES][8];
 } pf_app_shapes;
 /* Values of flat (len bytes, "k\0v\0k\0v") into vals ("v\0v", length returned; the second
  * half of vals is scratch) and the key sequence's index into t->shape; *is_new = 1 when it
  * was added (index 0: the table was emptied first). -1 when it does not fit. */
 int pf_app_shape_split(pf_app_shapes *t, const char *flat, size_t len, char *vals, size_t vcap, int *is_new);
+/* Where pf_app_uwsgi_fused found the vars the scoreboard, the request log and the status
+ * line need: offset of the value in vals (-1 = absent) and its length. */
+#define PF_APP_UV_METHOD 0     /* REQUEST_METHOD */
+#define PF_APP_UV_URI    1     /* REQUEST_URI */
+#define PF_APP_UV_PATH   2     /* PATH_INFO */
+#define PF_APP_UV_ADDR   3     /* REMOTE_ADDR */
+#define PF_APP_UV_PROTO  4     /* SERVER_PROTOCOL */
+typedef struct { int32_t off[5]; uint32_t len[5]; } pf_app_uvars;
+/* nginx's common packet in one pass: buf[0..len) holds a complete uwsgi packet, modifier1 0,
+ * not marked (modifier2), datasize <= max_datasize, whose keys (besides at most one
+ * HTTP_CONTENT_TYPE and one HTTP_CONTENT_LENGTH, which are dropped) are exactly the key
+ * sequence of t->shape, no NUL in any value, no https, no body, flat copy <= flat_cap. Then
+ * the values go to vals as pf_app_shape_split puts them, *pkt is set as pf_uwsgi_parse +
+ * pf_app_uwsgi_tidy set it, *uv as above, and the values' length is returned. Anything
+ * else: -1, *pkt untouched, vals and *uv clobbered: take the general way (parse, tidy,
+ * split), which gives the same result for every packet this one accepts. */
+int pf_app_uwsgi_fused(const pf_app_shapes *t, const char *buf, size_t len, uint32_t max_datasize, size_t flat_cap,
+                       pf_uwsgi_packet *pkt, char *vals, size_t vcap, pf_app_uvars *uv);
 /* A worker thread's scoreboard record and its slot's counters (scoreboard.py HEAD/CORE in
  * the shared mmap), kept by C so the per-request Python does no bookkeeping (app_hot.c).
  * NULL pointers: nothing is written. */
@@ -512,11 +538,14 @@ typedef struct {
     pf_app_board board;        /* in: the thread's scoreboard record (begun/ended by next) */
     int nofast;                /* in: pf_app_uwsgi_step never gives the fast result (request log, static-map, add-header) */
     int n;                     /* out of pf_app_uwsgi_step: see there */
-    const char *proto;         /* out: SERVER_PROTOCOL's value (in flat), for the status line */
+    const char *proto;         /* out: SERVER_PROTOCOL's value (in flat, or in vals when fused), for the status line */
     uint32_t proto_len;
     int stop;                  /* in, set by another thread: pf_app_uwsgi_step returns PF_APP_STOP
                                   after answering (graceful stop) */
     pf_app_log log;            /* the fast path's request log */
+    int nofuse;                /* in: 1 = never pf_app_uwsgi_fused (tests compare both ways) */
+    int fused;                 /* out: 1 = this packet took pf_app_uwsgi_fused: u->flat was not
+                                  written, proto and the log's vars point into vals */
 } pf_app_uconn;
 #define PF_UWSGI_HTTPS 1       /* REQUEST_SCHEME=https or HTTPS=on/1: wsgi.url_scheme https */
 #define PF_UWSGI_BODY  2       /* CONTENT_LENGTH is set and not 0 */
@@ -529,11 +558,16 @@ typedef struct {
 void pf_app_uwsgi_tidy(char *flat, uint32_t *flat_len, int *flags);
 /* Close u->fd if >= 0 (and end the scoreboard record); accept (as pf_app_accept:
  * STOP/AGAIN/IOERR with u->fd = -1); read + parse the packet (errors as pf_app_read_uwsgi,
- * u->fd >= 0: the caller answers or logs). Success: the flat vars' length
- * (u->pkt.flat_len), u->head_len and u->flags set; the request is counted and its
- * scoreboard record begun; u->proto = SERVER_PROTOCOL's value; PF_UWSGI_PERSIST for a
- * packet pyfront's front marked (the caller hands the connection to app_loop.c). */
+ * u->fd >= 0: the caller answers or logs). Success: with PF_UWSGI_SLOW the flat vars'
+ * length (u->pkt.flat_len), else the length of u->vals; u->head_len and u->flags set; the
+ * request is counted and its scoreboard record begun; u->proto = SERVER_PROTOCOL's value;
+ * PF_UWSGI_PERSIST for a packet pyfront's front marked (the caller hands the connection to
+ * app_loop.c). u->flat holds the vars (tidied unless PF_UWSGI_SLOW) whenever u->flags is
+ * not 0; when it is 0 the packet may have taken pf_app_uwsgi_fused (u->fused = 1), which
+ * leaves u->flat alone. */
 int pf_app_uwsgi_next(pf_app_uconn *u);
+/* pf_app_uwsgi_next after its accept: read + parse the packet on u->fd (set by the caller). */
+int pf_app_uwsgi_take(pf_app_uconn *u);
 #define PF_APP_SLOWREQ  -20   /* a request for the general path: u->n / h->n hold the usual result */
 #define PF_APP_SENDFAIL -21   /* writing the response failed: u->n / h->n = PF_APP_TIMEOUT/IOERR, err set */
 /* The uwsgi worker thread's one call per request. st != NULL: first answer the current
