@@ -36,12 +36,14 @@ from common import free_port  # noqa: E402
 HTTP_REQ = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"   # what wrk sends
 
 
-def uwsgi_packet() -> bytes:
-    """The vars nginx 1.22 sends for wrk's GET / with Debian's uwsgi_params."""
+def uwsgi_packet(remote_port: int = 50312) -> bytes:
+    """The vars nginx 1.22 sends for wrk's GET / with Debian's uwsgi_params (REMOTE_PORT is
+    the client's port: it changes from one wrk connection to the next)."""
     pairs = [("QUERY_STRING", ""), ("REQUEST_METHOD", "GET"), ("CONTENT_TYPE", ""), ("CONTENT_LENGTH", ""),
              ("REQUEST_URI", "/"), ("PATH_INFO", "/"), ("DOCUMENT_ROOT", "/usr/share/nginx/html"),
              ("SERVER_PROTOCOL", "HTTP/1.1"), ("REQUEST_SCHEME", "http"), ("REMOTE_ADDR", "127.0.0.1"),
-             ("REMOTE_PORT", "50312"), ("SERVER_PORT", "8080"), ("SERVER_NAME", ""), ("HTTP_HOST", "127.0.0.1")]
+             ("REMOTE_PORT", str(remote_port)), ("SERVER_PORT", "8080"), ("SERVER_NAME", ""),
+             ("HTTP_HOST", "127.0.0.1")]
     body = b"".join(struct.pack("<H", len(k)) + k.encode() + struct.pack("<H", len(v)) + v.encode()
                     for k, v in pairs)
     return struct.pack("<BHB", 0, len(body), 0) + body
@@ -87,8 +89,9 @@ def drive_http(port: int, n: int, conns: int = 32) -> None:
 
 
 def drive_uwsgi(path: str, n: int, conc: int = 8) -> None:
-    """Exactly n uwsgi requests (one per connection, as nginx does), `conc` at a time."""
-    pkt = uwsgi_packet()
+    """Exactly n uwsgi requests (one per connection, as nginx does), `conc` at a time; the
+    client port cycles through 32 values as wrk -c 32's connections would."""
+    pkts = [uwsgi_packet(50312 + i) for i in range(32)]
     sel = selectors.DefaultSelector()
     sent = done = 0
 
@@ -96,7 +99,7 @@ def drive_uwsgi(path: str, n: int, conc: int = 8) -> None:
         nonlocal sent
         s = socket.socket(socket.AF_UNIX)
         s.connect(path)
-        s.sendall(pkt)
+        s.sendall(pkts[sent % 32])
         sent += 1
         sel.register(s, selectors.EVENT_READ, bytearray())
 
@@ -140,8 +143,8 @@ def server_argv(server: str, mode: str, addr: str) -> list[str]:
     raise SystemExit(f"no {mode} mode for {server}")
 
 
-def one_run(server: str, mode: str, n: int, base: str, tag: str) -> str:
-    """Run the server under callgrind for n requests; the worker's callgrind file."""
+def one_run(server: str, mode: str, n: int, base: str, tag: str) -> list[str]:
+    """Run the server under callgrind for n requests; every process's callgrind file, in pid order."""
     outdir = os.path.join(base, tag)
     os.makedirs(outdir)
     if mode == "http":
@@ -177,10 +180,17 @@ def one_run(server: str, mode: str, n: int, base: str, tag: str) -> str:
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait(10)
-    files = glob.glob(os.path.join(outdir, "cg.*"))
-    # the worker is the process that executed the most instructions while serving
-    # (master, uWSGI's master and the taskset/exec wrappers do little)
-    return max(files, key=total_ir)
+    return sorted(glob.glob(os.path.join(outdir, "cg.*")), key=lambda f: int(f.rsplit(".", 1)[1]))
+
+
+def worker_files(run1: list[str], run2: list[str]) -> tuple[str, str]:
+    """The worker's file in each run: the process (same fork position in both runs) whose
+    count grew the most with the number of requests. Not "the busiest process": after a
+    short run a master that imported as much can have executed more than its worker."""
+    if len(run1) != len(run2):
+        raise SystemExit(f"the two runs forked differently ({len(run1)} vs {len(run2)} processes)")
+    i = max(range(len(run1)), key=lambda i: total_ir(run2[i]) - total_ir(run1[i]))
+    return run1[i], run2[i]
 
 
 def total_ir(path: str) -> int:
@@ -255,8 +265,8 @@ def main() -> int:
     base = tempfile.mkdtemp(prefix="pyfront-cost-")
     with open(os.path.join(base, "hello.py"), "w") as f:
         f.write(HELLO)
-    f1 = one_run(args.server, args.mode, args.n1, base, "n1")
-    f2 = one_run(args.server, args.mode, args.n2, base, "n2")
+    f1, f2 = worker_files(one_run(args.server, args.mode, args.n1, base, "n1"),
+                          one_run(args.server, args.mode, args.n2, base, "n2"))
     per = (total_ir(f2) - total_ir(f1)) / (args.n2 - args.n1)
     print(f"{args.server} {args.mode}: {per:,.0f} instructions per request (worker, user space)")
     if args.top or args.categories:

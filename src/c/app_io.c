@@ -515,9 +515,21 @@ int pf_app_uwsgi_step(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nh
     int n = pf_app_uwsgi_next(u);
     if (n < 0)
         return n;
+    if (u->flags == PF_UWSGI_NEWSHAPE && !u->nofast && n < (1 << 22))
+        pf_app_shape_snap(&u->sh, u->vals, (size_t)n);   /* Python's template gets these values */
     if (u->flags || u->nofast || n >= (1 << 22)) {
         u->n = n;
         return PF_APP_SLOWREQ;
     }
-    return (n << 9) | (u->which << 5) | u->sh.shape;
+    int grew;
+    int m = pf_app_shape_vary(&u->sh, u->vals, (size_t)n, u->vals + PF_APP_VALS_MAX / 2, PF_APP_VALS_MAX / 2, &grew);
+    if (m < 0) {                 /* (cannot be: the values came from the first half) */
+        u->n = n;
+        return PF_APP_SLOWREQ;
+    }
+    if (grew) {
+        u->n = m;
+        return PF_APP_NEWVARY;
+    }
+    return (m << 9) | (u->which << 5) | u->sh.shape;
 }

@@ -93,6 +93,7 @@ int pf_app_shape_split(pf_app_shapes *t, const char *flat, size_t len, char *val
     if (t->nshapes == PF_APP_SHAPES || t->used + kl > sizeof t->store) {
         t->nshapes = 0;                              /* full: start over */
         t->used = 0;
+        t->snap_used = 0;
         t->gen++;
     }
     int i = t->nshapes++;
@@ -103,6 +104,8 @@ int pf_app_shape_split(pf_app_shapes *t, const char *flat, size_t len, char *val
     t->used += (uint32_t)kl;
     t->shape = i;
     plan_shape(t, i);
+    t->snap_n[i] = PF_APP_UNTRACKED;                 /* until pf_app_shape_snap */
+    t->vary[i] = ~0ull;
     *is_new = 1;
     return (int)vl;
 }
@@ -300,4 +303,98 @@ int pf_app_uwsgi_fused(const pf_app_shapes *t, const char *buf, size_t len, uint
     pkt->flat_nul = 0;
     pkt->flat_dup = 0;
     return (int)(vl ? vl - 1 : 0);
+}
+
+/* ---- values the environ template already holds (pf_app_shape_snap / _vary) ------------
+ * Why: most of nginx's values repeat request after request — DOCUMENT_ROOT, SERVER_NAME,
+ * SERVER_PORT, SERVER_PROTOCOL, REQUEST_SCHEME, REMOTE_ADDR, HTTP_HOST, the empty
+ * CONTENT_* — and each one Python turns into a str and stores in the environ costs ~300
+ * instructions (decode, split, zip, dict update, free; bench/app_cost.py). Python builds a
+ * shape's template from its first request's values (the snapshot); C then hands over only
+ * the values that differ from it or have differed before (REMOTE_PORT, REQUEST_URI, ...).
+ * A value is compared, never assumed: the template holds exactly the bytes the request
+ * sent. The mask only grows (at most 64 times per shape), so Python rebuilds its key tuple
+ * rarely, and a shape whose snapshot cannot be kept simply hands over every value. */
+
+void pf_app_shape_snap(pf_app_shapes *t, const char *vals, size_t vl)
+{
+    int i = t->shape;
+    if (i < 0 || i >= t->nshapes)
+        return;
+    t->snap_n[i] = PF_APP_UNTRACKED;
+    t->vary[i] = ~0ull;
+    if (vl + 1 > sizeof t->snap - t->snap_used)
+        return;                                      /* store full until the table is emptied */
+    uint16_t *at = t->snap_at[i];
+    size_t pos = 0;
+    unsigned n = 0;
+    for (;;) {
+        if (n == PF_APP_FUSE_KEYS)
+            return;                                  /* > 64 values: the mask cannot say */
+        at[n++] = (uint16_t)pos;                     /* < sizeof snap */
+        const char *z = memchr(vals + pos, 0, vl - pos);
+        if (!z)
+            break;
+        pos = (size_t)(z - vals) + 1;
+    }
+    at[n] = (uint16_t)(vl + 1);                      /* as if the last value had its NUL */
+    t->snap_off[i] = t->snap_used;
+    memcpy(t->snap + t->snap_used, vals, vl);
+    t->snap_used += (uint32_t)vl + 1;
+    t->snap_n[i] = (uint16_t)n;
+    t->vary[i] = 0;
+}
+
+int pf_app_shape_vary(pf_app_shapes *t, const char *vals, size_t vl, char *out, size_t cap, int *grew)
+{
+    int i = t->shape;
+    *grew = 0;
+    if (vl + 1 > cap)
+        return -1;
+    if (i < 0 || i >= t->nshapes || t->snap_n[i] == PF_APP_UNTRACKED) {
+        memcpy(out, vals, vl);
+        return (int)vl;
+    }
+    const unsigned char *snap = (const unsigned char *)t->snap + t->snap_off[i];
+    const uint16_t *at = t->snap_at[i];
+    uint64_t vary = t->vary[i], add = 0;
+    unsigned n = t->snap_n[i], j = 0;
+    size_t pos = 0, o = 0;
+    int odd = 0;
+    for (;;) {
+        const char *z = memchr(vals + pos, 0, vl - pos);
+        size_t len = z ? (size_t)(z - (vals + pos)) : vl - pos;
+        if (j == n) {
+            odd = 1;                                 /* more values than the shape has keys */
+            break;
+        }
+        if (!((vary >> j) & 1)) {
+            if (len == (size_t)(at[j + 1] - at[j] - 1)
+                && same_bytes(snap + at[j], (const unsigned char *)vals + pos, len))
+                goto next;                           /* the template holds this value */
+            add |= 1ull << j;
+        }
+        memcpy(out + o, vals + pos, len);            /* o + len + 1 <= pos + len + 1 <= vl + 1 */
+        o += len;
+        out[o++] = 0;
+    next:
+        j++;
+        if (!z)
+            break;
+        pos += len + 1;
+    }
+    if (odd || j != n) {
+        /* values and keys disagree (cannot be for a shape's own values): hand over every
+         * value from now on, and say so (Python's key tuple must follow) */
+        t->snap_n[i] = PF_APP_UNTRACKED;
+        t->vary[i] = ~0ull;
+        *grew = 1;
+        memcpy(out, vals, vl);
+        return (int)vl;
+    }
+    if (add) {
+        t->vary[i] = vary | add;
+        *grew = 1;
+    }
+    return (int)(o ? o - 1 : 0);
 }

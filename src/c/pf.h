@@ -460,7 +460,28 @@ typedef struct {
     uint16_t fuse_n[PF_APP_SHAPES];
     uint16_t fuse_klen[PF_APP_SHAPES][PF_APP_FUSE_KEYS];
     int8_t fuse_at[PF_APP_SHAPES][8];
+    /* pf_app_shape_snap / pf_app_shape_vary: the values of shape i's first request (the
+     * snapshot: snap_n values at snap + snap_off[i], value j from snap_at[i][j] to
+     * snap_at[i][j + 1] - 1) and vary[i], bit j = value j has differed from it since
+     * (values 64 and later always count as varying). snap_n[i] = PF_APP_UNTRACKED: no
+     * snapshot, every value varies (vary[i] = all ones). */
+    uint64_t vary[PF_APP_SHAPES];
+    uint16_t snap_n[PF_APP_SHAPES];
+    uint32_t snap_off[PF_APP_SHAPES];
+    uint16_t snap_at[PF_APP_SHAPES][PF_APP_FUSE_KEYS + 1];
+    uint32_t snap_used;
+    char snap[16384];
 } pf_app_shapes;
+#define PF_APP_UNTRACKED 0xffff
+/* Shape t->shape was just added and vals (vl bytes, "v\0v") are its first request's values:
+ * keep them as its snapshot, vary = 0 (untracked when they do not fit: > 64 values, or the
+ * snapshot store is full until the table is emptied). */
+void pf_app_shape_snap(pf_app_shapes *t, const char *vals, size_t vl);
+/* The values of a request of shape t->shape (vals, vl bytes) that the environ template
+ * built from its snapshot does not already hold: the varying ones (vary bit set) and any
+ * that differs from the snapshot (its bit is then added: *grew = 1), in order, "v\0v" into
+ * out (cap >= vl); their length. An untracked shape copies every value. */
+int pf_app_shape_vary(pf_app_shapes *t, const char *vals, size_t vl, char *out, size_t cap, int *grew);
 /* Values of flat (len bytes, "k\0v\0k\0v") into vals ("v\0v", length returned; the second
  * half of vals is scratch) and the key sequence's index into t->shape; *is_new = 1 when it
  * was added (index 0: the table was emptied first). -1 when it does not fit. */
@@ -570,13 +591,17 @@ int pf_app_uwsgi_next(pf_app_uconn *u);
 int pf_app_uwsgi_take(pf_app_uconn *u);
 #define PF_APP_SLOWREQ  -20   /* a request for the general path: u->n / h->n hold the usual result */
 #define PF_APP_SENDFAIL -21   /* writing the response failed: u->n / h->n = PF_APP_TIMEOUT/IOERR, err set */
+#define PF_APP_NEWVARY  -22   /* the fast case, but a value left the shape's snapshot (pf_app_shape_vary):
+                                 the varying values' length in u->n, in u->vals + PF_APP_VALS_MAX / 2 */
 /* The uwsgi worker thread's one call per request. st != NULL: first answer the current
  * request with pf_app_send_simple (status line SERVER_PROTOCOL or HTTP/1.0 + " " + st,
  * st = "NNN Reason\0Name\0Value..."); PF_APP_BADHEAD/BIGHEAD: nothing was sent, nothing
  * else done (answer it the general way, then call with st = NULL); PF_APP_SENDFAIL: log,
  * then call with st = NULL. Then pf_app_uwsgi_next, and
- *   >= 0: the fast case (flags 0, !nofast): (vals length << 9) | (listener << 5) | shape,
- *         the values in u->vals;
+ *   >= 0: the fast case (flags 0, !nofast): (length << 9) | (listener << 5) | shape, the
+ *         values the shape's snapshot does not hold (pf_app_shape_vary) at
+ *         u->vals + PF_APP_VALS_MAX / 2 (every value stays in u->vals);
+ *   PF_APP_NEWVARY: the same, after the shape's vary mask grew (length in u->n);
  *   PF_APP_SLOWREQ: u->n = pf_app_uwsgi_next's result (flags set);
  *   PF_APP_STOP when u->stop is set (the connection is closed);
  *   otherwise pf_app_uwsgi_next's negative result. */

@@ -79,19 +79,24 @@ def test_uwsgi_step_fast_result_board_and_same_shape(tmp_path):
         st = b"200 OK\0Content-Type\0text/plain"
         b = [(b"REQUEST_METHOD", b"PUT"), (b"REQUEST_URI", b""), (b"PATH_INFO", b"/p"),
              (b"SERVER_PROTOCOL", b"HTTP/1.0")]
+        half = lib.PF_APP_VALS_MAX // 2
         r = ask(a[:1] + [(b"REQUEST_URI", b"/r")] + a[2:], st, 1, b"hi")            # same shape: fast
-        assert r >= 0 and r & 31 == 0 and (r >> 5) & 15 == 0
-        assert ffi.unpack(u.vals, r >> 9) == b"GET\0/r\0HTTP/1.1"
+        assert r == lib.PF_APP_NEWVARY and u.sh.vary[0] == 0b010      # REQUEST_URI left the snapshot
+        assert ffi.unpack(u.vals + half, u.n) == b"/r" and ffi.unpack(u.vals, 15) == b"GET\0/r\0HTTP/1.1"
         assert clients[0].recv(4096) == b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhi"
+        r = ask(a[:1] + [(b"REQUEST_URI", b"/s")] + a[2:], st, 1, b"hi")            # same shape: fast
+        assert r >= 0 and r & 31 == 0 and (r >> 5) & 15 == 0
+        assert ffi.unpack(u.vals + half, r >> 9) == b"/s"             # only the varying value
+        assert clients[1].recv(4096) == b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhi"
         r = ask(b, b"204 No Content\0", 0, b"")          # another shape: no REQUEST_URI, PATH_INFO shows
         assert r == lib.PF_APP_SLOWREQ and board.core(0, 0)[1] == "PUT /p"
-        assert clients[1].recv(4096) == b"HTTP/1.1 204 No Content\r\n\r\n"
-        assert board.head(0)[2] == 3
+        assert clients[2].recv(4096) == b"HTTP/1.1 204 No Content\r\n\r\n"
+        assert board.head(0)[2] == 4
         assert lib.pf_app_uwsgi_step(u, b"x", 1, 0, b"", 0) == lib.PF_APP_BADHEAD    # nothing done
         assert u.fd >= 0
         u.stop = 1
         assert lib.pf_app_uwsgi_step(u, b"200 OK", 6, 0, b"", 0) == lib.PF_APP_STOP and u.fd == -1
-        assert clients[2].recv(4096) == b"HTTP/1.0 200 OK\r\n\r\n" and board.core(0, 0)[0] == 0.0
+        assert clients[3].recv(4096) == b"HTTP/1.0 200 OK\r\n\r\n" and board.core(0, 0)[0] == 0.0
     finally:
         if u.fd >= 0:
             os.close(u.fd)

@@ -49,7 +49,10 @@ def serve(tmp_path, nofuse, packets):
             clients.append(c)
             r = lib.pf_app_uwsgi_step(u, st if i else ffi.NULL, len(st) if i else 0, 1, b"hi", 2 if i else 0)
             n = r >> 9 if r >= 0 else u.n
-            vals = ffi.unpack(u.vals, n) if r >= 0 or not u.flags & lib.PF_UWSGI_SLOW else None
+            if r >= 0 or r == lib.PF_APP_NEWVARY:     # the values the shape's template lacks
+                vals = ffi.unpack(u.vals + lib.PF_APP_VALS_MAX // 2, n)
+            else:
+                vals = ffi.unpack(u.vals, n) if not u.flags & lib.PF_UWSGI_SLOW else None
             steps.append((r, u.fused, u.flags, vals, ffi.unpack(core + 8, 120).rstrip(b"\0")))
         lib.pf_app_uwsgi_respond(u, st, len(st), 1, b"hi", 2)
         os.close(lw)
@@ -82,8 +85,14 @@ def test_nginx_gets_through_the_one_pass_with_the_same_answers_and_log(tmp_path)
     assert [s[1] for s in fast] == [0, 1, 1, 0, 0, 1]     # same shape as the previous request only
     assert [s[1] for s in ref] == [0] * 6
     assert [(r, fl, v, b) for r, _, fl, v, b in fast] == [(r, fl, v, b) for r, _, fl, v, b in ref]
-    assert fast[1][0] >= 0 and fast[1][3] == b"\0GET\0\0\0/hello?x=1\0/hello\0/usr/share/nginx/html\0HTTP/1.1\0" \
+    # the shape's first request: every value, kept as its snapshot (pf_app_shape_snap)
+    assert fast[0][0] == lib.PF_APP_SLOWREQ and fast[0][2] == lib.PF_UWSGI_NEWSHAPE
+    assert fast[0][3] == b"\0GET\0\0\0/hello?x=1\0/hello\0/usr/share/nginx/html\0HTTP/1.1\0" \
         b"http\x0010.1.2.3\x0050312\x008080\0\0h"
+    assert fast[1][0] >= 0 and fast[1][3] == b""           # the same values again: the template has them all
+    # REQUEST_URI and SERVER_PROTOCOL leave the snapshot: they are handed over, from now on
+    assert fast[2][0] == lib.PF_APP_NEWVARY and fast[2][3] == b"\0HTTP/1.0"
+    assert fast[4][0] >= 0 and fast[4][3] == b"/hello?x=1\0HTTP/1.1"
     assert fast[2][4] == b"GET /hello"                     # empty REQUEST_URI: PATH_INFO on the board
     assert fast_answers == ref_answers
     assert fast_answers[1] == b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhi"

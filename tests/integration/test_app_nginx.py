@@ -155,3 +155,23 @@ def test_write_callable_file_wrapper_and_close(stack):
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert marker.read_text() == "closed"
+
+
+def test_every_request_gets_its_own_values_through_the_fast_path(stack):
+    """Requests of the same key sequence alternate values (query, Host, a header's value) and key sequences (a header present or not): each environ must hold exactly its
+    own request's values, whatever the worker thread saw before (the environ template holds
+    the shape's first values; C hands over only those that differ: app_shape.c)."""
+    _, nginx, _ = stack
+    for i in range(60):
+        path = "/echo"
+        query = ["", "q=1", "q=2&r=%20"][i % 3 if i % 4 else 0]
+        headers = {"Host": ["h1.test", "h2.test"][i % 2 if i % 5 else 0], "X-V": ["1", "22", ""][i % 3]}
+        if i % 7 == 3:
+            headers["X-Extra"] = f"e{i}"
+        status, _, body = http_request(nginx.port, "GET", path + ("?" + query if query else ""), headers)
+        assert status == 200
+        env = json.loads(body)
+        assert (env["PATH_INFO"], env["QUERY_STRING"], env["HTTP_HOST"], env["HTTP_X_V"]) == \
+            (path, query, headers["Host"], headers["X-V"]), i
+        assert env.get("HTTP_X_EXTRA") == headers.get("X-Extra"), i
+        assert env["REQUEST_URI"] == path + ("?" + query if query else ""), i

@@ -47,7 +47,8 @@ _step = lib.pf_app_loop_step
 _send_simple = lib.pf_app_send_simple
 _hot_step = lib.pf_app_hot_step
 _uwsgi_step = lib.pf_app_uwsgi_step
-SLOWREQ, SENDFAIL = lib.PF_APP_SLOWREQ, lib.PF_APP_SENDFAIL
+SLOWREQ, SENDFAIL, NEWVARY = lib.PF_APP_SLOWREQ, lib.PF_APP_SENDFAIL, lib.PF_APP_NEWVARY
+_VHALF = lib.PF_APP_VALS_MAX // 2    # pf_app_uwsgi_step's varying values: u->vals + _VHALF
 BADHEAD, BIGHEAD = lib.PF_APP_BADHEAD, lib.PF_APP_BIGHEAD
 _Z = "\0"
 _NULL = ffi.NULL     # "no response to send" for the step calls (cffi takes no None for char *)
@@ -70,6 +71,12 @@ def set_pdeathsig(sig: int) -> None:
             print(f"prctl(PR_SET_PDEATHSIG) failed ({e}: {os.strerror(e)})", file=sys.stderr)
     except OSError as exc:
         print(f"prctl unavailable: {exc}", file=sys.stderr)
+
+
+def vary_keys(keys: tuple, mask: int) -> tuple:
+    """The keys whose values a uwsgi fast request hands over (pf_app_shape_vary): bit j of
+    mask, and every key from the 65th on."""
+    return tuple(k for j, k in enumerate(keys) if j >= 64 or (mask >> j) & 1)
 
 
 def set_sched_batch(log) -> None:
@@ -249,8 +256,9 @@ class Worker:
         core_off = self.board.core_off(self.slot, core)
         handle, fast = self.handle_uwsgi, self.handle_uwsgi_fast
         shapes: list[tuple] = []
-        combos: list = [None] * 512      # (keys, base environ) by listener << 5 | shape
-        app, step, vals = self.app, _uwsgi_step, ffi.buffer(u.vals)
+        # (varying keys, environ template holding the snapshot's values) by listener << 5 | shape
+        combos: list = [None] * 512
+        app, step, vals = self.app, _uwsgi_step, ffi.buffer(u.vals + _VHALF, _VHALF)
         sr = ThreadStart(lambda: self.uwsgi_args(u, io))     # this thread's, reused
         start_response = sr.__call__     # a bound method: the app's call skips slot_tp_call
         self.uconns.append(u)
@@ -262,9 +270,12 @@ class Worker:
             # answers the previous request (blob), closes it, accepts, reads the next packet
             r = step(u, blob, blen, nh, body, bl)
             blob = _NULL
+            if r == NEWVARY:        # a value left its shape's snapshot: one more varying key
+                r = self.vary_grew(u, shapes, combos)
             if r >= 0:
                 # The fast path: C counted the request and wrote the scoreboard; a known
-                # key sequence, no body, no https. Inline: every call here costs.
+                # key sequence, no body, no https; only the values the template does not
+                # hold (app_shape.c pf_app_shape_vary). Inline: every call here costs.
                 try:
                     keys, base = combos[r & 511]
                 except (TypeError, IndexError):
@@ -305,7 +316,7 @@ class Worker:
                 elif r == SLOWREQ:
                     fl = u.flags
                     if fl & NEWSHAPE:
-                        self.new_shape(u.sh, shapes, combos)
+                        self.new_shape_uwsgi(u, shapes, combos)
                     if fl & U_PERSIST:       # pyfront's front keeps its connection: multiplexed from now on
                         return self.adopt_and_mux(u, core)
                     if fl & ~NEWSHAPE:
@@ -424,6 +435,37 @@ class Worker:
                 for k in keys:
                     tmpl.setdefault(k, "")
                 combos[(li << 5) | i] = (keys, tmpl)
+
+    def new_shape_uwsgi(self, u, shapes: list, combos: list) -> None:
+        """new_shape for the uwsgi loop: the template holds the values of the shape's first
+        request, which C kept as its snapshot (pf_app_shape_snap, only when this request
+        is otherwise a fast one); the fast path then hands over the varying values only."""
+        self.new_shape(u.sh, shapes)
+        i = u.sh.shape
+        keys = shapes[i]
+        snap = None
+        if u.sh.snap_n[i] != lib.PF_APP_UNTRACKED:
+            snap = _unpack(u.vals, u.n).decode("latin-1").split("\0")
+        varying = vary_keys(keys, u.sh.vary[i])
+        for li, base in enumerate(self.bases):
+            tmpl = base.copy()
+            if snap is not None:
+                tmpl.update(zip(keys, snap))
+            else:
+                for k in keys:
+                    tmpl.setdefault(k, "")
+            combos[(li << 5) | i] = (varying, tmpl)
+
+    def vary_grew(self, u, shapes: list, combos: list) -> int:
+        """PF_APP_NEWVARY: the shape's mask grew; the varying key tuple follows it, then the
+        request goes the fast way (the step's result it would have had)."""
+        i = u.sh.shape
+        varying = vary_keys(shapes[i], u.sh.vary[i])
+        for li in range(len(self.bases)):
+            entry = combos[(li << 5) | i]
+            if entry is not None:
+                combos[(li << 5) | i] = (varying, entry[1])
+        return (u.n << 9) | (u.which << 5) | i
 
     def handle_uwsgi(self, fd: int, io: IOCtx, core: int, core_off: int, li: int, rc: int | None = None) -> None:
         pkt = io.pkt
