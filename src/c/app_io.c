@@ -515,9 +515,12 @@ int pf_app_uwsgi_step(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nh
     int n = pf_app_uwsgi_next(u);
     if (n < 0)
         return n;
-    if (u->flags == PF_UWSGI_NEWSHAPE && !u->nofast && n < (1 << 22))
+    /* https (nginx behind TLS: REQUEST_SCHEME=https, HTTPS=on) is a fast request too: the
+     * template of that scheme differs only in wsgi.url_scheme */
+    int fl = u->flags & ~PF_UWSGI_HTTPS;
+    if (fl == PF_UWSGI_NEWSHAPE && !u->nofast && n < (1 << 21))
         pf_app_shape_snap(&u->sh, u->vals, (size_t)n);   /* Python's template gets these values */
-    if (u->flags || u->nofast || n >= (1 << 22)) {
+    if (fl || u->nofast || n >= (1 << 21)) {
         u->n = n;
         return PF_APP_SLOWREQ;
     }
@@ -531,5 +534,5 @@ int pf_app_uwsgi_step(pf_app_uconn *u, const char *st, size_t stlen, uint32_t nh
         u->n = m;
         return PF_APP_NEWVARY;
     }
-    return (m << 9) | (u->which << 5) | u->sh.shape;
+    return (m << 10) | ((u->flags & PF_UWSGI_HTTPS) << 9) | (u->which << 5) | u->sh.shape;
 }

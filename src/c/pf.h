@@ -598,9 +598,10 @@ int pf_app_uwsgi_take(pf_app_uconn *u);
  * st = "NNN Reason\0Name\0Value..."); PF_APP_BADHEAD/BIGHEAD: nothing was sent, nothing
  * else done (answer it the general way, then call with st = NULL); PF_APP_SENDFAIL: log,
  * then call with st = NULL. Then pf_app_uwsgi_next, and
- *   >= 0: the fast case (flags 0, !nofast): (length << 9) | (listener << 5) | shape, the
- *         values the shape's snapshot does not hold (pf_app_shape_vary) at
- *         u->vals + PF_APP_VALS_MAX / 2 (every value stays in u->vals);
+ *   >= 0: the fast case (flags 0 or PF_UWSGI_HTTPS, !nofast):
+ *         (length << 10) | (https << 9) | (listener << 5) | shape, the values the shape's
+ *         snapshot does not hold (pf_app_shape_vary) at u->vals + PF_APP_VALS_MAX / 2
+ *         (every value stays in u->vals);
  *   PF_APP_NEWVARY: the same, after the shape's vary mask grew (length in u->n);
  *   PF_APP_SLOWREQ: u->n = pf_app_uwsgi_next's result (flags set);
  *   PF_APP_STOP when u->stop is set (the connection is closed);

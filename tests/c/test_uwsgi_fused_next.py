@@ -48,7 +48,7 @@ def serve(tmp_path, nofuse, packets):
             c.sendall(raw)
             clients.append(c)
             r = lib.pf_app_uwsgi_step(u, st if i else ffi.NULL, len(st) if i else 0, 1, b"hi", 2 if i else 0)
-            n = r >> 9 if r >= 0 else u.n
+            n = r >> 10 if r >= 0 else u.n
             if r >= 0 or r == lib.PF_APP_NEWVARY:     # the values the shape's template lacks
                 vals = ffi.unpack(u.vals + lib.PF_APP_VALS_MAX // 2, n)
             else:

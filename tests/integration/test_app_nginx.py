@@ -175,3 +175,38 @@ def test_every_request_gets_its_own_values_through_the_fast_path(stack):
             (path, query, headers["Host"], headers["X-V"]), i
         assert env.get("HTTP_X_EXTRA") == headers.get("X-Extra"), i
         assert env["REQUEST_URI"] == path + ("?" + query if query else ""), i
+
+
+def test_https_behind_tls_nginx_takes_the_fast_path_with_its_scheme(procs, tmp_path):
+    """nginx terminating TLS sends REQUEST_SCHEME=https (and HTTPS=on with `$https`): such
+    requests share the fast path with plain ones (app_io.c pf_app_uwsgi_step) and must get
+    wsgi.url_scheme https, request after request, whatever the thread served before."""
+    from tests.integration.app_support import UWSGI_PARAMS
+    appfile = write_test_app(tmp_path)
+    addr = str(tmp_path / "app.sock")
+    start_app(procs, tmp_path, f"""
+        socket = {addr}
+        wsgi-file = {appfile}
+        threads = 2
+    """, addr)
+    same_keys = tmp_path / "params_scheme"        # the plain server's key sequence, scheme https
+    same_keys.write_text(UWSGI_PARAMS.replace("$scheme", "https").replace("uwsgi_param  HTTPS              $https if_not_empty;\n", ""))
+    https_on = tmp_path / "params_https_on"       # what `$https` gives behind TLS
+    https_on.write_text(UWSGI_PARAMS.replace("$scheme", "https").replace("$https if_not_empty", "on"))
+    ports = [free_port(), free_port()]
+    servers = "".join(f"""
+        server {{
+            listen 127.0.0.1:{p};
+            server_name tls.local;
+            location / {{ include {params}; uwsgi_pass unix:{addr}; }}
+        }}""" for p, params in zip(ports, (same_keys, https_on)))
+    nginx = start_nginx(procs, tmp_path, f"location / {{ include uwsgi_params; uwsgi_pass unix:{addr}; }}",
+                        extra_http=servers)
+    kinds = [(nginx.port, "http", None), (ports[0], "https", None), (ports[1], "https", "on")]
+    for i in range(45):
+        port, scheme, https = kinds[(i * 7 // 3) % 3]
+        status, _, body = http_request(port, "GET", f"/echo?i={i}")
+        assert status == 200
+        env = json.loads(body)
+        assert (env["wsgi.url_scheme"], env["REQUEST_SCHEME"], env.get("HTTPS"), env["QUERY_STRING"]) == \
+            (scheme, scheme, https, f"i={i}"), i

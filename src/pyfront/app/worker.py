@@ -256,8 +256,9 @@ class Worker:
         core_off = self.board.core_off(self.slot, core)
         handle, fast = self.handle_uwsgi, self.handle_uwsgi_fast
         shapes: list[tuple] = []
-        # (varying keys, environ template holding the snapshot's values) by listener << 5 | shape
-        combos: list = [None] * 512
+        # (varying keys, environ template holding the snapshot's values) by
+        # https << 9 | listener << 5 | shape
+        combos: list = [None] * 1024
         app, step, vals = self.app, _uwsgi_step, ffi.buffer(u.vals + _VHALF, _VHALF)
         sr = ThreadStart(lambda: self.uwsgi_args(u, io))     # this thread's, reused
         start_response = sr.__call__     # a bound method: the app's call skips slot_tp_call
@@ -277,13 +278,13 @@ class Worker:
                 # key sequence, no body, no https; only the values the template does not
                 # hold (app_shape.c pf_app_shape_vary). Inline: every call here costs.
                 try:
-                    keys, base = combos[r & 511]
+                    keys, base = combos[r & 1023]
                 except (TypeError, IndexError):
                     log_exception(self.errors, f"worker {self.wid}: unexpected error")
                     continue
                 env = base.copy()
-                # (a slice of the buffer over ctx/u.vals: ~550 instructions less than ffi.unpack)
-                env.update(zip(keys, vals[:r >> 9].decode("latin-1").split(_Z)))
+                # (a slice of the buffer over u.vals: ~550 instructions less than ffi.unpack)
+                env.update(zip(keys, vals[:r >> 10].decode("latin-1").split(_Z)))
                 sr.status = None
                 try:
                     result = app(env, start_response)
@@ -455,6 +456,9 @@ class Worker:
                 for k in keys:
                     tmpl.setdefault(k, "")
             combos[(li << 5) | i] = (varying, tmpl)
+            tmpl = tmpl.copy()              # behind TLS: REQUEST_SCHEME=https or HTTPS=on|1
+            tmpl["wsgi.url_scheme"] = "https"
+            combos[512 | (li << 5) | i] = (varying, tmpl)
 
     def vary_grew(self, u, shapes: list, combos: list) -> int:
         """PF_APP_NEWVARY: the shape's mask grew; the varying key tuple follows it, then the
@@ -462,10 +466,11 @@ class Worker:
         i = u.sh.shape
         varying = vary_keys(shapes[i], u.sh.vary[i])
         for li in range(len(self.bases)):
-            entry = combos[(li << 5) | i]
-            if entry is not None:
-                combos[(li << 5) | i] = (varying, entry[1])
-        return (u.n << 9) | (u.which << 5) | i
+            for idx in ((li << 5) | i, 512 | (li << 5) | i):
+                entry = combos[idx]
+                if entry is not None:
+                    combos[idx] = (varying, entry[1])
+        return (u.n << 10) | ((u.flags & U_HTTPS) << 9) | (u.which << 5) | i
 
     def handle_uwsgi(self, fd: int, io: IOCtx, core: int, core_off: int, li: int, rc: int | None = None) -> None:
         pkt = io.pkt
