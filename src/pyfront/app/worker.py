@@ -275,8 +275,9 @@ class Worker:
                 r = self.vary_grew(u, shapes, combos)
             if r >= 0:
                 # The fast path: C counted the request and wrote the scoreboard; a known
-                # key sequence, no body, no https; only the values the template does not
-                # hold (app_shape.c pf_app_shape_vary). Inline: every call here costs.
+                # key sequence, no body (http or https: one template each); only the values
+                # the template does not hold (app_shape.c pf_app_shape_vary). Inline: every
+                # call here costs.
                 try:
                     keys, base = combos[r & 1023]
                 except (TypeError, IndexError):
