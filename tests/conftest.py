@@ -136,6 +136,16 @@ def procs():
         pr.stop()
 
 
+def recv_all(sock) -> bytes:
+    """Everything the peer sends until it closes the connection (the socket's timeout applies)."""
+    out = b""
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            return out
+        out += d
+
+
 def http_get(port: int, path: str = "/", timeout: float = 20) -> tuple[int, bytes]:
     """One GET to 127.0.0.1:port on a fresh connection: (status, body)."""
     import http.client

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, recv_all
 from tests.integration.app_support import http_request, start_app, start_nginx, write_test_app
 
 pytestmark = pytest.mark.peer
@@ -73,12 +73,7 @@ def test_chunked_request_body(stack):
     for c in chunks:
         s.sendall(b"%x\r\n%b\r\n" % (len(c), c))
     s.sendall(b"0\r\n\r\n")
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
+    out = recv_all(s)
     s.close()
     whole = b"".join(chunks)
     assert out.startswith(b"HTTP/1.1 200")

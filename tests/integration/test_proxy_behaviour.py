@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.conftest import recv_all
 from tests.integration.proxy_support import request, response_body, start_pyfront
 from tests.integration.recorder import Recorder
 
@@ -78,12 +79,7 @@ def test_request_buffering_off_streams_the_body(procs, tmp_path):
             time.sleep(0.02)
         assert rec.connections == 1 and rec.requests == []
         s.sendall(b"world")
-        out = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            out += d
+        out = recv_all(s)
         assert out.startswith(b"HTTP/1.1 200") and rec.requests[0][1] == b"helloworld"
     finally:
         rec.close()

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.conftest import free_port, pyfront_cmd, wait_for_port
+from tests.conftest import free_port, pyfront_cmd, recv_all, wait_for_port
 from tests.integration.test_master_process import children, wait_until
 
 APP = r'''import hashlib, os
@@ -293,12 +293,7 @@ def test_bodies_on_kept_connections(stack):
 def raw(port, data, timeout=30):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.sendall(data)
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
+    out = recv_all(s)
     s.close()
     return out
 

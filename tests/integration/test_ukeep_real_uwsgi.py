@@ -10,6 +10,7 @@ import pytest
 from pyfront._native import lib
 from pyfront.app import packet
 from pyfront.config.compile_proxy import AppLink
+from tests.conftest import recv_all
 from tests.integration.proxy_support import request, response_body, start_pyfront, start_uwsgi, write_echo
 
 pytestmark = pytest.mark.peer
@@ -30,12 +31,7 @@ def test_real_uwsgi_serves_a_marked_packet_and_closes(procs, tmp_path, m2):
     s.settimeout(10)
     s.connect(sock)
     s.sendall(marked(b"/big", m2))
-    out = b""
-    while True:
-        d = s.recv(65536)           # a timeout here would be the hang the marker must never cause
-        if not d:
-            break
-        out += d
+    out = recv_all(s)               # a timeout here would be the hang the marker must never cause
     s.close()
     head, _, body = out.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200") and b"connection: keep-alive" not in head.lower()

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from pyfront._native import lib
 from pyfront.config.compile_proxy import AppLink
+from tests.conftest import recv_all
 from tests.integration.proxy_support import Procs, start_pyfront
 from tests.property.test_proxy_upstream_garbage import check_well_formed, exchange
 
@@ -176,12 +177,7 @@ def test_head_is_marked_and_reused(setup):
         n0 = len(rec.seen)
     s = socket.create_connection(("127.0.0.1", pf.port), timeout=15)
     s.sendall(b"HEAD /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
+    out = recv_all(s)
     s.close()
     assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"\r\n\r\n") and b"Content-Length: 4" in out
     with rec.lock:
@@ -207,12 +203,7 @@ def test_kept_connection_dying_after_the_request_was_read(setup):
         s = socket.create_connection(("127.0.0.1", pf.port), timeout=15)
         s.sendall(method + b" /x HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
                   + body)
-        out = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            out += d
+        out = recv_all(s)
         s.close()
         with rec.lock:
             seen = rec.seen[n0:]
